@@ -1,0 +1,82 @@
+"""One check of one cluster: run the probes, diagnose, return a Diagnosis.
+
+The single plain function the CLI and the Lambda handler call. It never raises for anything the
+cluster does; configuration errors are raised before it is called.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from .diagnosis import ComponentVerdict, Verdict, diagnose, overall, root_cause
+from .findings import Component, Observation
+from .kubeapi import KubeApi
+from .probes import PROBES, Probe
+from .probes.context import ProbeContext
+from .runner import ProbeResult, run_probes
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    cluster: str
+    overall: Verdict
+    components: dict[Component, ComponentVerdict]
+    observations: tuple[Observation, ...]
+    root_cause: Component | None
+    checked_at: datetime
+    duration_ms: int
+    read_only: bool
+    probe_seconds: dict[str, float] = field(default_factory=dict)
+    requests: int = 0
+    bytes_received: int = 0
+
+
+def selected_probes(read_only: bool) -> tuple[Probe, ...]:
+    return tuple(probe for probe in PROBES if not (read_only and probe.writes))
+
+
+def run_check(api: KubeApi, cluster: str, settings: Settings, read_only: bool = False,
+              run_id: str | None = None, ec2=None, extra: tuple[Observation, ...] = ()) -> Diagnosis:
+    """`ec2`: an EC2 client for the EKS cross-check; `extra`: observations made while connecting
+    (EKS status, health issues) that belong in the diagnosis."""
+    started = time.monotonic()
+    checked_at = datetime.now(timezone.utc)
+    context = ProbeContext(api=api, settings=settings, run_id=run_id or secrets.token_hex(4), cluster=cluster, ec2=ec2)
+    results = run_probes(selected_probes(read_only), context)
+    return diagnosis_from(results, cluster, checked_at, time.monotonic() - started, read_only, api, extra)
+
+
+def blind_diagnosis(cluster: str, observations: tuple[Observation, ...], read_only: bool = False) -> Diagnosis:
+    """The diagnosis when cpwatch could not even connect: every component unknown, with why."""
+    return _diagnosis(cluster, observations, datetime.now(timezone.utc), 0.0, read_only, {}, 0, 0)
+
+
+def diagnosis_from(results: list[ProbeResult], cluster: str, checked_at: datetime, seconds: float,
+                   read_only: bool, api: KubeApi, extra: tuple[Observation, ...] = ()) -> Diagnosis:
+    observations = tuple(o for result in results for o in result.observations) + extra
+    probe_seconds = {result.probe: round(result.seconds, 3) for result in results}
+    return _diagnosis(cluster, observations, checked_at, seconds, read_only, probe_seconds,
+                      api.stats.requests, api.stats.bytes_received)
+
+
+def _diagnosis(cluster: str, observations: tuple[Observation, ...], checked_at: datetime, seconds: float,
+               read_only: bool, probe_seconds: dict[str, float], requests: int, received: int) -> Diagnosis:
+    verdicts = diagnose(observations)
+    notes = tuple(o for v in verdicts.values() for o in v.findings if o.code == "NOT_JUDGED")
+    return Diagnosis(
+        cluster=cluster,
+        overall=overall(verdicts),
+        components=verdicts,
+        observations=observations + notes,
+        root_cause=root_cause(verdicts),
+        checked_at=checked_at,
+        duration_ms=int(seconds * 1000),
+        read_only=read_only,
+        probe_seconds=probe_seconds,
+        requests=requests,
+        bytes_received=received,
+    )

@@ -1,0 +1,177 @@
+"""Correlation rules: observations -> one verdict per control-plane component, root cause first.
+
+Called by check.py; pure (no I/O). Rules, in order (DESIGN.md, "Diagnosis"):
+1. apiserver unreachable -> apiserver down; every other component unknown (one alert, not four).
+2. etcd check failing or writes not succeeding -> etcd down; stale leader Leases and missing
+   controller reactions are its consequences (those components become unknown, not down), and
+   reads that hang are explained by it.
+3. controller-manager / scheduler: stale Lease plus any symptom -> down, high confidence; stale
+   Lease alone -> down, medium; symptoms alone -> degraded.
+4. Overall is the worst verdict (healthy < degraded < unknown < down).
+Node problems and the checker's own findings never decide a control-plane verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Iterable
+
+from .findings import CONTROL_PLANE, Component, Observation, Status, observe
+
+
+class Verdict(str, Enum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    UNKNOWN = "unknown"
+    DOWN = "down"
+
+    @property
+    def rank(self) -> int:
+        return _VERDICT_ORDER.index(self)
+
+
+_VERDICT_ORDER = (Verdict.HEALTHY, Verdict.DEGRADED, Verdict.UNKNOWN, Verdict.DOWN)
+
+
+class Confidence(str, Enum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+@dataclass(frozen=True)
+class ComponentVerdict:
+    component: Component
+    verdict: Verdict
+    confidence: Confidence
+    findings: tuple[Observation, ...]
+    consequence_of: Component | None = None
+
+    def key_finding(self) -> Observation | None:
+        """The finding that best explains the verdict: the first one of the status it rests on."""
+        for status in _KEY_STATUSES[self.verdict]:
+            for finding in self.findings:
+                if finding.status is status and finding.code != "NOT_JUDGED":
+                    return finding
+        return next(iter(self.findings), None)
+
+
+_KEY_STATUSES = {
+    Verdict.DOWN: (Status.FAIL, Status.WARN),
+    Verdict.DEGRADED: (Status.FAIL, Status.WARN),
+    Verdict.UNKNOWN: (Status.UNKNOWN, Status.WARN, Status.FAIL),
+    Verdict.HEALTHY: (Status.OK,),
+}
+
+# Findings that a down etcd explains: reads hang and slow down when etcd has no quorum.
+_EXPLAINED_BY_ETCD = frozenset({"APISERVER_READS_NO_ANSWER", "APISERVER_SLOW"})
+
+
+def diagnose(observations: Iterable[Observation]) -> dict[Component, ComponentVerdict]:
+    by_component: dict[Component, list[Observation]] = {component: [] for component in CONTROL_PLANE}
+    all_observations = list(observations)
+    for observation in all_observations:
+        if observation.component in by_component:
+            by_component[observation.component].append(observation)
+
+    apiserver = _judge_apiserver(by_component[Component.APISERVER])
+    if apiserver.verdict is Verdict.DOWN:
+        cause = "the apiserver is unreachable, so nothing else can be seen"
+        return {
+            Component.APISERVER: apiserver,
+            **{c: _not_judged(c, by_component[c], Component.APISERVER, cause) for c in CONTROL_PLANE[1:]},
+        }
+
+    reads_hang = any(o.code == "APISERVER_READS_NO_ANSWER" for o in by_component[Component.APISERVER])
+    etcd = _judge_etcd(by_component[Component.ETCD], reads_hang)
+    verdicts = {Component.APISERVER: apiserver, Component.ETCD: etcd}
+    for component in (Component.CONTROLLER_MANAGER, Component.SCHEDULER):
+        verdicts[component] = _judge_leader(component, by_component[component])
+
+    if etcd.verdict is Verdict.DOWN:
+        kept = [o for o in by_component[Component.APISERVER] if o.code not in _EXPLAINED_BY_ETCD]
+        explained = [o for o in by_component[Component.APISERVER] if o.code in _EXPLAINED_BY_ETCD]
+        judged = _judge_apiserver(kept)
+        verdicts[Component.APISERVER] = ComponentVerdict(
+            Component.APISERVER, judged.verdict, judged.confidence, tuple(kept + explained))
+        cause = "etcd is down: leader Leases cannot be renewed and controllers cannot write"
+        for component in (Component.CONTROLLER_MANAGER, Component.SCHEDULER):
+            if verdicts[component].verdict in (Verdict.DOWN, Verdict.DEGRADED, Verdict.UNKNOWN):
+                verdicts[component] = _not_judged(component, by_component[component], Component.ETCD, cause)
+    return verdicts
+
+
+def overall(verdicts: dict[Component, ComponentVerdict]) -> Verdict:
+    return max((v.verdict for v in verdicts.values()), key=lambda verdict: verdict.rank, default=Verdict.UNKNOWN)
+
+
+def root_cause(verdicts: dict[Component, ComponentVerdict]) -> Component | None:
+    """The first component, in dependency order, whose verdict is down (else degraded)."""
+    for wanted in (Verdict.DOWN, Verdict.DEGRADED):
+        for component in CONTROL_PLANE:
+            verdict = verdicts.get(component)
+            if verdict and verdict.verdict is wanted and verdict.consequence_of is None:
+                return component
+    return None
+
+
+def _codes(observations: list[Observation], status: Status) -> set[str]:
+    return {o.code for o in observations if o.status is status}
+
+
+def _judge_apiserver(observations: list[Observation]) -> ComponentVerdict:
+    fails, warns, oks = (_codes(observations, s) for s in (Status.FAIL, Status.WARN, Status.OK))
+    component = Component.APISERVER
+    if "APISERVER_UNREACHABLE" in fails:
+        return ComponentVerdict(component, Verdict.DOWN, Confidence.HIGH, tuple(observations))
+    if fails:
+        return ComponentVerdict(component, Verdict.DOWN, Confidence.MEDIUM, tuple(observations))
+    if warns:
+        return ComponentVerdict(component, Verdict.DEGRADED, _by_count(len(warns)), tuple(observations))
+    if oks:
+        confidence = Confidence.HIGH if len(oks) >= 2 else Confidence.MEDIUM
+        return ComponentVerdict(component, Verdict.HEALTHY, confidence, tuple(observations))
+    return ComponentVerdict(component, Verdict.UNKNOWN, Confidence.LOW, tuple(observations))
+
+
+def _judge_etcd(observations: list[Observation], reads_hang: bool) -> ComponentVerdict:
+    fails, warns, oks = (_codes(observations, s) for s in (Status.FAIL, Status.WARN, Status.OK))
+    component = Component.ETCD
+    if fails:
+        signals = len(fails) + (1 if reads_hang else 0)
+        confidence = Confidence.HIGH if signals >= 2 else Confidence.MEDIUM
+        return ComponentVerdict(component, Verdict.DOWN, confidence, tuple(observations))
+    if warns:
+        return ComponentVerdict(component, Verdict.DEGRADED, _by_count(len(warns)), tuple(observations))
+    if oks:
+        confidence = Confidence.HIGH if len(oks) >= 2 else Confidence.MEDIUM
+        return ComponentVerdict(component, Verdict.HEALTHY, confidence, tuple(observations))
+    return ComponentVerdict(component, Verdict.UNKNOWN, Confidence.LOW, tuple(observations))
+
+
+def _judge_leader(component: Component, observations: list[Observation]) -> ComponentVerdict:
+    fails, warns, oks = (_codes(observations, s) for s in (Status.FAIL, Status.WARN, Status.OK))
+    lease_stale = "LEADER_LEASE_STALE" in fails
+    symptoms = fails - {"LEADER_LEASE_STALE"}
+    if lease_stale:
+        confidence = Confidence.HIGH if symptoms else Confidence.MEDIUM
+        return ComponentVerdict(component, Verdict.DOWN, confidence, tuple(observations))
+    if symptoms:
+        return ComponentVerdict(component, Verdict.DEGRADED, _by_count(len(symptoms)), tuple(observations))
+    if warns:
+        return ComponentVerdict(component, Verdict.DEGRADED, Confidence.LOW, tuple(observations))
+    if oks:
+        confidence = Confidence.HIGH if len(oks) >= 2 else Confidence.MEDIUM
+        return ComponentVerdict(component, Verdict.HEALTHY, confidence, tuple(observations))
+    return ComponentVerdict(component, Verdict.UNKNOWN, Confidence.LOW, tuple(observations))
+
+
+def _not_judged(component: Component, observations: list[Observation], cause_component: Component,
+                cause: str) -> ComponentVerdict:
+    note = observe("NOT_JUDGED", component, cause=cause, root_cause=cause_component.value)
+    return ComponentVerdict(component, Verdict.UNKNOWN, Confidence.LOW, (note, *observations), cause_component)
+
+
+def _by_count(signals: int) -> Confidence:
+    return Confidence.MEDIUM if signals >= 2 else Confidence.LOW

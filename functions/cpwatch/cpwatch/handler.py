@@ -1,0 +1,64 @@
+"""Lambda entry point: parse, wire, call. No logic lives here.
+
+Dependencies (clients, token and credentials caches, validated settings) are built once per
+execution environment and reused by warm invocations; a 1-minute schedule keeps it warm.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import boto3
+from aws_lambda_powertools import Logger
+
+from .errors import ConfigError
+from .eks import CredentialsCache, TokenCache, api_from_eks, assumed_session, aws_client
+from .invocation import Target
+from .pipeline import Dependencies, handle
+from .settings import DeploymentSettings, Settings, deployment_settings_from_env, settings_from_env
+from .store import Store
+from .timeutil import Deadline
+
+logger = Logger(service="cpwatch")
+
+
+@lru_cache(maxsize=1)
+def configuration() -> tuple[Settings, DeploymentSettings]:
+    return settings_from_env(os.environ), deployment_settings_from_env(os.environ)
+
+
+@lru_cache(maxsize=1)
+def dependencies() -> Dependencies:
+    settings, deployment = configuration()
+    session = boto3.Session()
+    region = deployment.region or session.region_name
+    token_cache, credentials_cache = TokenCache(), CredentialsCache()
+
+    def connect(target: Target, deadline: Deadline):
+        return api_from_eks(target.cluster, target.region, settings.request_timeout_s, deadline, session=session,
+                            role_arn=target.role_arn, external_id=target.external_id, token_cache=token_cache,
+                            credentials_cache=credentials_cache)
+
+    def ec2_for(target: Target):
+        target_session = session
+        if target.role_arn:
+            target_session = assumed_session(target.role_arn, target.external_id, region=target.region,
+                                             session=session, cache=credentials_cache)
+        return aws_client("ec2", target.region, target_session)
+
+    store = Store(aws_client("dynamodb", region, session), deployment.table_name) if deployment.table_name else None
+    sns = aws_client("sns", region, session) if deployment.topic_arn else None
+    return Dependencies(connect=connect, store=store, sns=sns, ec2_for=ec2_for)
+
+
+@logger.inject_lambda_context(log_event=False)
+def lambda_handler(event: dict, context) -> dict:
+    try:
+        settings, deployment = configuration()
+        deps = dependencies()
+    except ConfigError as error:
+        # Raised on: the function's Errors alarm pages, with this message in the log.
+        logger.error("cpwatch is misconfigured: %s", error)
+        raise
+    return handle(event, context.get_remaining_time_in_millis(), deps, settings, deployment)

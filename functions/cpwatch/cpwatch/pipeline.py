@@ -1,0 +1,289 @@
+"""The scheduled run: check each target cluster, keep history and alert state, notify, emit metrics.
+
+Called by handler.lambda_handler (and by tests and the demo with their own Dependencies).
+`handle` never raises for bad input (it answers {"status": "rejected"}); each cluster is
+checked concurrently under its own deadline, derived from the Lambda's remaining time.
+Per cluster, in order: claim the scheduler execution (a redelivered event does nothing), check,
+confirm a new failure with a second look, store the run and the alert state (conditional on its
+version), publish the notifications of the transitions (kept in an outbox until SNS accepts
+them), and always emit the metrics, even when DynamoDB or SNS fail.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from . import alerting
+from .alerting import AlertPolicy, ClusterState, Look, Transition
+from .check import Diagnosis, blind_diagnosis, run_check
+from .diagnosis import Verdict
+from .eks import ClusterInfo
+from .errors import AwsAccessDeniedError, AwsError, ConfigError, EksClusterNotServingError
+from .findings import CONTROL_PLANE, Component, Observation, observe
+from .invocation import EventError, Invocation, Target, parse_event, parse_targets
+from .kubeapi import KubeApi
+from .metrics import emit_run_metrics
+from .publish import Notification, PublishError, build_notification, publish
+from .report import to_dict
+from .settings import DeploymentSettings, Settings
+from .store import AlreadyClaimedError, OutboxEntry, StateConflictError, Store, StoredState, StoreError
+from .timeutil import Deadline
+
+log = logging.getLogger("cpwatch.pipeline")
+
+# An outbox entry another invocation started publishing is taken over after this long (longer
+# than the function's timeout, so its publisher is certainly gone).
+OUTBOX_TAKEOVER = timedelta(minutes=2)
+CHECKER = "checker"
+
+Connector = Callable[[Target, Deadline], tuple[KubeApi, ClusterInfo | None]]
+
+
+@dataclass
+class Dependencies:
+    """Everything with I/O, each replaceable (tests pass their own)."""
+
+    connect: Connector
+    store: Store | None = None
+    sns: Any = None
+    ec2_for: Callable[[Target], Any] = lambda target: None
+    emit: Callable[[str], None] = print
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class ClusterOutcome:
+    cluster: str
+    overall: str
+    root_cause: str | None = None
+    transitions: tuple[str, ...] = ()
+    published: int = 0
+    stored: bool = False
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        return {"cluster": self.cluster, "overall": self.overall, "root_cause": self.root_cause,
+                "transitions": list(self.transitions), "published": self.published, "stored": self.stored,
+                "notes": list(self.notes)}
+
+
+def handle(event: Any, remaining_ms: int, deps: Dependencies, settings: Settings,
+           deployment: DeploymentSettings) -> dict:
+    started = time.monotonic()
+    try:
+        invocation = parse_event(event, default_targets(deployment), deployment.region)
+    except EventError as error:
+        log.error("rejected event: %s", error)
+        return {"status": "rejected", "error": str(error)}
+    # Per-cluster deadline: the time left minus what storing and publishing need afterwards,
+    # and never more than the check's own run timeout.
+    budget_s = min(remaining_ms / 1000 - deployment.reserve_s, settings.run_timeout_s)
+    if budget_s < 3:
+        log.error("not enough time left to check (%.1f s)", remaining_ms / 1000)
+        skipped = [ClusterOutcome(t.cluster, "skipped", notes=("not enough Lambda time left to check",))
+                   for t in invocation.targets]
+        return {"status": "skipped", "clusters": [o.as_dict() for o in skipped]}
+    outcomes = _run_concurrently(invocation, deps, settings, deployment, budget_s)
+    return {"status": "ok", "execution_id": invocation.execution_id, "seconds": round(time.monotonic() - started, 3),
+            "clusters": [o.as_dict() for o in outcomes]}
+
+
+def default_targets(deployment: DeploymentSettings) -> tuple[Target, ...]:
+    if not deployment.targets_json:
+        return ()
+    try:
+        return parse_targets(json.loads(deployment.targets_json), deployment.region)
+    except (ValueError, EventError) as error:
+        raise ConfigError(f"CPWATCH_TARGETS is not a valid target list: {error}") from None
+
+
+def _run_concurrently(invocation: Invocation, deps: Dependencies, settings: Settings,
+                      deployment: DeploymentSettings, budget_s: float) -> list[ClusterOutcome]:
+    results: dict[int, ClusterOutcome] = {}
+
+    def work(index: int, target: Target) -> None:
+        try:
+            results[index] = check_cluster(target, invocation, deps, settings, deployment, Deadline.after(budget_s))
+        except Exception:  # reported here, so one cluster's bug never hides the others' results
+            log.exception("checking %s failed unexpectedly", target.cluster)
+            results[index] = ClusterOutcome(target.cluster, "error", notes=("internal error; see the log",))
+
+    threads = [threading.Thread(target=work, args=(i, t), name=f"cluster-{t.cluster}", daemon=True)
+               for i, t in enumerate(invocation.targets)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=budget_s + deployment.reserve_s - 1)
+    return [results.get(i, ClusterOutcome(t.cluster, "error", notes=("did not finish in time",)))
+            for i, t in enumerate(invocation.targets)]
+
+
+def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, settings: Settings,
+                  deployment: DeploymentSettings, deadline: Deadline) -> ClusterOutcome:
+    notes: list[str] = []
+    now = deps.clock()
+    if deps.store and invocation.execution_id:
+        try:
+            deps.store.claim_execution(target.cluster, invocation.execution_id, now)
+        except AlreadyClaimedError:
+            log.info("execution %s of %s already handled", invocation.execution_id, target.cluster)
+            return ClusterOutcome(target.cluster, "duplicate", notes=("execution already handled",))
+        except StoreError as error:
+            notes.append(f"could not claim the execution: {error}")
+
+    read_only = deployment.read_only if target.read_only is None else target.read_only
+    stored_state = _load_state(deps, target, notes)
+    policy = AlertPolicy(deployment.confirm_looks, deployment.recovery_runs, deployment.reminder_hours)
+    state = stored_state.state if stored_state else ClusterState()
+
+    diagnosis = _look(target, deps, settings, read_only, deadline)
+    state, transitions = alerting.step(state, looks_of(diagnosis), deps.clock(), policy)
+    if _needs_second_look(state, diagnosis, policy) and deadline.remaining() > diagnosis.duration_ms / 1000 + 2:
+        log.info("%s: new failure, looking again to confirm", target.cluster)
+        diagnosis = _look(target, deps, settings, read_only, deadline)
+        state, more = alerting.step(state, looks_of(diagnosis), deps.clock(), policy)
+        transitions += more
+
+    document = to_dict(diagnosis)
+    run_id = secrets.token_hex(4)
+    stored = _store_run(deps, target, document, run_id, invocation, notes)
+    published = 0
+    if stored_state is not None and deps.store is not None:
+        published = _save_and_notify(deps, deployment, target, stored_state, state, transitions, document, notes)
+    else:
+        notes.append("alert state not available: transitions not notified (the CloudWatch alarm still fires)")
+    emit_run_metrics(target.cluster, document, published, write=deps.emit, execution_id=invocation.execution_id)
+    log.info("%s: %s", target.cluster, document["summary"])
+    return ClusterOutcome(target.cluster, document["overall"], document.get("root_cause"),
+                          tuple(f"{t.component}:{t.kind.value}" for t in transitions), published, stored, tuple(notes))
+
+
+def looks_of(diagnosis: Diagnosis) -> dict[str, Look]:
+    """What one diagnosis says for alerting: down is bad, healthy or degraded is good."""
+    looks = {}
+    for component in CONTROL_PLANE:
+        verdict = diagnosis.components[component].verdict
+        looks[component.value] = {Verdict.DOWN: Look.BAD, Verdict.UNKNOWN: Look.UNKNOWN}.get(verdict, Look.GOOD)
+    blind = diagnosis.components[Component.APISERVER].verdict is Verdict.UNKNOWN
+    looks[CHECKER] = Look.BAD if blind else Look.GOOD
+    return looks
+
+
+def _needs_second_look(state: ClusterState, diagnosis: Diagnosis, policy: AlertPolicy) -> bool:
+    return any(look is Look.BAD and not state.of(name).alarm and state.of(name).bad_looks < policy.confirm_looks
+               for name, look in looks_of(diagnosis).items())
+
+
+def _look(target: Target, deps: Dependencies, settings: Settings, read_only: bool, deadline: Deadline) -> Diagnosis:
+    try:
+        api, info = deps.connect(target, deadline)
+    except EksClusterNotServingError as error:
+        return blind_diagnosis(target.cluster, (observe("EKS_CLUSTER_NOT_SERVING", Component.APISERVER,
+                                                        status=error.code, detail=error.detail),), read_only)
+    except AwsAccessDeniedError as error:
+        return blind_diagnosis(target.cluster, (observe("CHECKER_AWS_DENIED", Component.APISERVER,
+                                                        operation=f"{error.service}:{error.operation}", detail=error.detail),), read_only)
+    except (AwsError, ConfigError) as error:
+        operation = f"{error.service}:{error.operation}" if isinstance(error, AwsError) else "connect"
+        return blind_diagnosis(target.cluster, (observe("CHECKER_AWS_FAILED", Component.APISERVER,
+                                                        operation=operation, detail=str(error)),), read_only)
+    try:
+        return run_check(api, target.cluster, settings, read_only=read_only, ec2=deps.ec2_for(target),
+                         extra=cluster_info_observations(info))
+    finally:
+        api.close()
+
+
+def cluster_info_observations(info: ClusterInfo | None) -> tuple[Observation, ...]:
+    if info is None:
+        return ()
+    found: list[Observation] = []
+    if info.status not in ("ACTIVE", "UPDATING"):
+        found.append(observe("EKS_CLUSTER_STATUS", Component.CHECKER, status=info.status))
+    for issue in info.health_issues:
+        found.append(observe("EKS_HEALTH_ISSUE", Component.CHECKER, code=issue.code, message=issue.message,
+                             resources=list(issue.resource_ids)[:10]))
+    return tuple(found)
+
+
+def _load_state(deps: Dependencies, target: Target, notes: list[str]) -> StoredState | None:
+    if deps.store is None:
+        return None
+    try:
+        return deps.store.load_state(target.cluster)
+    except StoreError as error:
+        notes.append(str(error))
+        log.error("%s: %s", target.cluster, error)
+        return None
+
+
+def _store_run(deps: Dependencies, target: Target, document: dict, run_id: str, invocation: Invocation,
+               notes: list[str]) -> bool:
+    if deps.store is None:
+        return False
+    try:
+        deps.store.put_run(target.cluster, document, run_id, invocation.execution_id, deps.clock())
+        return True
+    except StoreError as error:
+        notes.append(str(error))
+        log.error("%s: run not stored: %s (the result is in this log and in the metrics)", target.cluster, error)
+        return False
+
+
+def _save_and_notify(deps: Dependencies, deployment: DeploymentSettings, target: Target, loaded: StoredState,
+                     state: ClusterState, transitions: list[Transition], document: dict, notes: list[str]) -> int:
+    now = deps.clock()
+    new_entries = [_outbox_entry(target, deployment, t, document) for t in transitions]
+    due = [e for e in loaded.outbox if e.attempted_at is None or now - e.attempted_at > OUTBOX_TAKEOVER]
+    waiting = [e for e in loaded.outbox if e not in due]
+    sending = [replace(e, attempted_at=now) for e in (*due, *new_entries)]
+    try:
+        saved = deps.store.save_state(target.cluster, StoredState(state, tuple(waiting + sending)), now)
+    except StateConflictError:
+        notes.append("another invocation updated the alert state first; it notifies")
+        log.warning("%s: alert state changed under this run; leaving notifications to the other invocation", target.cluster)
+        return 0
+    except StoreError as error:
+        notes.append(f"alert state not saved: {error}")
+        log.error("%s: alert state not saved (%s); transitions are decided again next run", target.cluster, error)
+        return 0
+    if not sending:
+        return 0
+    if not deployment.topic_arn or deps.sns is None:
+        notes.append("no topic configured: notifications not sent")
+        return 0
+    delivered = []
+    for entry in sending:
+        try:
+            publish(deps.sns, deployment.topic_arn, Notification(**entry.notification))
+            delivered.append(entry)
+        except PublishError as error:
+            notes.append(f"notification {entry.key} not sent yet: {error}")
+            log.error("%s: %s (kept in the outbox, retried next run)", target.cluster, error)
+    if delivered:
+        remaining = tuple(e for e in saved.outbox if e not in delivered)
+        try:
+            deps.store.save_state(target.cluster, replace(saved, outbox=remaining), deps.clock())
+        except StoreError as error:
+            notes.append(f"outbox not cleared: {error}")
+            log.error("%s: sent notifications not cleared from the outbox: %s", target.cluster, error)
+    return len(delivered)
+
+
+def _outbox_entry(target: Target, deployment: DeploymentSettings, transition: Transition, document: dict) -> OutboxEntry:
+    notification = build_notification(target.cluster, target.region, transition.component, transition.kind.value,
+                                      transition.at, transition.since, document, deployment.dashboard_url)
+    key = f"{target.cluster}/{transition.component}/{transition.kind.value}/{transition.at.isoformat()}"
+    return OutboxEntry(key=key, notification=_notification_dict(notification))
+
+
+def _notification_dict(notification: Notification) -> dict:
+    return {"subject": notification.subject, "text": notification.text, "document": notification.document,
+            "attributes": notification.attributes}

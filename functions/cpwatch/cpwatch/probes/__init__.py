@@ -1,0 +1,56 @@
+"""The probe registry: every probe cpwatch runs, in one literal tuple.
+
+`writes` marks active probes (they change objects in the checker's namespace); read-only mode
+skips them. The runner (runner.py) runs each with the same signature and owns their deadline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..findings import Component, Observation
+from . import (
+    componentstatuses,
+    deployment_canary,
+    ec2_instances,
+    etcd_write,
+    health,
+    latency,
+    leader_leases,
+    node_heartbeats,
+    pending_pods,
+    scheduler_canary,
+    serviceaccount_canary,
+    static_pods,
+    terminating_pods,
+)
+from .context import ProbeContext
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    component: Component  # who a failure to look is reported against
+    run: Callable[[ProbeContext], list[Observation]]
+    writes: bool = False
+
+
+PROBES: tuple[Probe, ...] = (
+    Probe("health", Component.APISERVER, health.probe),
+    Probe("latency", Component.APISERVER, latency.probe),
+    Probe("etcd_write", Component.ETCD, etcd_write.probe, writes=True),
+    Probe("leader_leases", Component.CONTROLLER_MANAGER, leader_leases.probe),
+    Probe("node_heartbeats", Component.CONTROLLER_MANAGER, node_heartbeats.probe),
+    Probe("terminating_pods", Component.CONTROLLER_MANAGER, terminating_pods.probe),
+    Probe("ec2_instances", Component.CONTROLLER_MANAGER, ec2_instances.probe),
+    Probe("deployment_canary", Component.CONTROLLER_MANAGER, deployment_canary.probe, writes=True),
+    Probe("serviceaccount_canary", Component.CONTROLLER_MANAGER, serviceaccount_canary.probe, writes=True),
+    Probe("pending_pods", Component.SCHEDULER, pending_pods.probe),
+    Probe("scheduler_canary", Component.SCHEDULER, scheduler_canary.probe, writes=True),
+    # supporting evidence last, so a component's key finding is its primary signal
+    Probe("componentstatuses", Component.CHECKER, componentstatuses.probe),
+    Probe("static_pods", Component.CHECKER, static_pods.probe),
+)
+
+PROBE_NAMES = tuple(probe.name for probe in PROBES)

@@ -1,0 +1,76 @@
+"""What every probe receives, and small helpers probes share.
+
+Probes are plain functions `probe(ctx) -> list[Observation]`, registered in probes/__init__.py.
+They only observe: the runner owns deadlines, timing and turning errors into findings.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, TypeVar
+
+from ..kubeapi import KubeApi
+from ..settings import Settings
+from ..timeutil import parse_k8s_time
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    api: KubeApi
+    settings: Settings
+    run_id: str  # short random id; names canary objects of this run
+    cluster: str = ""
+    ec2: Any = None  # an EC2 client when checking an EKS cluster from AWS; None from a kubeconfig
+
+    def age_s(self, timestamp: object) -> float | None:
+        """Seconds since a Kubernetes timestamp, on the apiserver's clock; None if unparsable."""
+        moment = parse_k8s_time(timestamp)
+        if moment is None:
+            return None
+        return (self.api.server_now() - moment).total_seconds()
+
+    def now(self) -> datetime:
+        return self.api.server_now()
+
+    def wait_for(self, check: Callable[[], T | None]) -> tuple[T | None, float]:
+        """Call `check` until it returns something, at most canary_wait_s; (result, seconds)."""
+        started = time.monotonic()
+        limit = started + min(self.settings.canary_wait_s, max(self.api.deadline.remaining() - 1.0, 0.0))
+        while True:
+            result = check()
+            elapsed = time.monotonic() - started
+            if result is not None or time.monotonic() + self.settings.canary_poll_s > limit:
+                return result, elapsed
+            time.sleep(self.settings.canary_poll_s)
+
+
+def ms(seconds: float) -> int:
+    return int(round(seconds * 1000))
+
+
+def whole(seconds: float | None) -> int | None:
+    return None if seconds is None else int(seconds)
+
+
+def examples(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def condition(obj: dict, kind: str) -> dict | None:
+    for entry in ((obj.get("status") or {}).get("conditions") or []):
+        if isinstance(entry, dict) and entry.get("type") == kind:
+            return entry
+    return None
+
+
+def lease_path(namespace: str, name: str = "") -> str:
+    base = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+    return f"{base}/{name}" if name else base
+
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "cpwatch"}

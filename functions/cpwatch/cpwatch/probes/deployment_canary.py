@@ -1,0 +1,41 @@
+"""Controller-manager canary: the Deployment controller must observe a new generation.
+
+The checker's own Deployment (replicas: 0, from infra/) gets a spec change that bumps
+metadata.generation without starting a rollout: minReadySeconds toggles between 0 and 1 (a
+pod-template annotation would create a new ReplicaSet every run). A live Deployment controller
+sets status.observedGeneration to the new generation within seconds.
+"""
+
+from __future__ import annotations
+
+from ..errors import NotFoundError
+from ..findings import Component, Observation, observe
+from .context import ProbeContext, ms
+
+CANARY_DEPLOYMENT = "cpwatch-canary"
+
+
+def probe(ctx: ProbeContext) -> list[Observation]:
+    namespace = ctx.settings.namespace
+    path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{CANARY_DEPLOYMENT}"
+    target = f"{namespace}/{CANARY_DEPLOYMENT}"
+    try:
+        current = ctx.api.get_json(path)
+    except NotFoundError as error:
+        return [observe("CHECKER_NOT_INSTALLED", Component.CONTROLLER_MANAGER, object=f"Deployment {target}",
+                        message=error.message)]
+    min_ready = (current.get("spec") or {}).get("minReadySeconds") or 0
+    patched = ctx.api.merge_patch(path, {"spec": {"minReadySeconds": 0 if min_ready else 1}})
+    generation = int((patched.get("metadata") or {}).get("generation") or 0)
+
+    def observed() -> int | None:
+        seen = int(((ctx.api.get_json(path).get("status") or {}).get("observedGeneration")) or 0)
+        return seen if seen >= generation else None
+
+    seen, seconds = ctx.wait_for(observed)
+    if seen is None:
+        last = (ctx.api.get_json(path).get("status") or {}).get("observedGeneration")
+        return [observe("DEPLOYMENT_CANARY_NOT_OBSERVED", Component.CONTROLLER_MANAGER, object=target,
+                        generation=generation, observed=last, wait_s=ctx.settings.canary_wait_s)]
+    return [observe("DEPLOYMENT_CANARY_OBSERVED", Component.CONTROLLER_MANAGER, object=target,
+                    generation=generation, latency_ms=ms(seconds))]

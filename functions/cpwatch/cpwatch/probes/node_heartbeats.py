@@ -1,0 +1,74 @@
+"""Node heartbeats against `Ready`: is the node lifecycle controller (controller-manager) acting?
+
+Kubelets renew their Lease in kube-node-lease every 10 s (leaseDurationSeconds 40) and post
+NodeStatus only on change or every 5 min, so the Lease is the heartbeat. Only nodes whose Lease
+has expired are fetched, one by one, so a healthy 5,000-node cluster costs one paginated list of
+small Lease objects.
+- Silent and not Ready: the controller did its job; the node itself is reported (a node problem).
+- Silent for longer than the threshold yet still `Ready=True` (Lease and Ready.lastHeartbeatTime
+  both old): the node was never marked Unknown, so the controller is not running. After a
+  controller-manager failover every node gets a fresh grace period, so nodes are judged only once
+  the current leader has held its Lease for longer than the threshold too.
+"""
+
+from __future__ import annotations
+
+from ..errors import ApiStatusError, NotFoundError
+from ..findings import Component, Observation, observe
+from .context import ProbeContext, condition, examples, lease_path, whole
+
+_DEFAULT_NODE_LEASE_S = 40
+
+
+def probe(ctx: ProbeContext) -> list[Observation]:
+    expired: list[tuple[str, float]] = []
+    total = 0
+    for lease in ctx.api.list_items(lease_path("kube-node-lease"), page_size=ctx.settings.page_size):
+        total += 1
+        spec = lease.get("spec") or {}
+        age = ctx.age_s(spec.get("renewTime"))
+        duration = spec.get("leaseDurationSeconds")
+        duration = duration if isinstance(duration, (int, float)) and duration > 0 else _DEFAULT_NODE_LEASE_S
+        if age is not None and age > duration:
+            expired.append((str((lease.get("metadata") or {}).get("name") or ""), age))
+    if not expired:
+        return [observe("NODE_LIFECYCLE_OK", Component.CONTROLLER_MANAGER, leases=total, marked="no silent node")]
+
+    threshold = ctx.settings.node_heartbeat_stale_s
+    leader_tenure = _leader_tenure_s(ctx)
+    observations: list[Observation] = []
+    silent_ready: list[str] = []
+    marked: list[str] = []
+    for name, lease_age in sorted(expired, key=lambda item: -item[1])[: ctx.settings.max_node_lookups]:
+        try:
+            node = ctx.api.get_json(f"/api/v1/nodes/{name}")
+        except NotFoundError:
+            continue  # the node is gone; its Lease awaits garbage collection
+        ready = condition(node, "Ready") or {}
+        if ready.get("status") != "True":
+            marked.append(name)
+            observations.append(observe("NODE_NOT_READY", Component.NODE, node=name,
+                                        ready=f"Ready={ready.get('status', 'missing')}",
+                                        reason=ready.get("reason") or "no reason", age_s=whole(lease_age)))
+            continue
+        heartbeat_age = ctx.age_s(ready.get("lastHeartbeatTime"))
+        silent = lease_age > threshold and (heartbeat_age is None or heartbeat_age > threshold)
+        if silent and (leader_tenure is None or leader_tenure > threshold):
+            silent_ready.append(f"{name} (Lease {whole(lease_age)} s, NodeStatus {whole(heartbeat_age)} s)")
+    if silent_ready:
+        observations.append(observe("NODE_READY_BUT_SILENT", Component.CONTROLLER_MANAGER, count=len(silent_ready),
+                                    examples=examples(silent_ready), nodes=silent_ready[:20],
+                                    threshold_s=whole(threshold)))
+    else:
+        detail = f"{examples(marked)} marked not Ready" if marked else f"{len(expired)} silent node(s) within grace"
+        observations.append(observe("NODE_LIFECYCLE_OK", Component.CONTROLLER_MANAGER, leases=total, marked=detail))
+    return observations
+
+
+def _leader_tenure_s(ctx: ProbeContext) -> float | None:
+    """Seconds the current controller-manager leader has held its Lease (None if unknown)."""
+    try:
+        lease = ctx.api.get_json(lease_path("kube-system", "kube-controller-manager"))
+    except ApiStatusError:
+        return None
+    return ctx.age_s((lease.get("spec") or {}).get("acquireTime"))

@@ -1,0 +1,72 @@
+"""Scheduler canary: a pod no node can take; a live scheduler marks it Unschedulable in seconds.
+
+The pod selects nodes by a label key that no node or node group provides, so no cluster
+autoscaler (Cluster Autoscaler, Karpenter) can create a node for it; it requests nothing, runs
+under the checker's own ServiceAccount, and is deleted at once after the check. Leftovers of an
+interrupted run are deleted, by label and age, at the start of the next run.
+"""
+
+from __future__ import annotations
+
+from ..errors import NotFoundError
+from ..findings import Component, Observation, observe
+from .context import MANAGED_BY, ProbeContext, condition, ms
+
+CANARY_LABEL = "cpwatch.io/canary"
+NEVER_SCHEDULE_LABEL = "cpwatch.io/never-schedule-canary"
+
+
+def canary_pod(name: str, namespace: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": {**MANAGED_BY, CANARY_LABEL: "scheduler"}},
+        "spec": {
+            "nodeSelector": {NEVER_SCHEDULE_LABEL: "true"},
+            "serviceAccountName": "cpwatch-canary",
+            "automountServiceAccountToken": False,
+            "terminationGracePeriodSeconds": 0,
+            "restartPolicy": "Never",
+            "containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10",
+                            "resources": {"requests": {"cpu": "1m", "memory": "4Mi"}, "limits": {"memory": "4Mi"}}}],
+        },
+    }
+
+
+def probe(ctx: ProbeContext) -> list[Observation]:
+    namespace = ctx.settings.namespace
+    pods = f"/api/v1/namespaces/{namespace}/pods"
+    _delete_leftovers(ctx, pods)
+    name = f"cpwatch-canary-{ctx.run_id}"
+    try:
+        ctx.api.post_json(pods, canary_pod(name, namespace))
+    except NotFoundError as error:
+        return [observe("CHECKER_NOT_INSTALLED", Component.SCHEDULER, object=f"namespace {namespace}", message=error.message)]
+    try:
+        scheduled, seconds = ctx.wait_for(lambda: condition(ctx.api.get_json(f"{pods}/{name}"), "PodScheduled"))
+    finally:
+        _delete(ctx, f"{pods}/{name}")
+    target = f"{namespace}/{name}"
+    if scheduled is None:
+        return [observe("SCHEDULER_CANARY_NOT_ATTEMPTED", Component.SCHEDULER, object=target,
+                        wait_s=ctx.settings.canary_wait_s)]
+    if scheduled.get("status") == "True":
+        return [observe("SCHEDULER_CANARY_BOUND", Component.SCHEDULER, object=target)]
+    return [observe("SCHEDULER_CANARY_ATTEMPTED", Component.SCHEDULER, latency_ms=ms(seconds),
+                    reason=scheduled.get("reason"))]
+
+
+def _delete_leftovers(ctx: ProbeContext, pods: str) -> None:
+    selector = f"app.kubernetes.io/managed-by=cpwatch,{CANARY_LABEL}=scheduler"
+    for pod in ctx.api.list_items(pods, {"labelSelector": selector}, page_size=ctx.settings.page_size):
+        metadata = pod.get("metadata") or {}
+        age = ctx.age_s(metadata.get("creationTimestamp"))
+        if age is not None and age > ctx.settings.canary_leftover_age_s and metadata.get("name"):
+            _delete(ctx, f"{pods}/{metadata['name']}")
+
+
+def _delete(ctx: ProbeContext, path: str) -> None:
+    try:
+        ctx.api.delete(path, body={"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0})
+    except NotFoundError:
+        pass

@@ -1,0 +1,43 @@
+"""Controller-manager canary: the ServiceAccount controller must recreate `default`.
+
+The ServiceAccount controller keeps a `default` ServiceAccount in every namespace and recreates
+it when deleted, so deleting it in the checker's own namespace is a canary that never leaves the
+namespace (the canary pods run under their own account and do not need it). If `default` is
+already missing at the start, a previous run deleted it and it was never recreated.
+"""
+
+from __future__ import annotations
+
+from ..errors import NotFoundError
+from ..findings import Component, Observation, observe
+from .context import ProbeContext, ms
+
+
+def probe(ctx: ProbeContext) -> list[Observation]:
+    namespace = ctx.settings.namespace
+    path = f"/api/v1/namespaces/{namespace}/serviceaccounts/default"
+    target = f"{namespace}/default"
+    previous_uid = _uid(ctx, path)
+    if previous_uid is not None:
+        try:
+            ctx.api.delete(path)
+        except NotFoundError:
+            pass
+    recreated, seconds = ctx.wait_for(lambda: _recreated(ctx, path, previous_uid))
+    if recreated is None:
+        return [observe("SERVICEACCOUNT_CANARY_MISSING", Component.CONTROLLER_MANAGER, object=target,
+                        wait_s=ctx.settings.canary_wait_s, missing_before=previous_uid is None)]
+    return [observe("SERVICEACCOUNT_CANARY_RECREATED", Component.CONTROLLER_MANAGER, object=target,
+                    latency_ms=ms(seconds))]
+
+
+def _uid(ctx: ProbeContext, path: str) -> str | None:
+    try:
+        return str((ctx.api.get_json(path).get("metadata") or {}).get("uid") or "")
+    except NotFoundError:
+        return None
+
+
+def _recreated(ctx: ProbeContext, path: str, previous_uid: str | None) -> bool | None:
+    uid = _uid(ctx, path)
+    return True if uid is not None and uid != previous_uid else None

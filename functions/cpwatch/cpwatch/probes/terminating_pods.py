@@ -1,0 +1,88 @@
+"""Pods stuck Terminating: is pod GC (controller-manager) collecting orphans?
+
+A deleted pod bound to a node that no longer exists can only be finished by the
+controller-manager's pod GC (a 40 s quarantine, checked every 20 s). Deleted pods on an
+existing node are the kubelet's job: those are node problems, reported apart.
+
+To stay cheap on 150,000-pod clusters, pods are listed as a server-side Table without objects
+(a few short cells per pod: name, status, node); only rows whose status is Terminating (or
+Unknown, kubectl's word for a terminating pod on an unreachable node) are then fetched one by one.
+"""
+
+from __future__ import annotations
+
+from ..errors import BadResponseError, NotFoundError
+from ..findings import Component, Observation, observe
+from ..kubeapi import TABLE
+from .context import ProbeContext, condition, examples, whole
+
+_TERMINATING_STATUSES = ("Terminating", "Unknown")
+
+
+def probe(ctx: ProbeContext) -> list[Observation]:
+    settings = ctx.settings
+    candidates = _terminating_rows(ctx)
+    orphans: list[str] = []
+    observations: list[Observation] = []
+    node_health: dict[str, bool | None] = {}
+    for name, node_name in candidates[: settings.max_terminating_lookups]:
+        for pod in _pods_named(ctx, name, node_name):
+            metadata = pod.get("metadata") or {}
+            age = ctx.age_s(metadata.get("deletionTimestamp"))
+            if age is None or age <= settings.orphan_pod_grace_s or metadata.get("finalizers"):
+                continue  # not deleted, not stuck yet, or waiting on its finalizers by design
+            pod_ref = f"{metadata.get('namespace')}/{metadata.get('name')}"
+            if node_name not in node_health:
+                node_health[node_name] = _node_ready(ctx, node_name)
+            ready = node_health[node_name]
+            if ready is None:
+                orphans.append(f"{pod_ref} on {node_name} ({whole(age)} s)")
+            elif ready:
+                observations.append(observe("POD_STUCK_TERMINATING", Component.NODE, pod=pod_ref,
+                                            node=node_name, age_s=whole(age)))
+            else:
+                observations.append(observe("POD_STUCK_ON_UNHEALTHY_NODE", Component.NODE, pod=pod_ref,
+                                            node=node_name, age_s=whole(age)))
+    if orphans:
+        observations.append(observe("ORPHAN_POD_NOT_COLLECTED", Component.CONTROLLER_MANAGER, count=len(orphans),
+                                    examples=examples(orphans), pods=orphans[:20],
+                                    threshold_s=whole(settings.orphan_pod_grace_s)))
+    else:
+        observations.append(observe("ORPHAN_PODS_COLLECTED", Component.CONTROLLER_MANAGER, checked=len(candidates)))
+    return observations
+
+
+def _terminating_rows(ctx: ProbeContext) -> list[tuple[str, str]]:
+    """(pod name, node name) of every pod the server prints as Terminating and bound to a node."""
+    rows: list[tuple[str, str]] = []
+    columns: list[str] = []
+    for table in ctx.api.list_pages("/api/v1/pods", {"includeObject": "None"}, accept=TABLE,
+                                    page_size=ctx.settings.page_size):
+        definitions = table.get("columnDefinitions")
+        if isinstance(definitions, list) and definitions:
+            columns = [str(c.get("name", "")).lower() if isinstance(c, dict) else "" for c in definitions]
+        if not {"name", "status", "node"} <= set(columns):
+            raise BadResponseError("GET", "/api/v1/pods", "the pod list did not come as a Table with Name, Status and Node columns")
+        name_at, status_at, node_at = columns.index("name"), columns.index("status"), columns.index("node")
+        for row in table.get("rows") or []:
+            cells = row.get("cells") if isinstance(row, dict) else None
+            if not isinstance(cells, list) or len(cells) <= max(name_at, status_at, node_at):
+                continue
+            node = cells[node_at]
+            if cells[status_at] in _TERMINATING_STATUSES and isinstance(node, str) and node and node != "<none>":
+                rows.append((str(cells[name_at]), node))
+    return rows
+
+
+def _pods_named(ctx: ProbeContext, name: str, node_name: str) -> list[dict]:
+    selector = f"metadata.name={name},spec.nodeName={node_name}"
+    return list(ctx.api.list_items("/api/v1/pods", {"fieldSelector": selector}, page_size=ctx.settings.page_size))
+
+
+def _node_ready(ctx: ProbeContext, node_name: str) -> bool | None:
+    """True if the node is Ready, False if it exists but is not, None if it does not exist."""
+    try:
+        node = ctx.api.get_json(f"/api/v1/nodes/{node_name}")
+    except NotFoundError:
+        return None
+    return (condition(node, "Ready") or {}).get("status") == "True"

@@ -1,0 +1,142 @@
+"""Rendering of a Diagnosis: the JSON document (a public interface) and the text report.
+
+Called by the CLI (and later by the Lambda's notifications). All prose about findings comes
+from findings.py templates and runbooks.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .check import Diagnosis
+from .diagnosis import Verdict
+from .findings import CONTROL_PLANE, Component, Observation, Status, runbook_for
+
+SCHEMA_VERSION = 1
+
+EXIT_CODES = {Verdict.HEALTHY: 0, Verdict.DEGRADED: 1, Verdict.DOWN: 2, Verdict.UNKNOWN: 3}
+EXIT_USAGE = 64
+
+
+def finding_dict(observation: Observation) -> dict[str, Any]:
+    return {
+        "code": observation.code,
+        "component": observation.component.value,
+        "status": observation.status.value,
+        "message": observation.message(),
+        "evidence": _jsonable(dict(observation.evidence)),
+    }
+
+
+def to_dict(diagnosis: Diagnosis) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "cluster": diagnosis.cluster,
+        "overall": diagnosis.overall.value,
+        "root_cause": diagnosis.root_cause.value if diagnosis.root_cause else None,
+        "summary": summary(diagnosis),
+        "components": {
+            component.value: {
+                "verdict": verdict.verdict.value,
+                "confidence": verdict.confidence.value,
+                "findings": [o.code for o in verdict.findings],
+                "consequence_of": verdict.consequence_of.value if verdict.consequence_of else None,
+            }
+            for component, verdict in diagnosis.components.items()
+        },
+        "findings": [finding_dict(o) for o in _ordered(diagnosis.observations)],
+        "checked_at": diagnosis.checked_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z",
+        "duration_ms": diagnosis.duration_ms,
+        "read_only": diagnosis.read_only,
+        "requests": diagnosis.requests,
+        "bytes_received": diagnosis.bytes_received,
+    }
+
+
+def to_json(diagnosis: Diagnosis) -> str:
+    return json.dumps(to_dict(diagnosis), indent=2, sort_keys=False)
+
+
+def summary(diagnosis: Diagnosis) -> str:
+    if diagnosis.overall is Verdict.HEALTHY:
+        return f"{diagnosis.cluster}: control plane healthy"
+    parts = []
+    order = sorted(CONTROL_PLANE, key=lambda c: (c != diagnosis.root_cause, CONTROL_PLANE.index(c)))
+    for component in order:
+        verdict = diagnosis.components[component]
+        if verdict.verdict is Verdict.HEALTHY:
+            continue
+        if verdict.consequence_of is not None:
+            parts.append(f"{component.value} not judged (because {verdict.consequence_of.value} is down)")
+            continue
+        key = verdict.key_finding()
+        parts.append(f"{component.value} {verdict.verdict.value} ({verdict.confidence.value} confidence)"
+                     + (f": {key.message()}" if key else ""))
+    return f"{diagnosis.cluster}: " + "; ".join(parts)
+
+
+def to_text(diagnosis: Diagnosis) -> str:
+    lines = [f"cpwatch check of {diagnosis.cluster} at {diagnosis.checked_at:%Y-%m-%d %H:%M:%S} UTC"
+             f" ({diagnosis.duration_ms} ms{', read-only' if diagnosis.read_only else ''})",
+             f"overall: {diagnosis.overall.value.upper()}", ""]
+    for component in CONTROL_PLANE:
+        verdict = diagnosis.components[component]
+        key = verdict.key_finding()
+        evidence = key.message() if key else "no observation"
+        if verdict.consequence_of is not None:
+            evidence = f"not judged: {verdict.consequence_of.value} is down"
+        lines.append(f"  {component.value:<19} {verdict.verdict.value.upper():<9} {verdict.confidence.value:<7} {evidence}")
+    problems = [o for o in _ordered(diagnosis.observations) if o.status is not Status.OK and o.code != "NOT_JUDGED"]
+    if not problems:
+        return "\n".join(lines + ["", "no problems found"]) + "\n"
+    groups = [c for c in (*_root_first(diagnosis), Component.CHECKER, Component.NODE)
+              if any(o.component is c for o in problems)]
+    for component in groups:
+        verdict = diagnosis.components.get(component)
+        found = [o for o in problems if o.component is component]
+        if verdict is not None and verdict.consequence_of is not None:
+            lines += ["", f"{component.value}: not judged because {verdict.consequence_of.value} is down "
+                          f"({len(found)} probe(s) could not look; --json lists them)"]
+            continue
+        title = {Component.NODE: "node problems (not control-plane failures)",
+                 Component.CHECKER: "cpwatch itself"}.get(component, f"{component.value} {verdict.verdict.value.upper() if verdict else ''}")
+        lines += ["", f"{title}:"]
+        lines += [f"  [{o.status.value.upper()}] {o.code}: {o.message()}" for o in found]
+        lines += _runbook_lines(found)
+    return "\n".join(lines) + "\n"
+
+
+def _root_first(diagnosis: Diagnosis) -> list[Component]:
+    return sorted(CONTROL_PLANE, key=lambda c: (c != diagnosis.root_cause, CONTROL_PLANE.index(c)))
+
+
+def _runbook_lines(found: list[Observation]) -> list[str]:
+    runbook = next((r for r in map(runbook_for, found) if r is not None), None)
+    if runbook is None:
+        return []
+    return [
+        f"  what it means: {runbook.meaning}",
+        f"  confirm:       {runbook.confirm[0]}",
+        *[f"                 {command}" for command in runbook.confirm[1:]],
+        f"  on EKS:        {runbook.eks}",
+        f"  self-managed:  {runbook.self_managed}",
+    ]
+
+
+_STATUS_ORDER = {Status.FAIL: 0, Status.WARN: 1, Status.UNKNOWN: 2, Status.OK: 3}
+
+
+def _ordered(observations: tuple[Observation, ...]) -> list[Observation]:
+    component_order = {c: i for i, c in enumerate((*CONTROL_PLANE, Component.NODE, Component.CHECKER))}
+    return sorted(observations, key=lambda o: (_STATUS_ORDER[o.status], component_order[o.component]))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,184 @@
+"""Typed settings, validated once.
+
+Called by the CLI (flags) and the Lambda handler (environment). Every threshold below is derived
+from how Kubernetes components behave; the comment on each says from what.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Mapping
+
+from .errors import ConfigError
+
+# All environment variable names cpwatch reads live here (CPWATCH_<FIELD NAME IN CAPITALS>).
+ENV_PREFIX = "CPWATCH_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # One deadline for the whole run; a check always returns within it.
+    run_timeout_s: float = 30.0
+    # Bound of a single HTTP request (connect, TLS handshake, and each read).
+    request_timeout_s: float = 5.0
+    # The etcd write probe sends `?timeout=` so the apiserver gives up on etcd first;
+    # the client waits this plus 2 s for the answer.
+    write_timeout_s: float = 5.0
+
+    # kube-apiserver: median of a few small reads above this is slow. The Kubernetes API
+    # call latency SLO for single-object reads is p99 <= 1 s.
+    latency_samples: int = 3
+    latency_warn_ms: float = 1000.0
+
+    # Leader election (client-go defaults: leaseDuration 15 s, renewDeadline 10 s, retryPeriod
+    # 2 s): a live leader renews every 2 s, and a failover takes at most one leaseDuration plus
+    # a retry. A Lease is stale when renewTime is older than max(3 x leaseDurationSeconds, 45 s)
+    # plus the clock margin (renewTime is written with the leader's clock, ages are measured on
+    # the apiserver's).
+    lease_duration_factor: float = 3.0
+    lease_min_stale_s: float = 45.0
+    clock_margin_s: float = 10.0
+
+    # Node lifecycle controller: a node whose kubelet stopped heartbeating is marked Unknown
+    # after node-monitor-grace-period (40 s; 50 s from Kubernetes 1.32; providers tune it) plus
+    # one node-monitor-period (5 s). A Ready node silent for longer than this means the
+    # controller is not running.
+    node_heartbeat_stale_s: float = 120.0
+    # Nodes looked up one by one when their Lease is stale (bounds requests on a mass outage).
+    max_node_lookups: int = 20
+
+    # Pod GC force-deletes pods bound to a missing node after a 40 s quarantine and runs every
+    # 20 s, so a deleted orphan can linger up to ~80 s with a healthy controller-manager.
+    orphan_pod_grace_s: float = 120.0
+    max_terminating_lookups: int = 50
+
+    # kube-scheduler attempts a new pod within seconds and writes PodScheduled on failure.
+    unattempted_pod_age_s: float = 60.0
+
+    # Active canaries: how long to wait for a controller's reaction, and how often to look.
+    canary_wait_s: float = 10.0
+    canary_poll_s: float = 0.5
+    # Canary pods older than this are leftovers of an interrupted run and are deleted.
+    canary_leftover_age_s: float = 120.0
+    namespace: str = "cpwatch"
+
+    # The apiserver's clock differs from ours by more than this: a finding about the checker.
+    clock_skew_warn_s: float = 60.0
+
+    page_size: int = 500
+
+    def validated(self) -> Settings:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.type in ("float", "int"):
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise ConfigError(f"setting {field.name} must be a number, got {value!r}")
+                if value <= 0:
+                    raise ConfigError(f"setting {field.name} must be greater than 0, got {value!r}")
+                if field.type == "int" and int(value) != value:
+                    raise ConfigError(f"setting {field.name} must be a whole number, got {value!r}")
+        if not self.namespace or not _is_dns_label(self.namespace):
+            raise ConfigError(f"setting namespace must be a DNS label (a-z, 0-9, '-'), got {self.namespace!r}")
+        if self.request_timeout_s > self.run_timeout_s:
+            raise ConfigError(
+                f"setting request_timeout_s ({self.request_timeout_s}) must not exceed run_timeout_s ({self.run_timeout_s})"
+            )
+        if self.canary_poll_s > self.canary_wait_s:
+            raise ConfigError(
+                f"setting canary_poll_s ({self.canary_poll_s}) must not exceed canary_wait_s ({self.canary_wait_s})"
+            )
+        return self
+
+    def with_overrides(self, **overrides: object) -> Settings:
+        unknown = sorted(set(overrides) - {field.name for field in fields(self)})
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+        return replace(self, **overrides).validated()
+
+
+def settings_from_env(environ: Mapping[str, str], base: Settings | None = None) -> Settings:
+    """Settings with every CPWATCH_<NAME> variable applied; an exact message per mistake."""
+    base = base or Settings()
+    overrides: dict[str, object] = {}
+    for field in fields(base):
+        raw = environ.get(ENV_PREFIX + field.name.upper())
+        if raw is None:
+            continue
+        overrides[field.name] = _convert(field.name, field.type, raw)
+    return base.with_overrides(**overrides)
+
+
+def _convert(name: str, type_name: str, raw: str) -> object:
+    env_name = _DEPLOYMENT_ENV.get(name) or ENV_PREFIX + name.upper()
+    if type_name == "str":
+        return raw
+    try:
+        return int(raw) if type_name == "int" else float(raw)
+    except ValueError:
+        kind = "a whole number" if type_name == "int" else "a number"
+        raise ConfigError(f"{env_name} must be {kind}, got {raw!r}") from None
+
+
+def _is_dns_label(value: str) -> bool:
+    return (
+        len(value) <= 63
+        and value[0].isalnum()
+        and value[-1].isalnum()
+        and all(c.islower() or c.isdigit() or c == "-" for c in value)
+    )
+
+
+@dataclass(frozen=True)
+class DeploymentSettings:
+    """Settings of the Lambda deployment (template.yaml sets them), validated once at cold start."""
+
+    table_name: str | None = None  # CPWATCH_TABLE_NAME: history and alert state; none: not stored
+    topic_arn: str | None = None  # CPWATCH_TOPIC_ARN: where notifications go; none: not sent
+    read_only: bool = False  # CPWATCH_READ_ONLY: skip active probes unless a target says otherwise
+    confirm_looks: int = 2  # CPWATCH_CONFIRM_LOOKS: looks that must agree before an alarm
+    recovery_runs: int = 3  # CPWATCH_RECOVERY_RUNS: good runs before a recovery
+    reminder_hours: float = 4.0  # CPWATCH_REMINDER_HOURS: reminders while in alarm
+    dashboard_url: str | None = None  # CPWATCH_DASHBOARD_URL: linked from notifications
+    targets_json: str | None = None  # CPWATCH_TARGETS: default targets (JSON list) for events without any
+    region: str | None = None  # AWS_REGION: default region of targets (set by Lambda)
+    # Kept back from the Lambda's remaining time for storing and publishing after the checks.
+    reserve_s: float = 6.0  # CPWATCH_RESERVE_S
+
+
+_DEPLOYMENT_ENV = {
+    "table_name": "CPWATCH_TABLE_NAME",
+    "topic_arn": "CPWATCH_TOPIC_ARN",
+    "read_only": "CPWATCH_READ_ONLY",
+    "confirm_looks": "CPWATCH_CONFIRM_LOOKS",
+    "recovery_runs": "CPWATCH_RECOVERY_RUNS",
+    "reminder_hours": "CPWATCH_REMINDER_HOURS",
+    "dashboard_url": "CPWATCH_DASHBOARD_URL",
+    "targets_json": "CPWATCH_TARGETS",
+    "region": "AWS_REGION",
+    "reserve_s": "CPWATCH_RESERVE_S",
+}
+
+
+def deployment_settings_from_env(environ: Mapping[str, str]) -> DeploymentSettings:
+    values: dict[str, object] = {}
+    for field in fields(DeploymentSettings):
+        raw = environ.get(_DEPLOYMENT_ENV[field.name])
+        if raw is None or raw == "":
+            continue
+        name = _DEPLOYMENT_ENV[field.name]
+        if field.type == "bool":
+            if raw.lower() not in ("true", "false"):
+                raise ConfigError(f"{name} must be true or false, got {raw!r}")
+            values[field.name] = raw.lower() == "true"
+        elif field.type in ("int", "float"):
+            value = _convert(field.name, field.type, raw)
+            if not value > 0 or not math.isfinite(value):
+                raise ConfigError(f"{name} must be greater than 0, got {raw!r}")
+            values[field.name] = value
+        else:
+            values[field.name] = raw
+    deployment = DeploymentSettings(**values)
+    if deployment.topic_arn and not deployment.topic_arn.startswith("arn:"):
+        raise ConfigError(f"CPWATCH_TOPIC_ARN must be an SNS topic ARN, got {deployment.topic_arn!r}")
+    return deployment

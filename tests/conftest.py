@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.fakecluster.pytest_plugin"]

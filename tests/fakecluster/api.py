@@ -1,0 +1,428 @@
+"""The Kubernetes REST API over the store: authentication, RBAC, etcd availability, and the
+verbs get, list, create, update, patch, delete and deletecollection, plus the health,
+version, discovery and componentstatuses endpoints.
+
+Who calls it: the HTTP server (server.py), once per request, with the raw request; it answers
+with an ApiResponse or NoAnswer (close the connection without an HTTP answer, as the recorded
+apiserver did for a write with `?timeout=` while etcd had no quorum). Everything here runs on
+the server's request thread; waits for etcd end early when the client goes away.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+from urllib.parse import parse_qs, urlsplit
+
+from . import admission, errors, health, rbac, tables
+from .auth import Authenticator, Identity
+from .clock import SimClock
+from .components.etcd import Etcd
+from .patch import apply_patch
+from .resources import GROUP_VERSIONS, RESOURCES, ResourceType
+from .routing import Route, negotiate, parse_go_duration, parse_route
+from .selectors import parse_field_selector, parse_label_selector
+from .store import Entry, Store, dumps, with_type
+
+JSON = "application/json"
+_READS = frozenset({"get", "list", "watch"})
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    method: str
+    target: str  # path and query as sent
+    headers: Mapping[str, str]
+    body: bytes = b""
+    client_gone: Callable[[], bool] = lambda: False
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    body: bytes
+    content_type: str = JSON
+    user: str | None = None
+
+
+@dataclass(frozen=True)
+class NoAnswer:
+    user: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    # With etcd quorum lost: health checks fail after this long (the recorded apiserver: 2 s) ...
+    etcd_health_delay: float = 2.0
+    # ... a write without ?timeout= answers 500 after this long (recorded: 10 s) ...
+    etcd_write_fail_delay: float = 10.0
+    # ... and reads hang until the client gives up, at most this long.
+    read_hang_cap: float = 120.0
+
+
+@dataclass(frozen=True)
+class RecordedAnswer:
+    status: int
+    body: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class ComponentHealth:
+    name: str
+    healthy: bool
+    message: str
+
+
+class Api:
+    def __init__(self, *, store: Store, clock: SimClock, authenticator: Authenticator,
+                 authorizer: rbac.Authorizer, etcd: Etcd, component_health: Callable[[], list[ComponentHealth]],
+                 poke: Callable[[], None], settings: ApiSettings, stopping: threading.Event,
+                 version: dict) -> None:
+        self.store = store
+        self.clock = clock
+        self.authenticator = authenticator
+        self.authorizer = authorizer
+        self.etcd = etcd
+        self.component_health = component_health
+        self.poke = poke
+        self.settings = settings
+        self.stopping = stopping
+        self.version = version
+        # Replay: answers served verbatim, by request target ("/livez?verbose").
+        self.recorded: dict[str, RecordedAnswer] = {}
+
+    # --- entry point --------------------------------------------------------------------
+
+    def handle(self, request: ApiRequest) -> ApiResponse | NoAnswer:
+        identity = self.authenticator.authenticate(request.headers.get("Authorization"))
+        if identity is None:
+            return _error(errors.unauthorized(), None)
+        try:
+            return self._handle(request, identity)
+        except errors.ApiError as error:
+            return _error(error, identity.user)
+
+    def _handle(self, request: ApiRequest, identity: Identity) -> ApiResponse | NoAnswer:
+        split = urlsplit(request.target)
+        query_all = parse_qs(split.query, keep_blank_values=True)
+        query = {key: values[0] for key, values in query_all.items()}
+        route = parse_route(request.method, split.path, query)
+        attributes = rbac.Request(identity.user, identity.groups, route.verb, route.is_resource,
+                                  path=split.path, api_group=route.group, resource=route.resource,
+                                  subresource=route.subresource, namespace=route.namespace, name=route.name)
+        if not self.authorizer.allows(attributes):
+            raise attributes.denial()
+        if not route.is_resource:
+            return self._non_resource(request, split.path, query, query_all, identity)
+        rt = self._resource_type(route)
+        if not self._etcd_ready(route, query, request):
+            return NoAnswer(identity.user)
+        handler = getattr(self, f"_{route.verb}")
+        return handler(rt, route, query, request, identity)
+
+    def _resource_type(self, route: Route) -> ResourceType:
+        rt = route.rt
+        if rt is None:
+            raise errors.path_not_found()
+        # Namespaces are the one cluster-scoped resource whose paths carry a namespace (their own).
+        scoped_namespace = "" if rt.plural == "namespaces" else route.namespace
+        if (rt.namespaced and not route.namespace and route.name) or (not rt.namespaced and scoped_namespace):
+            raise errors.path_not_found()
+        if route.subresource and route.subresource not in rt.subresources:
+            raise errors.path_not_found()
+        if route.verb not in rt.verbs or route.verb == "watch":
+            raise errors.method_not_allowed()
+        if route.verb == "create" and route.name and rt.plural != "namespaces":
+            raise errors.method_not_allowed()
+        return rt
+
+    # --- etcd ---------------------------------------------------------------------------
+
+    def _cancelled(self, request: ApiRequest) -> Callable[[], bool]:
+        return lambda: self.stopping.is_set() or request.client_gone()
+
+    def _etcd_ready(self, route: Route, query: dict[str, str], request: ApiRequest) -> bool:
+        """Wait for quorum as the recorded apiserver did; False means: answer nothing."""
+        if self.etcd.quorum:
+            return True
+        cancelled = self._cancelled(request)
+        if route.verb in _READS:
+            return self.etcd.wait_for_quorum(self.settings.read_hang_cap, cancelled)
+        timeout = parse_go_duration(query.get("timeout"))
+        if timeout is not None:
+            return self.etcd.wait_for_quorum(timeout, cancelled)
+        if self.etcd.wait_for_quorum(self.settings.etcd_write_fail_delay, cancelled):
+            return True
+        if cancelled():
+            return False
+        # The recorded apiserver: the ResourceQuota admission plugin times out first.
+        raise errors.internal("resource quota evaluation timed out")
+
+    def _pause(self, seconds: float, request: ApiRequest) -> None:
+        deadline = time.monotonic() + seconds
+        cancelled = self._cancelled(request)
+        while not cancelled() and (remaining := deadline - time.monotonic()) > 0:
+            self.stopping.wait(min(remaining, 0.05))
+
+    # --- non-resource paths -------------------------------------------------------------
+
+    def _non_resource(self, request: ApiRequest, path: str, query: dict[str, str],
+                      query_all: dict[str, list[str]], identity: Identity) -> ApiResponse:
+        user = identity.user
+        if request.method not in ("GET", "HEAD"):
+            raise errors.method_not_allowed()
+        endpoint = path.strip("/").split("/", 1)[0]
+        if endpoint in health.CHECKS:
+            return self._health(request, path, query, query_all, user)
+        if path.rstrip("/") == "/version":
+            recorded = self.recorded.get("/version")
+            if recorded:
+                return ApiResponse(recorded.status, recorded.body, recorded.content_type, user)
+            return ApiResponse(200, dumps(self.version), JSON, user)
+        discovery = _discovery(path.rstrip("/"))
+        if discovery is None:
+            raise errors.path_not_found()
+        return ApiResponse(200, dumps(discovery), JSON, user)
+
+    def _health(self, request: ApiRequest, path: str, query: dict[str, str], query_all: dict[str, list[str]],
+                user: str) -> ApiResponse:
+        endpoint, _, check = path.strip("/").partition("/")
+        exclude = frozenset(name for value in query_all.get("exclude", []) for name in value.split(","))
+        needs_etcd = check == "etcd" if check else "etcd" not in exclude
+        if needs_etcd and not self.etcd.quorum:
+            self._pause(self.settings.etcd_health_delay, request)
+        failing = frozenset() if self.etcd.quorum else frozenset({"etcd"})
+        if check:
+            answer = health.check_answer(endpoint, check, failing)
+        else:
+            answer = health.endpoint_answer(endpoint, failing, "verbose" in query, exclude)
+        if answer is None:
+            raise errors.path_not_found()
+        recorded = self.recorded.get(request.target)
+        if recorded:
+            return ApiResponse(recorded.status, recorded.body, recorded.content_type, user)
+        return ApiResponse(answer.status, answer.text.encode(), health.TEXT, user)
+
+    # --- reads --------------------------------------------------------------------------
+
+    def _list(self, rt: ResourceType, route: Route, query: dict[str, str], request: ApiRequest,
+              identity: Identity) -> ApiResponse:
+        rendering = negotiate(request.headers.get("Accept"), is_list=True)
+        if rt.plural == "componentstatuses":
+            return self._component_statuses(request, identity.user)
+        labels = parse_label_selector(query.get("labelSelector"))
+        fields = parse_field_selector(query.get("fieldSelector"), rt.plural)
+        limit = _non_negative_int(query.get("limit"), "limit")
+        page = self.store.page(rt.plural, route.namespace or None, labels, fields, limit, query.get("continue"))
+        metadata: dict = {"resourceVersion": page.resource_version}
+        if page.continue_token:
+            metadata["continue"] = page.continue_token
+        if page.remaining_item_count is not None:
+            metadata["remainingItemCount"] = page.remaining_item_count
+        if rendering.shape == "table":
+            body = dumps(tables.table(rt.plural, page.entries, self.clock.now(), query.get("includeObject", "Metadata"),
+                                      metadata, rendering.api_version, rt))
+        elif rendering.shape == "metadata":
+            body = _list_body("PartialObjectMetadataList", rendering.api_version, metadata,
+                              (entry.meta_raw() for entry in page.entries))
+        else:
+            body = _list_body(rt.list_kind, rt.api_version, metadata, (entry.raw() for entry in page.entries))
+        return ApiResponse(200, body, rendering.content_type, identity.user)
+
+    def _get(self, rt: ResourceType, route: Route, query: dict[str, str], request: ApiRequest,
+             identity: Identity) -> ApiResponse:
+        rendering = negotiate(request.headers.get("Accept"), is_list=False)
+        if rt.plural == "componentstatuses":
+            return self._component_status(route.name, identity.user)
+        entry = self._entry(rt, route)
+        if rendering.shape == "table":
+            metadata = {"resourceVersion": entry.obj["metadata"].get("resourceVersion", "")}
+            body = dumps(tables.table(rt.plural, [entry], self.clock.now(), query.get("includeObject", "Metadata"),
+                                      metadata, rendering.api_version, rt))
+        elif rendering.shape == "metadata":
+            body = entry.meta_raw()
+        else:
+            body = with_type(rt.kind, rt.api_version, entry.raw())
+        return ApiResponse(200, body, rendering.content_type, identity.user)
+
+    def _entry(self, rt: ResourceType, route: Route) -> Entry:
+        entry = self.store.entry(rt.plural, route.namespace if rt.namespaced else None, route.name)
+        if entry is None:
+            raise errors.not_found(rt, route.name)
+        return entry
+
+    def _component_health_items(self) -> list[dict]:
+        return [{"metadata": {"name": item.name, "creationTimestamp": None},
+                 "conditions": [{"type": "Healthy", "status": "True" if item.healthy else "False",
+                                 "message": item.message}]}
+                for item in self.component_health()]
+
+    def _component_statuses(self, request: ApiRequest, user: str) -> ApiResponse:
+        recorded = self.recorded.get(request.target)
+        if recorded:
+            return ApiResponse(recorded.status, recorded.body, recorded.content_type, user)
+        body = {"kind": "ComponentStatusList", "apiVersion": "v1", "metadata": {},
+                "items": self._component_health_items()}
+        return ApiResponse(200, dumps(body), JSON, user)
+
+    def _component_status(self, name: str, user: str) -> ApiResponse:
+        for item in self._component_health_items():
+            if item["metadata"]["name"] == name:
+                return ApiResponse(200, dumps({"kind": "ComponentStatus", "apiVersion": "v1", **item}), JSON, user)
+        raise errors.not_found(RESOURCES["componentstatuses"], name)
+
+    # --- writes -------------------------------------------------------------------------
+
+    def _create(self, rt: ResourceType, route: Route, query: dict[str, str], request: ApiRequest,
+                identity: Identity) -> ApiResponse:
+        obj = _json_body(request.body)
+        with self.store.lock:
+            obj = admission.prepare_create(self.store, rt, route.namespace, obj, self.clock.now())
+            if "dryRun" not in query:
+                self.store.create(rt.plural, obj)
+        self.poke()
+        return ApiResponse(201, dumps(_typed(rt, obj)), JSON, identity.user)
+
+    def _update(self, rt: ResourceType, route: Route, query: dict[str, str], request: ApiRequest,
+                identity: Identity) -> ApiResponse:
+        new = _json_body(request.body)
+        return self._write(rt, route, query, identity, lambda current: new)
+
+    def _patch(self, rt: ResourceType, route: Route, query: dict[str, str], request: ApiRequest,
+               identity: Identity) -> ApiResponse:
+        patch = _json_body(request.body)
+        content_type = request.headers.get("Content-Type") or ""
+        return self._write(rt, route, query, identity, lambda current: apply_patch(current, patch, content_type))
+
+    def _write(self, rt: ResourceType, route: Route, query: dict[str, str], identity: Identity,
+               change: Callable[[dict], object]) -> ApiResponse:
+        namespace = route.namespace if rt.namespaced else None
+        with self.store.lock:
+            current = self.store.get(rt.plural, namespace, route.name)
+            if current is None:
+                raise errors.not_found(rt, route.name)
+            expected_rv = current["metadata"].get("resourceVersion")
+            new = admission.prepare_update(rt, current, change(json.loads(json.dumps(current))), route.subresource)
+            if "dryRun" not in query:
+                if admission.finalized(rt, new):
+                    self.store.delete(rt.plural, namespace, route.name)
+                else:
+                    self.store.update(rt.plural, new, expect_rv=expected_rv)
+        self.poke()
+        return ApiResponse(200, dumps(_typed(rt, new)), JSON, identity.user)
+
+    def _delete(self, rt: ResourceType, route: Route, query: dict[str, str], request: ApiRequest,
+                identity: Identity) -> ApiResponse:
+        options = admission.delete_options(request.body, query)
+        namespace = route.namespace if rt.namespaced else None
+        with self.store.lock:
+            current = self.store.peek(rt.plural, namespace, route.name)
+            if current is None:
+                raise errors.not_found(rt, route.name)
+            result = self._delete_one(rt, current, options, "dryRun" in query)
+        self.poke()
+        return ApiResponse(200, dumps(result), JSON, identity.user)
+
+    def _delete_one(self, rt: ResourceType, current: dict, options: dict, dry_run: bool) -> dict:
+        admission.check_preconditions(rt, current, options)
+        metadata = current["metadata"]
+        namespace = metadata.get("namespace") if rt.namespaced else None
+        marked = admission.mark_deleted(rt, current, options, self.clock.now())
+        gone = admission.finalized(rt, marked) or (not rt.returns_deleted_object and not metadata.get("finalizers"))
+        if not dry_run:
+            if gone:
+                self.store.delete(rt.plural, namespace, metadata["name"])
+            elif marked != current:
+                self.store.update(rt.plural, marked)
+        if gone and not rt.returns_deleted_object:
+            details: dict = {"name": metadata["name"]}
+            if rt.group:
+                details["group"] = rt.group
+            details.update(kind=rt.plural, uid=metadata.get("uid"))
+            return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+        return _typed(rt, marked)
+
+    def _deletecollection(self, rt: ResourceType, route: Route, query: dict[str, str], request: ApiRequest,
+                          identity: Identity) -> ApiResponse:
+        options = admission.delete_options(request.body, query)
+        labels = parse_label_selector(query.get("labelSelector"))
+        fields = parse_field_selector(query.get("fieldSelector"), rt.plural)
+        with self.store.lock:
+            page = self.store.page(rt.plural, route.namespace or None, labels, fields)
+            for entry in page.entries:
+                self._delete_one(rt, entry.obj, options, "dryRun" in query)
+        self.poke()
+        body = _list_body(rt.list_kind, rt.api_version, {"resourceVersion": self.store.resource_version()},
+                          (entry.raw() for entry in page.entries))
+        return ApiResponse(200, body, JSON, identity.user)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+def _error(error: errors.ApiError, user: str | None) -> ApiResponse:
+    return ApiResponse(error.code, error.body_bytes(), JSON, user)
+
+
+def _json_body(body: bytes) -> object:
+    try:
+        return json.loads(body or b"null")
+    except ValueError as error:
+        raise errors.bad_request(f"couldn't get version/kind; json parse error: {error}") from None
+
+
+def _non_negative_int(value: str | None, name: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise errors.bad_request(f"invalid {name} {value!r}: must be an integer") from None
+    if number < 0:
+        raise errors.bad_request(f"invalid {name} {value!r}: must not be negative")
+    return number or None
+
+
+def _typed(rt: ResourceType, obj: dict) -> dict:
+    return {"kind": rt.kind, "apiVersion": rt.api_version, **obj}
+
+
+def _list_body(kind: str, api_version: str, metadata: dict, items) -> bytes:
+    return (b'{"kind":' + dumps(kind) + b',"apiVersion":' + dumps(api_version) + b',"metadata":' + dumps(metadata)
+            + b',"items":[' + b",".join(items) + b"]}")
+
+
+def _discovery(path: str) -> dict | None:
+    if path == "/api":
+        return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+            {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:443"}]}
+    if path == "/apis":
+        groups: dict[str, list[str]] = {}
+        for group, version in GROUP_VERSIONS:
+            if group:
+                groups.setdefault(group, []).append(version)
+        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+            {"name": group, "versions": [{"groupVersion": f"{group}/{v}", "version": v} for v in versions],
+             "preferredVersion": {"groupVersion": f"{group}/{versions[0]}", "version": versions[0]}}
+            for group, versions in sorted(groups.items())]}
+    parts = path.strip("/").split("/")
+    if parts[0] == "api" and len(parts) == 2:
+        key = ("", parts[1])
+    elif parts[0] == "apis" and len(parts) == 3:
+        key = (parts[1], parts[2])
+    else:
+        return None
+    if key not in GROUP_VERSIONS:
+        return None
+    group_version = f"{key[0]}/{key[1]}" if key[0] else key[1]
+    resources = []
+    for plural in sorted(GROUP_VERSIONS[key]):
+        rt = RESOURCES[plural]
+        resources.append({"name": plural, "singularName": rt.kind.lower(), "namespaced": rt.namespaced,
+                          "kind": rt.kind, "verbs": sorted(rt.verbs)})
+        resources += [{"name": f"{plural}/{sub}", "singularName": "", "namespaced": rt.namespaced,
+                       "kind": rt.kind, "verbs": ["get", "patch", "update"]} for sub in sorted(rt.subresources)]
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}

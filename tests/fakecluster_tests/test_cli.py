@@ -1,0 +1,74 @@
+"""`python -m tests.fakecluster serve` in the foreground and `fault` against its control URL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from tests.fakecluster import FakeCluster
+from tests.fakecluster.control import ControlServer, send_fault
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _read_banner(process: subprocess.Popen) -> dict[str, str]:
+    banner: dict[str, str] = {}
+    deadline = time.monotonic() + 20
+    while "control" not in banner and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        key, _, value = line.partition(":")
+        banner[key.strip()] = value.strip()
+    return banner
+
+
+def test_serve_and_fault_commands(tmp_path):
+    kubeconfig = tmp_path / "kubeconfig"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakecluster", "serve", "--nodes", "4", "--scenario", "scheduler-down",
+         "--kubeconfig-out", str(kubeconfig)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        banner = _read_banner(process)
+        assert banner["kubeconfig"] == str(kubeconfig)
+        config = yaml.safe_load(kubeconfig.read_text())
+        assert config["clusters"][0]["cluster"]["server"] == banner["apiserver"]
+        fault = subprocess.run([sys.executable, "-m", "tests.fakecluster", "fault", "--control", banner["control"],
+                                "node-lost", "node-d"], cwd=REPO, capture_output=True, text=True,
+                               env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=30)
+        assert fault.returncode == 0, fault.stderr
+        assert "nodes_lost=['node-d']" in fault.stdout and "scheduler=down" in fault.stdout
+        assert send_fault(banner["control"], "apiserver-down")["apiserver"] == "down"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+
+
+def test_control_endpoint_faults():
+    with FakeCluster(nodes=3) as fc:
+        control = ControlServer(fc).start()
+        try:
+            assert send_fault(control.url, "kcm-down")["controller_manager"] == "down"
+            assert send_fault(control.url, "etcd-quorum-lost")["etcd_quorum"] is False
+            assert send_fault(control.url, "etcd-ok")["etcd_members_down"] == []
+            state = send_fault(control.url, "apiserver-slow", "0.5")
+            assert state["apiserver"] == "slow" and fc._server.slow_delay == 0.5
+            before = fc.clock.now()
+            send_fault(control.url, "advance", "60")
+            assert (fc.clock.now() - before).total_seconds() >= 60
+            try:
+                send_fault(control.url, "node-lost")
+            except ValueError as error:
+                assert "node name" in str(error)
+            else:
+                raise AssertionError("node-lost without a name must fail")
+        finally:
+            control.stop()

@@ -1,0 +1,66 @@
+"""Failure scenarios on the fake control plane, shared by the demo and the end-to-end tests.
+
+Each scenario takes a started FakeCluster and puts it into one failure mode, using simulated
+time (fc.advance) so that "down for 150 s" takes no real time.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from tests.fakecluster import FakeCluster
+
+
+def healthy(fc: FakeCluster) -> None:
+    fc.advance(15)
+
+
+def apiserver_down(fc: FakeCluster) -> None:
+    fc.set_apiserver("down")
+
+
+def apiserver_hung(fc: FakeCluster) -> None:
+    fc.set_apiserver("hung")
+
+
+def etcd_member_lost(fc: FakeCluster) -> None:
+    fc.stop_etcd_members(1)
+    fc.advance(15)
+
+
+def etcd_quorum_lost(fc: FakeCluster) -> None:
+    fc.stop_etcd_members(2)
+    fc.advance(15)
+
+
+def controller_manager_down(fc: FakeCluster) -> None:
+    """As recorded in kcm-down: a node dies and a pod on a vanished node is deleted meanwhile."""
+    fc.stop_component("controller-manager")
+    fc.lose_node("node-c")
+    fc.add_pod("default", "orphan", node_name="node-gone", deleted_seconds_ago=0)
+    fc.advance(150)
+
+
+def scheduler_down(fc: FakeCluster) -> None:
+    fc.stop_component("scheduler", release_lease=True)
+    fc.add_pod("default", "waiting", created_seconds_ago=0)
+    fc.advance(90)
+
+
+def both_down(fc: FakeCluster) -> None:
+    fc.stop_component("controller-manager")
+    fc.stop_component("scheduler")
+    fc.lose_node("node-c")
+    fc.advance(150)
+
+
+SCENARIOS: dict[str, Callable[[FakeCluster], None]] = {
+    "healthy": healthy,
+    "apiserver-down": apiserver_down,
+    "apiserver-hung": apiserver_hung,
+    "etcd-member-lost": etcd_member_lost,
+    "etcd-quorum-lost": etcd_quorum_lost,
+    "controller-manager-down": controller_manager_down,
+    "scheduler-down": scheduler_down,
+    "both-down": both_down,
+}

@@ -1,0 +1,1 @@
+"""Checks of template.yaml: cfn-lint, IAM policy rules, resource wiring, checkov."""

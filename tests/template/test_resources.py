@@ -1,0 +1,314 @@
+"""What template.yaml deploys and how it is wired: function, schedules, storage, alerts,
+dashboard. These are the contracts the handler and the on-call engineer rely on."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.template.cfn import (
+    CLUSTERS,
+    PSEUDO,
+    ROOT,
+    expand,
+    load,
+    logical_id,
+    render_sub,
+    resources_of_type,
+    walk,
+)
+
+# Metrics the function writes (namespace cpwatch, EMF through Powertools), with their
+# dimensions. Alarms and the dashboard may only use these.
+METRICS = {
+    "ComponentsDown": ("Cluster",),
+    "Health": ("Cluster", "Component"),
+    "LeaseAgeSeconds": ("Cluster", "Component"),
+    "CheckDurationMs": ("Cluster",),
+    "StaleReadyNodes": ("Cluster",),
+    "UnattemptedPods": ("Cluster",),
+    "StuckTerminatingPods": ("Cluster",),
+    "Notifications": ("Cluster",),
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return expand({"CreateAccessEntries": "true"})
+
+
+@pytest.fixture(scope="module")
+def function(template) -> dict[str, Any]:
+    return template["Resources"]["CheckerFunction"]["Properties"]
+
+
+def test_transforms_expand_foreach_before_sam():
+    assert load()["Transform"] == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
+
+
+def test_function(function):
+    assert {k: function[k] for k in ("CodeUri", "Handler", "Runtime", "Architectures", "Timeout")} == {
+        "CodeUri": "functions/cpwatch/",
+        "Handler": "cpwatch.handler.lambda_handler",
+        "Runtime": "python3.13",
+        "Architectures": ["arm64"],
+        "Timeout": 50,
+    }
+    assert function["MemorySize"] == {"Ref": "MemorySize"}
+    assert function["DeadLetterQueue"] == {"Type": "SQS", "TargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
+    # A retried check is stale; the next scheduled one is a minute away.
+    assert function["EventInvokeConfig"] == {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}
+    assert function["LoggingConfig"] == {"LogGroup": {"Ref": "CheckerLogGroup"}}
+    assert function["VpcConfig"]["Fn::If"][0] == "HasVpc"
+
+
+def test_run_deadline_stays_inside_the_function_timeout(template, function):
+    run_timeout = template["Parameters"]["RunTimeoutSeconds"]
+    assert run_timeout["MaxValue"] < function["Timeout"]
+    assert function["Environment"]["Variables"]["CPWATCH_RUN_TIMEOUT_S"] == {"Ref": "RunTimeoutSeconds"}
+
+
+def test_function_environment(function):
+    assert function["Environment"]["Variables"] == {
+        "POWERTOOLS_SERVICE_NAME": "cpwatch",
+        "POWERTOOLS_METRICS_NAMESPACE": "cpwatch",
+        "LOG_LEVEL": {"Ref": "LogLevel"},
+        "CPWATCH_TABLE_NAME": {"Ref": "StateTable"},
+        "CPWATCH_TOPIC_ARN": {"Ref": "AlertTopic"},
+        "CPWATCH_READ_ONLY": {"Ref": "ReadOnly"},
+        "CPWATCH_RECOVERY_RUNS": {"Ref": "RecoveryRuns"},
+        "CPWATCH_REMINDER_HOURS": {"Ref": "ReminderHours"},
+        "CPWATCH_RUN_TIMEOUT_S": {"Ref": "RunTimeoutSeconds"},
+    }
+
+
+def test_parameter_defaults(template):
+    defaults = {name: p.get("Default") for name, p in load()["Parameters"].items()}
+    assert defaults == {
+        "ClusterNames": None,
+        "ScheduleExpression": "rate(1 minute)",
+        "CreateAccessEntries": "false",
+        "CrossAccountRoleArns": "",
+        "AlertEmail": "",
+        "RecoveryRuns": 3,
+        "ReminderHours": 4,
+        "ReadOnly": "false",
+        "RunTimeoutSeconds": 40,
+        "MemorySize": 512,
+        "LogLevel": "INFO",
+        "LogRetentionDays": 30,
+        "SubnetIds": "",
+        "SecurityGroupIds": "",
+    }
+
+
+def test_log_group_retention(template):
+    log_group = template["Resources"]["CheckerLogGroup"]["Properties"]
+    assert log_group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_one_schedule_per_cluster(template, cluster):
+    schedule = template["Resources"][logical_id("Schedule", cluster)]["Properties"]
+    assert schedule["ScheduleExpression"] == {"Ref": "ScheduleExpression"}
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert schedule["State"] == "ENABLED"
+    target = schedule["Target"]
+    assert target["Arn"] == {"Fn::GetAtt": ["CheckerFunction", "Arn"]}
+    assert target["RoleArn"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
+    assert json.loads(render_sub(target["Input"], template)) == {
+        "targets": [{"cluster": cluster, "region": PSEUDO["AWS::Region"]}],
+        "execution_id": "<aws.scheduler.execution-id>",
+        "scheduled_time": "<aws.scheduler.scheduled-time>",
+    }
+
+
+def test_per_cluster_resources_are_exactly_these(template):
+    per_cluster = {
+        "AWS::Scheduler::Schedule": "Schedule",
+        "AWS::IAM::Policy": "DescribeClusterPolicy",
+        "AWS::EKS::AccessEntry": "AccessEntry",
+    }
+    for type_name, prefix in per_cluster.items():
+        assert set(resources_of_type(template, type_name)) == {logical_id(prefix, c) for c in CLUSTERS}
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_access_entry_maps_the_checker_role_to_the_rbac_group(template, cluster):
+    entry = template["Resources"][logical_id("AccessEntry", cluster)]
+    assert entry["Condition"] == "CreateAccessEntriesCondition"
+    assert entry["Properties"] == {
+        "ClusterName": cluster,
+        "PrincipalArn": {"Fn::GetAtt": ["CheckerRole", "Arn"]},
+        "Type": "STANDARD",
+        "KubernetesGroups": ["cpwatch"],
+    }
+
+
+def test_access_entry_group_is_the_one_infra_rbac_binds():
+    groups = set()
+    for path in sorted((ROOT / "infra").glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            for subject in (document or {}).get("subjects", []):
+                if subject.get("kind") == "Group":
+                    groups.add(subject["name"])
+    assert groups == {"cpwatch"}
+
+
+def test_state_table(template):
+    table = template["Resources"]["StateTable"]
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert props["AttributeDefinitions"] == [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_encryption_at_rest(template):
+    resources = template["Resources"]
+    key = resources["AlertTopicKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    assert resources["AlertTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "AlertTopicKey"}
+    assert resources["DeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def test_alert_email_is_optional(template):
+    subscription = template["Resources"]["AlertEmailSubscription"]
+    assert subscription["Condition"] == "HasAlertEmail"
+    assert load()["Conditions"]["HasAlertEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlertEmail"}, ""]}]}
+
+
+def alarm(template, name):
+    props = dict(template["Resources"][name]["Properties"])
+    assert props.pop("AlarmActions") == [{"Ref": "AlertTopic"}], name
+    assert props.pop("OKActions") == [{"Ref": "AlertTopic"}], name
+    props.pop("AlarmName")
+    props.pop("AlarmDescription")
+    return props
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_components_down_alarm(template, cluster):
+    assert alarm(template, logical_id("ComponentsDownAlarm", cluster)) == {
+        "Namespace": "cpwatch",
+        "MetricName": "ComponentsDown",
+        "Dimensions": [{"Name": "Cluster", "Value": cluster}],
+        "Statistic": "Maximum",
+        "Period": 60,
+        "EvaluationPeriods": 2,
+        "DatapointsToAlarm": 2,
+        "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "missing",
+    }
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_dead_mans_switch(template, cluster):
+    # ComponentsDown is written on every run: fewer than one sample a minute for three
+    # minutes, or no data at all, means cpwatch itself stopped.
+    assert alarm(template, logical_id("HeartbeatMissingAlarm", cluster)) == {
+        "Namespace": "cpwatch",
+        "MetricName": "ComponentsDown",
+        "Dimensions": [{"Name": "Cluster", "Value": cluster}],
+        "Statistic": "SampleCount",
+        "Period": 60,
+        "EvaluationPeriods": 3,
+        "DatapointsToAlarm": 3,
+        "Threshold": 1,
+        "ComparisonOperator": "LessThanThreshold",
+        "TreatMissingData": "breaching",
+    }
+
+
+def test_checker_alarms(template):
+    assert alarm(template, "CheckerErrorsAlarm") == {
+        "Namespace": "AWS/Lambda",
+        "MetricName": "Errors",
+        "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": "CheckerFunction"}}],
+        "Statistic": "Sum",
+        "Period": 300,
+        "EvaluationPeriods": 1,
+        "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "notBreaching",
+    }
+    assert alarm(template, "DeadLetterQueueAlarm") == {
+        "Namespace": "AWS/SQS",
+        "MetricName": "ApproximateNumberOfMessagesVisible",
+        "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}],
+        "Statistic": "Maximum",
+        "Period": 300,
+        "EvaluationPeriods": 1,
+        "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "notBreaching",
+    }
+
+
+def test_alarms_use_only_emitted_metrics(template):
+    for name, resource in resources_of_type(template, "AWS::CloudWatch::Alarm").items():
+        props = resource["Properties"]
+        if props["Namespace"] == "cpwatch":
+            dimensions = tuple(d["Name"] for d in props["Dimensions"])
+            assert METRICS[props["MetricName"]] == dimensions, name
+
+
+@pytest.fixture(scope="module")
+def dashboard(template) -> dict[str, Any]:
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]
+    return json.loads(render_sub(body, template))
+
+
+_SEARCH = re.compile(r"SEARCH\('\{cpwatch,([A-Za-z,]+)\} MetricName=\"([A-Za-z]+)\"'")
+
+
+def test_dashboard_searches_every_metric_with_its_dimensions(dashboard):
+    searched = {}
+    for _, node in walk(dashboard):
+        if isinstance(node, dict) and "expression" in node:
+            match = _SEARCH.match(node["expression"])
+            assert match, node["expression"]
+            searched[match.group(2)] = tuple(match.group(1).split(","))
+    assert searched == METRICS
+
+
+def test_dashboard_layout(dashboard):
+    for widget in dashboard["widgets"]:
+        assert widget["x"] + widget["width"] <= 24, widget
+    alarms = next(w for w in dashboard["widgets"] if w["type"] == "alarm")
+    assert alarms["properties"]["alarms"] == ["<CheckerErrorsAlarm.Arn>", "<DeadLetterQueueAlarm.Arn>"]
+
+
+def test_outputs(template):
+    assert set(load()["Outputs"]) >= {
+        "CheckerFunctionName",
+        "CheckerFunctionArn",
+        "StateTableName",
+        "AlertTopicArn",
+        "DashboardUrl",
+    }
+
+
+def test_metric_names_appear_in_the_function_code():
+    sources = "\n".join(p.read_text() for p in (ROOT / "functions" / "cpwatch" / "cpwatch").rglob("*.py"))
+    if "ComponentsDown" not in sources:
+        pytest.skip("the function does not publish metrics yet (no 'ComponentsDown' in functions/cpwatch)")
+    missing = sorted(name for name in [*METRICS, "Cluster", "Component"] if f'"{name}"' not in sources)
+    assert missing == [], "alarms and dashboard use metric or dimension names the function never writes"

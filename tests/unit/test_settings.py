@@ -1,0 +1,37 @@
+import pytest
+
+from cpwatch.errors import ConfigError
+from cpwatch.settings import Settings, settings_from_env
+
+
+def test_defaults_are_valid():
+    assert Settings().validated() == Settings()
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"CPWATCH_RUN_TIMEOUT_S": "soon"}, "CPWATCH_RUN_TIMEOUT_S must be a number, got 'soon'"),
+        ({"CPWATCH_PAGE_SIZE": "1.5"}, "CPWATCH_PAGE_SIZE must be a whole number, got '1.5'"),
+        ({"CPWATCH_CANARY_WAIT_S": "0"}, "setting canary_wait_s must be greater than 0, got 0.0"),
+        ({"CPWATCH_LATENCY_WARN_MS": "nan"}, "setting latency_warn_ms must be a number, got nan"),
+        ({"CPWATCH_NAMESPACE": "Not_A_Label"}, "setting namespace must be a DNS label (a-z, 0-9, '-'), got 'Not_A_Label'"),
+        ({"CPWATCH_REQUEST_TIMEOUT_S": "60"}, "setting request_timeout_s (60.0) must not exceed run_timeout_s (30.0)"),
+        ({"CPWATCH_CANARY_POLL_S": "20"}, "setting canary_poll_s (20.0) must not exceed canary_wait_s (10.0)"),
+    ],
+)
+def test_each_mistake_has_its_exact_message(environ, message):
+    with pytest.raises(ConfigError) as raised:
+        settings_from_env(environ)
+    assert str(raised.value) == message
+
+
+def test_environment_overrides_apply():
+    settings = settings_from_env({"CPWATCH_NODE_HEARTBEAT_STALE_S": "300", "CPWATCH_NAMESPACE": "ops-cpwatch"})
+    assert settings.node_heartbeat_stale_s == 300.0
+    assert settings.namespace == "ops-cpwatch"
+
+
+def test_unknown_override_is_rejected():
+    with pytest.raises(ConfigError, match="unknown setting"):
+        Settings().with_overrides(nonsense=1)
