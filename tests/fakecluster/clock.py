@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 
 
 class SimClock:
@@ -75,6 +75,4 @@ def parse_time(value: object) -> datetime | None:
 
 
 def parse_http_date(value: str) -> datetime:
-    from email.utils import parsedate_to_datetime
-
     return parsedate_to_datetime(value).astimezone(timezone.utc)

@@ -9,6 +9,7 @@ of a real control plane (see recording.py).
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import threading
 from datetime import datetime, timedelta
@@ -380,6 +381,4 @@ def _add_indexes(store: Store) -> None:
 
 
 def _copy(obj: dict) -> dict:
-    import json
-
     return json.loads(json.dumps(obj))

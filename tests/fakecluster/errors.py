@@ -100,9 +100,9 @@ def not_acceptable() -> ApiError:
                     "application/yaml, application/vnd.kubernetes.protobuf")
 
 
-def unsupported_media_type(content_type: str) -> ApiError:
+def unsupported_media_type() -> ApiError:
     return ApiError(415, "UnsupportedMediaType",
-                    f"the body of the request was in an unknown format - accepted media types "
+                    "the body of the request was in an unknown format - accepted media types "
                     "include: application/json-patch+json, application/merge-patch+json, "
                     "application/apply-patch+yaml, application/strategic-merge-patch+json")
 
@@ -110,7 +110,3 @@ def unsupported_media_type(content_type: str) -> ApiError:
 def internal(message: str) -> ApiError:
     return ApiError(500, "InternalError", f"Internal error occurred: {message}",
                     {"causes": [{"message": message}]})
-
-
-def expired(message: str) -> ApiError:
-    return ApiError(410, "Expired", message)

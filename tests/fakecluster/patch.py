@@ -26,7 +26,7 @@ def apply_patch(target: dict, patch: object, content_type: str) -> dict:
         if not isinstance(patch, list):
             raise errors.bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
         return json_patch(target, patch)
-    raise errors.unsupported_media_type(content_type)
+    raise errors.unsupported_media_type()
 
 
 def merge_patch(target: object, patch: object) -> object:

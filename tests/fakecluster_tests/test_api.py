@@ -10,6 +10,8 @@ from tests.fakecluster import FakeCluster
 
 from .kube_http import Client
 
+pytestmark = pytest.mark.network
+
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 TABLE = "application/json;as=Table;g=meta.k8s.io;v=v1"
 
@@ -152,8 +154,8 @@ def test_node_table(fc, admin):
 
 
 def test_unknown_status_for_nodelost_pods(fc, admin):
-    pod = fc.add_pod("demo", "lost", node_name="node-c", deleted_seconds_ago=5)
     fc.lose_node("node-c")
+    pod = fc.add_pod("demo", "lost", node_name="node-c", deleted_seconds_ago=5)
     fc.store.mutate("pods", "demo", "lost", lambda p: p["status"].update(reason="NodeLost"))
     row = admin.get("/api/v1/namespaces/demo/pods/lost", accept=TABLE).json["rows"][0]
     assert row["cells"][2] == "Unknown" and pod["metadata"]["name"] == "lost"

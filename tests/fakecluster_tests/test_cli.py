@@ -9,10 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.fakecluster import FakeCluster
 from tests.fakecluster.control import ControlServer, send_fault
+
+pytestmark = pytest.mark.network
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -17,6 +17,8 @@ from tests.fakecluster.scenarios import SCENARIOS
 
 from .kube_http import Answer, Client, recorded_error_kind
 
+pytestmark = pytest.mark.network
+
 RECORDINGS = Path(__file__).resolve().parents[1] / "data" / "real-control-plane"
 MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

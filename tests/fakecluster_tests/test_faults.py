@@ -11,7 +11,7 @@ import urllib3
 
 from tests.fakecluster import FakeCluster
 
-from .kube_http import Client
+pytestmark = pytest.mark.network
 
 QUOTA_TIMEOUT = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                  "message": "Internal error occurred: resource quota evaluation timed out", "reason": "InternalError",

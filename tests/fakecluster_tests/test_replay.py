@@ -12,6 +12,8 @@ from tests.fakecluster.clock import parse_http_date, parse_time
 
 from .kube_http import Client
 
+pytestmark = pytest.mark.network
+
 RECORDINGS = Path(__file__).resolve().parents[1] / "data" / "real-control-plane"
 
 

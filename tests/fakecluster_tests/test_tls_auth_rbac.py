@@ -16,6 +16,8 @@ from tests.fakecluster.cluster import DEFAULT_INFRA
 
 from .kube_http import Client
 
+pytestmark = pytest.mark.network
+
 UNAUTHORIZED = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                 "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
 

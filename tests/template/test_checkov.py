@@ -8,6 +8,7 @@ the scan is skipped. Every skip in the template must say why.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -35,8 +36,12 @@ def test_every_checkov_skip_says_why():
             assert len(entry["comment"]) >= 40, f"{name}: {entry['id']} needs a real justification"
 
 
-@pytest.mark.skipif(not CHECKOV.exists(), reason="checkov not installed: run `make checkov` once")
 def test_checkov_passes_and_every_skip_is_used(tmp_path):
+    if not CHECKOV.exists():
+        # `make test` installs it; only a bare `pytest` outside CI may run without it.
+        if os.environ.get("CI"):
+            pytest.fail("checkov is not installed in .venv-checkov (make test installs it)")
+        pytest.skip("checkov not installed: run `make checkov` once")
     expanded = tmp_path / "template-expanded.json"
     expanded.write_text(json.dumps(expand(ALL_OPTIONS)))
     result = subprocess.run(

@@ -7,7 +7,17 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.template.cfn import ALL_OPTIONS, CLUSTERS, as_list, expand, load, logical_id, resources_of_type, statements, walk
+from tests.template.cfn import (
+    ALL_OPTIONS,
+    CLUSTERS,
+    as_list,
+    expand,
+    load,
+    logical_id,
+    resources_of_type,
+    statements,
+    walk,
+)
 
 # Actions that support no resource-level permissions (Service Authorization Reference), so an
 # identity policy can only grant them on "*". Each such statement must carry a Sid saying why.
@@ -102,11 +112,14 @@ def test_no_wildcard_actions(template):
     assert offending == []
 
 
+ACCOUNT_ROOT = "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"
+
+
 def is_account_root_statement(template: dict[str, Any], name: str, statement: dict[str, Any]) -> bool:
     return (
-        template["Resources"][name]["Type"] == "AWS::KMS::Key"
+        template["Resources"].get(name, {}).get("Type") == "AWS::KMS::Key"
         and statement["Effect"] == "Allow"
-        and statement["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+        and statement["Principal"] == {"AWS": {"Fn::Sub": ACCOUNT_ROOT}}
     )
 
 
@@ -222,7 +235,11 @@ def test_scheduler_may_only_invoke_the_checker(template):
 
 def test_checker_role_is_assumed_by_lambda_only(template):
     (trust,) = statements(template["Resources"]["CheckerRole"]["Properties"]["AssumeRolePolicyDocument"])
-    assert trust == {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    assert trust == {
+        "Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
 
 
 def test_cloudwatch_may_use_the_topic_key_and_publish(template):

@@ -59,7 +59,10 @@ def test_function(function):
         "Timeout": 50,
     }
     assert function["MemorySize"] == {"Ref": "MemorySize"}
-    assert function["DeadLetterQueue"] == {"Type": "SQS", "TargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
+    assert function["DeadLetterQueue"] == {
+        "Type": "SQS",
+        "TargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+    }
     # A retried check is stale; the next scheduled one is a minute away.
     assert function["EventInvokeConfig"] == {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}
     assert function["LoggingConfig"] == {"LogGroup": {"Ref": "CheckerLogGroup"}}

@@ -1,6 +1,7 @@
 """The `cpwatch` console command.
 
     cpwatch check [--kubeconfig PATH] [--context NAME] [--json] [--read-only] [--timeout S]
+    cpwatch history --cluster NAME [--since 24h] [--table NAME] [--region REGION] [--json]
 
 Exit codes: 0 healthy, 1 degraded, 2 down, 3 unknown, 64 usage or configuration error.
 """
@@ -17,7 +18,7 @@ from .check import run_check
 from .connect import api_from_kubeconfig
 from .errors import ConfigError
 from .report import EXIT_CODES, EXIT_USAGE, to_json, to_text
-from .settings import Settings, settings_from_env
+from .settings import deployment_settings_from_env, settings_from_env
 from .timeutil import Deadline
 
 # Time kept back from --timeout for rendering and exit, so the command returns within it.
@@ -45,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="skip the active probes (etcd write, canaries): change nothing in the cluster")
     check.add_argument("--timeout", metavar="S", type=_positive_float, default=None,
                        help="return within S seconds whatever the apiserver does (default 30)")
+    history = commands.add_parser("history", help="print the verdict changes of a cluster stored by the Lambda")
+    history.add_argument("--cluster", required=True, metavar="NAME", help="cluster name as in the scheduler targets")
+    history.add_argument("--since", default="24h", metavar="AGE", help="how far back: 90m, 24h, 7d (default 24h)")
+    history.add_argument("--table", metavar="NAME", help="DynamoDB table (default: $CPWATCH_TABLE_NAME)")
+    history.add_argument("--region", metavar="REGION", help="AWS region of the table (default: $AWS_REGION)")
+    history.add_argument("--json", action="store_true", help="print the runs as JSON lines")
     return parser
 
 
@@ -62,10 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="cpwatch: %(levelname)s %(name)s: %(message)s")
     try:
         args = build_parser().parse_args(argv)
-        if args.command != "check":
-            build_parser().print_help(sys.stderr)
-            return EXIT_USAGE
-        return _check(args)
+        if args.command == "check":
+            return _check(args)
+        if args.command == "history":
+            return _history(args)
+        build_parser().print_help(sys.stderr)
+        return EXIT_USAGE
     except _UsageError as error:
         print(error, file=sys.stderr)
         return EXIT_USAGE
@@ -89,6 +98,38 @@ def _check(args: argparse.Namespace) -> int:
     sys.stdout.write(to_json(diagnosis) + "\n" if args.json else to_text(diagnosis))
     sys.stdout.flush()
     return EXIT_CODES[diagnosis.overall]
+
+
+def _history(args: argparse.Namespace) -> int:
+    import json
+    import os
+    from datetime import datetime, timezone
+
+    from .eks import aws_client
+    from .history import parse_since, render_timeline
+    from .store import Store, StoreError
+
+    deployment = deployment_settings_from_env(os.environ)
+    table = args.table or deployment.table_name
+    if not table:
+        raise ConfigError("no table: give --table or set CPWATCH_TABLE_NAME")
+    region = args.region or deployment.region or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise ConfigError("no region: give --region or set AWS_REGION")
+    since = datetime.now(timezone.utc) - parse_since(args.since)
+    store = Store(aws_client("dynamodb", region), table)
+    try:
+        runs = list(store.runs(args.cluster, since))
+    except StoreError as error:
+        print(f"cpwatch: {error}", file=sys.stderr)
+        return 3
+    if args.json:
+        for run in runs:
+            print(json.dumps({"at": run.at.isoformat(), "overall": run.overall, "components": run.components,
+                              "execution_id": run.execution_id}))
+    else:
+        sys.stdout.write(render_timeline(args.cluster, since, runs))
+    return 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ Modelled controllers and their Kubernetes timings:
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime, timedelta
 
 from ..clock import parse_time, rfc3339
@@ -288,9 +290,6 @@ def _observe_deployment(deployment: dict, now: datetime) -> None:
 
 
 def _template_hash(spec: dict) -> str:
-    import hashlib
-    import json
-
     digest = hashlib.sha256(json.dumps(spec.get("template", {}), sort_keys=True).encode()).hexdigest()
     alphabet = "bcdfghjklmnpqrstvwxz2456789"
     return "".join(alphabet[int(digest[i:i + 2], 16) % len(alphabet)] for i in range(0, 20, 2))

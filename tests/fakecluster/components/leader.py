@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from ..clock import micro_time, parse_time
+from ..clock import micro_time
 from ..objects import LEADER_LEASE_SECONDS, leader_lease
 from .context import Context
 
@@ -101,8 +101,3 @@ class LeaderElector:
 
             self.context.store.mutate("leases", "kube-system", self.lease_name, give_up)
         self.leader = False
-
-    def lease_age(self, now: datetime) -> float | None:
-        lease = self.context.store.peek("leases", "kube-system", self.lease_name)
-        renewed = parse_time(((lease or {}).get("spec") or {}).get("renewTime"))
-        return (now - renewed).total_seconds() if renewed else None
