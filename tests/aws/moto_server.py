@@ -343,3 +343,19 @@ def check_eks_token(token: str, cluster_name: str, secret_for: Callable[[str], s
     if not hmac.compare_digest(expected, query.get("X-Amz-Signature", "")):
         return EksTokenCheck(False, "signature does not match (other cluster, key or secret)", access_key_id)
     return EksTokenCheck(True, "ok", access_key_id)
+
+
+# --- DynamoDB --------------------------------------------------------------------------------
+
+
+def create_table(clients: AwsClients, name: str = "cpwatch") -> str:
+    """The table as template.yaml declares it: pk/sk strings, on demand, TTL on expires_at."""
+    dynamodb = clients.client("dynamodb")
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+    return name

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import ssl
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -42,6 +43,19 @@ ADMIN_GROUPS = ("system:masters", "system:authenticated")
 
 
 class FakeCluster:
+    """A fake control plane on https://127.0.0.1:<port>.
+
+    nodes: node count (node-a.. up to 26, else node-0001..). static_pods: kubeadm-style
+    control-plane pods in kube-system. rbac_dir: the RBAC (and, with install_infra, the
+    objects) of infra/; None for no RBAC at all. rbac_overrides: RBAC documents replacing or
+    adding to those; rbac_drop: RuleRefs to leave out. token_validator: token -> (user, groups)
+    or None, asked for tokens not added with add_token. etcd_health_delay,
+    etcd_write_fail_delay, read_hang_cap: real seconds of the etcd-quorum-lost behaviour.
+    demo_objects: namespace demo like the recordings. start_time: simulated time at start.
+    tick_interval: real seconds between component ticks; advance_step: simulated seconds per
+    tick inside advance().
+    """
+
     def __init__(
         self,
         nodes: int = 3,
@@ -100,6 +114,8 @@ class FakeCluster:
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> FakeCluster:
+        if self._stopping.is_set():
+            raise RuntimeError("a stopped FakeCluster cannot start again; make a new one")
         if self._server is not None:
             return self
         if not self._seeded:
@@ -117,7 +133,10 @@ class FakeCluster:
         self.simulation.stop()
         if self._server is not None:
             self._server.stop()
+        self._stopping.set()
         self.simulation.check()
+        if self._server is not None and self._server.failures:
+            raise RuntimeError("the fake apiserver failed while answering a request") from self._server.failures[0]
 
     def __enter__(self) -> FakeCluster:
         return self.start()
@@ -151,7 +170,7 @@ class FakeCluster:
     def ca_pem(self) -> str:
         return self._credentials.ca_pem
 
-    def ssl_context(self):
+    def ssl_context(self) -> ssl.SSLContext:
         """A verifying client SSLContext that trusts this cluster's CA."""
         return self._credentials.client_context()
 
@@ -204,9 +223,10 @@ class FakeCluster:
             return self._pending_mode[0] if self._pending_mode else "up"
         return self._server.mode
 
-    def stop_etcd_members(self, count: int) -> None:
+    def stop_etcd_members(self, n: int) -> None:
+        """Members 0..n-1 down: 1 keeps quorum, 2 or 3 lose it, 0 restores all."""
         self._fault_changed()
-        self.etcd.stop_members(count)
+        self.etcd.stop_members(n)
         self.simulation.poke()
 
     def stop_component(self, name: str, release_lease: bool = False) -> None:

@@ -16,12 +16,15 @@ from __future__ import annotations
 import select
 import socket
 import ssl
+import sys
 import threading
+import traceback
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Callable
 
+from . import errors
 from .api import ApiRequest, ApiResponse, NoAnswer
 from .clock import SimClock, http_date
 
@@ -72,6 +75,7 @@ class ApiServer:
         self.mode = "up"
         self.slow_delay = 2.0
         self.restarts = 0  # down -> up transitions (the apiserver pod's restart count)
+        self.failures: list[BaseException] = []
         self._state = threading.Condition()
         self._listener: socket.socket | None = None
         self._connections: set[socket.socket] = set()
@@ -239,7 +243,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         connection = self.connection
         request = ApiRequest(self.command, self.path, self.headers, body, lambda: _client_gone(connection))
-        outcome = server.handle(request)
+        try:
+            outcome = server.handle(request)
+        except Exception as error:  # noqa: BLE001 - a bug in the fake: answered 500, raised by stop()
+            server.failures.append(error)
+            traceback.print_exc(file=sys.stderr)
+            outcome = ApiResponse(500, errors.internal(f"fake cluster bug: {error!r}").body_bytes())
         if server.mode == "slow":
             server.stopping.wait(server.slow_delay)
         server.wait_while_hung()

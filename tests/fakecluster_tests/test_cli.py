@@ -34,11 +34,16 @@ def _read_banner(process: subprocess.Popen) -> dict[str, str]:
 
 def test_serve_and_fault_commands(tmp_path):
     kubeconfig = tmp_path / "kubeconfig"
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "tests.fakecluster", "serve", "--nodes", "4", "--scenario", "scheduler-down",
          "--kubeconfig-out", str(kubeconfig)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)})
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    ) as process:
+        _check_serve(process, kubeconfig)
+
+
+def _check_serve(process: subprocess.Popen, kubeconfig: Path) -> None:
     try:
         banner = _read_banner(process)
         assert banner["kubeconfig"] == str(kubeconfig)

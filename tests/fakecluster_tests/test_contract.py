@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -73,11 +74,15 @@ def run_canaries(client: Client) -> dict[str, Answer]:
 def issue(fc: FakeCluster, recorded: dict) -> dict[str, Answer]:
     client = Client(fc)
     answers = run_canaries(client) if "canary_pod_create" in recorded else {}
-    for key in recorded:
-        if key in REQUESTS:
-            method, path, body = REQUESTS[key]
-            timeout = 3.0 if method == "POST" else CLIENT_TIMEOUT
-            answers[key] = client.request(method, path, body, timeout=timeout)
+
+    def send(key: str) -> Answer:
+        method, path, body = REQUESTS[key]
+        return client.request(method, path, body, timeout=3.0 if method == "POST" else CLIENT_TIMEOUT)
+
+    # Concurrently: with the apiserver hung or etcd without quorum each request waits for its timeout.
+    keys = [key for key in recorded if key in REQUESTS]
+    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
+        answers.update(zip(keys, pool.map(send, keys)))
     return answers
 
 

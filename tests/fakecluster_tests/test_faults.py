@@ -148,13 +148,14 @@ def test_quorum_lost_leaders_lose_their_leases_and_take_over_after(fc, admin):
     assert after["leaseTransitions"] == before["leaseTransitions"] + 1
 
 
-def test_stop_and_start_are_idempotent():
+def test_start_and_stop_are_idempotent():
     fc = FakeCluster(nodes=1)
-    fc.stop()
     fc.start()
     fc.start()
     fc.stop()
     fc.stop()
+    with pytest.raises(RuntimeError, match="cannot start again"):
+        fc.start()
 
 
 def test_healthy_start_is_fast():

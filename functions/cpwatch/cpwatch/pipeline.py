@@ -160,7 +160,7 @@ def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, se
     else:
         notes.append("alert state not available: transitions not notified (the CloudWatch alarm still fires)")
     emit_run_metrics(target.cluster, document, published, write=deps.emit, execution_id=invocation.execution_id)
-    log.info("%s: %s", target.cluster, document["summary"])
+    log.info("%s", document["summary"])
     return ClusterOutcome(target.cluster, document["overall"], document.get("root_cause"),
                           tuple(f"{t.component}:{t.kind.value}" for t in transitions), published, stored, tuple(notes))
 
@@ -262,7 +262,7 @@ def _save_and_notify(deps: Dependencies, deployment: DeploymentSettings, target:
     delivered = []
     for entry in sending:
         try:
-            publish(deps.sns, deployment.topic_arn, Notification(**entry.notification))
+            publish(deps.sns, deployment.topic_arn, Notification.from_dict(entry.notification))
             delivered.append(entry)
         except PublishError as error:
             notes.append(f"notification {entry.key} not sent yet: {error}")
@@ -281,9 +281,4 @@ def _outbox_entry(target: Target, deployment: DeploymentSettings, transition: Tr
     notification = build_notification(target.cluster, target.region, transition.component, transition.kind.value,
                                       transition.at, transition.since, document, deployment.dashboard_url)
     key = f"{target.cluster}/{transition.component}/{transition.kind.value}/{transition.at.isoformat()}"
-    return OutboxEntry(key=key, notification=_notification_dict(notification))
-
-
-def _notification_dict(notification: Notification) -> dict:
-    return {"subject": notification.subject, "text": notification.text, "document": notification.document,
-            "attributes": notification.attributes}
+    return OutboxEntry(key=key, notification=notification.to_dict())

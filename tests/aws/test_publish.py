@@ -1,0 +1,342 @@
+"""SNS notifications against moto in server mode: a topic with SQS subscribers (one unfiltered,
+one with a filter policy on the message attributes), messages read back from SQS, the email text,
+SNS's size and subject rules, and every publish failure mapped to PublishError."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+
+import pytest
+from botocore.config import Config
+
+from cpwatch.check import diagnosis_from
+from cpwatch.eks import AWS_CLIENT_CONFIG
+from cpwatch.errors import PublishError
+from cpwatch.findings import COMPONENT_RUNBOOKS, Component, observe
+from cpwatch.publish import (
+    JSON_PROTOCOLS,
+    MESSAGE_MAX_BYTES,
+    SUBJECT_MAX,
+    Notification,
+    build_notification,
+    message_size,
+    publish,
+    sns_message,
+)
+from cpwatch.report import to_dict
+from cpwatch.runner import ProbeResult
+from tests.aws.moto_server import ACCOUNT_ID, aws_env, aws_error_endpoint, moto_server  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.network
+
+A, E, K, S, N = (Component.APISERVER, Component.ETCD, Component.CONTROLLER_MANAGER, Component.SCHEDULER,
+                 Component.NODE)
+CLUSTER = "prod-a"
+REGION = "eu-west-1"
+DASHBOARD = f"https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}#dashboards/dashboard/cpwatch"
+EKS_CONSOLE = f"https://{REGION}.console.aws.amazon.com/eks/home?region={REGION}#/clusters/{CLUSTER}"
+SINCE = datetime(2026, 6, 2, 9, 29, 0, tzinfo=timezone.utc)
+AT = SINCE + timedelta(minutes=2)
+LATER = SINCE + timedelta(hours=4, minutes=2)
+
+HEALTHY = {
+    A: [observe("APISERVER_LIVE", A, checks=23, latency_ms=12), observe("APISERVER_READS_OK", A, median_ms=8, samples=3)],
+    E: [observe("ETCD_CHECK_PASSED", E, path="/livez/etcd"), observe("ETCD_WRITE_OK", E, latency_ms=14)],
+    K: [observe("LEADER_LEASE_FRESH", K, lease="kube-system/kube-controller-manager", age_s=2, holder="cp-1"),
+        observe("NODE_LIFECYCLE_OK", K, leases=3, marked="no silent node")],
+    S: [observe("LEADER_LEASE_FRESH", S, lease="kube-system/kube-scheduler", age_s=1, holder="cp-1")],
+}
+KCM_DOWN = [observe("LEADER_LEASE_STALE", K, lease="kube-system/kube-controller-manager", age_s=152, threshold_s=55,
+                    holder="ip-10-0-1-12_5f0c", renew_time="2026-06-02T09:28:33.000000Z"),
+            observe("NODE_READY_BUT_SILENT", K, count=1, examples="node-c", nodes=["node-c"], threshold_s=120)]
+ETCD_DOWN = [observe("ETCD_CHECK_FAILED", E, path="/readyz", detail="[-]etcd failed: reason withheld"),
+             observe("ETCD_WRITE_FAILED", E, object="cpwatch/cpwatch-heartbeat", timeout_s=5,
+                     detail="500 resource quota evaluation timed out")]
+
+
+def document(replace: dict[Component, list] | None = None, cluster: str = CLUSTER, extra=()) -> dict:
+    observations = {**HEALTHY, **(replace or {})}
+    flat = tuple(o for found in observations.values() for o in found) + tuple(extra)
+    api = SimpleNamespace(stats=SimpleNamespace(requests=14, bytes_received=20480))
+    return to_dict(diagnosis_from([ProbeResult("probes", flat, 1.2)], cluster, AT, 1.234, False, api))
+
+
+@pytest.fixture
+def sns(aws_env):
+    """A topic with two SQS subscribers (raw delivery off): `everything`, and `etcd` with a
+    filter policy that only lets component=etcd through."""
+    sns, sqs = aws_env.client("sns"), aws_env.client("sqs")
+    topic_arn = sns.create_topic(Name="cpwatch-alerts")["TopicArn"]
+    queues = {}
+    for name, policy in (("everything", None), ("etcd", {"component": ["etcd"]})):
+        url = sqs.create_queue(QueueName=f"cpwatch-{name}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        attributes = {"FilterPolicy": json.dumps(policy)} if policy else {}
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes)
+        queues[name] = url
+
+    def received(queue: str) -> list[dict]:
+        answer = sqs.receive_message(QueueUrl=queues[queue], MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+
+    return SimpleNamespace(client=sns, topic_arn=topic_arn, received=received, clients=aws_env)
+
+
+def attributes_of(envelope: dict) -> dict[str, str]:
+    assert all(a["Type"] == "String" for a in envelope["MessageAttributes"].values())
+    return {name: a["Value"] for name, a in envelope["MessageAttributes"].items()}
+
+
+# --- delivery through SNS to SQS -------------------------------------------------------------
+
+
+def test_alarm_reaches_subscribers_with_subject_attributes_and_document(sns):
+    diagnosis = document({K: KCM_DOWN})
+    notification = build_notification(CLUSTER, REGION, "controller-manager", "alarm", AT, SINCE, diagnosis, DASHBOARD)
+
+    message_id = publish(sns.client, sns.topic_arn, notification)
+
+    (envelope,) = sns.received("everything")
+    assert envelope["MessageId"] == message_id and envelope["TopicArn"] == sns.topic_arn
+    assert envelope["Subject"] == "[cpwatch] ALARM prod-a: controller-manager DOWN"
+    assert attributes_of(envelope) == {"cluster": CLUSTER, "component": "controller-manager", "severity": "critical",
+                                       "state": "alarm", "transition": "alarm"}
+    body = json.loads(envelope["Message"])  # SQS gets the "sqs" member: the JSON document
+    assert body == notification.document
+    assert {k: body[k] for k in ("cpwatch_notification", "cluster", "region", "component", "transition", "since",
+                                 "at", "severity", "truncated")} == {
+        "cpwatch_notification": 1, "cluster": CLUSTER, "region": REGION, "component": "controller-manager",
+        "transition": "alarm", "since": "2026-06-02T09:29:00Z", "at": "2026-06-02T09:31:00Z",
+        "severity": "critical", "truncated": False}
+    assert body["diagnosis"] == diagnosis
+    assert sns.received("etcd") == []  # filtered out by the subscription's policy
+    assert "Bearer" not in json.dumps(envelope) and "k8s-aws-v1." not in json.dumps(envelope)
+
+
+def test_filter_policy_passes_the_matching_component(sns):
+    diagnosis = document({E: ETCD_DOWN})
+
+    publish(sns.client, sns.topic_arn, build_notification(CLUSTER, REGION, "etcd", "alarm", AT, SINCE, diagnosis))
+
+    (everything,), (etcd,) = sns.received("everything"), sns.received("etcd")
+    assert everything["MessageId"] == etcd["MessageId"]
+    assert etcd["Subject"] == "[cpwatch] ALARM prod-a: etcd DOWN"
+    assert attributes_of(etcd)["component"] == "etcd"
+
+
+def test_reminder_and_recovery(sns):
+    still_down, healthy = document({K: KCM_DOWN}), document()
+
+    publish(sns.client, sns.topic_arn,
+            build_notification(CLUSTER, REGION, "controller-manager", "reminder", LATER, SINCE, still_down))
+    publish(sns.client, sns.topic_arn,
+            build_notification(CLUSTER, REGION, "controller-manager", "recovery", LATER, SINCE, healthy))
+
+    reminder, recovery = sorted(sns.received("everything"), key=lambda e: json.loads(e["Message"])["transition"],
+                                reverse=True)
+    assert reminder["Subject"] == "[cpwatch] REMINDER prod-a: controller-manager DOWN for 4h 2m"
+    assert attributes_of(reminder) == {"cluster": CLUSTER, "component": "controller-manager",
+                                       "severity": "critical", "state": "alarm", "transition": "reminder"}
+    assert recovery["Subject"] == "[cpwatch] RECOVERED prod-a: controller-manager"
+    assert attributes_of(recovery) == {"cluster": CLUSTER, "component": "controller-manager", "severity": "info",
+                                       "state": "ok", "transition": "recovery"}
+    assert json.loads(recovery["Message"])["duration_s"] == 4 * 3600 + 2 * 60
+
+
+def test_default_client_from_the_topic_arn(sns):
+    # aws_env points AWS_ENDPOINT_URL at moto: the default factory's client lands there.
+    notification = build_notification(CLUSTER, REGION, "etcd", "alarm", AT, SINCE, document({E: ETCD_DOWN}))
+
+    assert publish(None, sns.topic_arn, notification)
+    assert len(sns.received("etcd")) == 1
+
+
+# --- the email --------------------------------------------------------------------------------
+
+
+def test_alarm_email_reads_as_a_page():
+    notification = build_notification(CLUSTER, REGION, "controller-manager", "alarm", AT, SINCE,
+                                      document({K: KCM_DOWN}), DASHBOARD)
+    text = notification.text
+
+    assert text.splitlines()[0] == ("kube-controller-manager of cluster prod-a is DOWN (high confidence) "
+                                    "since 09:29 UTC.")
+    assert "LEADER_LEASE_STALE" in text and "age_s=152" in text and "NODE_READY_BUT_SILENT" in text
+    runbook = COMPONENT_RUNBOOKS[K]
+    assert all(command in text for command in runbook.confirm)
+    assert runbook.meaning.split(":")[0] in text and "AWS support case" in text and "crictl" in text
+    assert EKS_CONSOLE in text and DASHBOARD in text
+    assert "kube-apiserver" in text and "kube-scheduler" in text  # the other components, one line each
+    assert "Bearer" not in text and "k8s-aws-v1." not in text
+
+
+def test_recovery_email_says_how_long_it_lasted():
+    notification = build_notification(CLUSTER, REGION, "controller-manager", "recovery", LATER, SINCE, document())
+
+    assert "the alarm lasted 4h 2m" in notification.text.splitlines()[0]
+    assert notification.document["severity"] == "info"
+
+
+def test_apiserver_down_alarm_names_the_rest_not_judged():
+    diagnosis = document({A: [observe("APISERVER_UNREACHABLE", A, path="/livez", reason="refused",
+                                      detail="connection refused")], E: [], K: [], S: []})
+
+    notification = build_notification(CLUSTER, REGION, "apiserver", "alarm", AT, SINCE, diagnosis)
+
+    assert notification.subject == "[cpwatch] ALARM prod-a: apiserver DOWN"
+    assert all(command in notification.text for command in COMPONENT_RUNBOOKS[A].confirm)
+    assert notification.text.count("not judged because apiserver is down") == 3
+
+
+def test_checker_alarm():
+    diagnosis = document({A: [observe("CHECKER_UNAUTHORIZED", A, path="/livez")], E: [], K: [], S: []})
+
+    notification = build_notification(CLUSTER, REGION, "checker", "alarm", AT, SINCE, diagnosis)
+
+    assert notification.subject == "[cpwatch] ALARM prod-a: checker BLIND"
+    assert notification.attributes["severity"] == "warning"
+    assert notification.text.startswith("cpwatch cannot see cluster prod-a since 09:29 UTC")
+    assert all(command in notification.text for command in COMPONENT_RUNBOOKS[Component.CHECKER].confirm)
+
+
+def test_message_structure_gives_email_the_text_and_the_rest_the_document():
+    notification = build_notification(CLUSTER, None, "etcd", "alarm", AT, SINCE, document({E: ETCD_DOWN}))
+
+    message = json.loads(sns_message(notification))
+
+    assert message["default"] == message["email"] == notification.text
+    assert {p: json.loads(message[p]) for p in JSON_PROTOCOLS} == {p: notification.document for p in JSON_PROTOCOLS}
+    assert "console.aws.amazon.com/eks" not in notification.text  # no region: not an EKS cluster
+    assert Notification.from_dict(json.loads(json.dumps(notification.to_dict()))) == notification
+
+
+# --- SNS rules: subject and size ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cluster", ["c" * 100, "prod-ü\nx\u202e"])
+def test_subject_is_short_printable_ascii(sns, cluster):
+    notification = build_notification(cluster, REGION, "controller-manager", "reminder", LATER, SINCE,
+                                      document({K: KCM_DOWN}, cluster=cluster))
+
+    assert len(notification.subject) <= SUBJECT_MAX
+    assert all(" " <= c <= "~" for c in notification.subject)
+    assert notification.subject.endswith(": controller-manager DOWN for 4h 2m")
+    publish(sns.client, sns.topic_arn, notification)
+    assert sns.received("everything")[0]["Subject"] == notification.subject
+
+
+def test_big_document_drops_passing_evidence_first(sns):
+    # Node findings (warn) whose evidence is much longer than their message.
+    bulky = [observe("NODE_NOT_READY", N, node=f"node-{i}", ready="Ready=False", reason="KubeletDown", age_s=i,
+                     conditions=[f"condition {j}: {'x' * 100}" for j in range(5)]) for i in range(150)]
+    diagnosis = document({K: KCM_DOWN}, extra=bulky)
+
+    notification = build_notification(CLUSTER, REGION, "controller-manager", "alarm", AT, SINCE, diagnosis)
+
+    assert message_size(notification) <= MESSAGE_MAX_BYTES
+    assert notification.document["truncated"] is True
+    assert notification.document["truncation"] == "evidence of non-failing findings dropped"
+    findings = notification.document["diagnosis"]["findings"]
+    assert len(findings) == len(diagnosis["findings"])
+    assert all(f["evidence"] for f in findings if f["status"] == "fail")
+    assert not any(f["evidence"] for f in findings if f["status"] != "fail")
+    publish(sns.client, sns.topic_arn, notification)
+    assert json.loads(sns.received("everything")[0]["Message"])["truncated"] is True
+
+
+def test_huge_failing_evidence_is_cut(sns):
+    huge = [observe("ORPHAN_POD_NOT_COLLECTED", K, count=5000, examples="demo/p-0 ...",
+                    pods=[f"demo/pod-{i}-{'y' * 40}" for i in range(5000)], threshold_s=120)]
+    diagnosis = document({K: KCM_DOWN + huge})
+
+    notification = build_notification(CLUSTER, REGION, "controller-manager", "alarm", AT, SINCE, diagnosis)
+
+    assert message_size(notification) <= MESSAGE_MAX_BYTES
+    assert notification.document["truncated"] is True
+    orphan = next(f for f in notification.document["diagnosis"]["findings"] if f["code"] == "ORPHAN_POD_NOT_COLLECTED")
+    assert orphan["evidence"]["count"] == 5000 and len(orphan["evidence"]["pods"]) == 11  # 10 and "... 4990 more"
+    publish(sns.client, sns.topic_arn, notification)
+
+
+# --- failures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def alarm() -> Notification:
+    return build_notification(CLUSTER, REGION, "etcd", "alarm", AT, SINCE, document({E: ETCD_DOWN}))
+
+
+def test_missing_topic_is_not_retryable(sns, alarm):
+    missing = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:no-such-topic"
+    started = time.monotonic()
+
+    with pytest.raises(PublishError) as caught:
+        publish(sns.client, missing, alarm)
+
+    assert time.monotonic() - started < 5
+    assert caught.value.code == "NotFound" and caught.value.retryable is False
+    assert missing in str(caught.value)
+    assert "testing" not in str(caught.value)  # no credentials in the message
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_endpoint_is_retryable_within_seconds(aws_env, alarm):
+    # The production client config (bounded retries and timeouts) against a port nobody listens on.
+    client = aws_env.session().client("sns", region_name=REGION, endpoint_url=f"http://127.0.0.1:{free_port()}",
+                                      config=AWS_CLIENT_CONFIG)
+    started = time.monotonic()
+
+    with pytest.raises(PublishError) as caught:
+        publish(client, f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:cpwatch-alerts", alarm)
+
+    assert time.monotonic() - started < 6
+    assert caught.value.code == "Unreachable" and caught.value.retryable is True
+
+
+def test_silent_endpoint_times_out_as_retryable(aws_env, alarm):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
+    client = aws_env.session().client("sns", region_name=REGION,
+                                      endpoint_url=f"http://127.0.0.1:{listener.getsockname()[1]}",
+                                      config=Config(connect_timeout=1, read_timeout=0.5,
+                                                    retries={"total_max_attempts": 1}))
+    try:
+        with pytest.raises(PublishError) as caught:
+            publish(client, f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:cpwatch-alerts", alarm)
+    finally:
+        listener.close()
+        for connection, _ in accepted:
+            connection.close()
+
+    assert caught.value.code == "Timeout" and caught.value.retryable is True
+
+
+@pytest.mark.parametrize(("status", "code", "retryable"), [
+    (400, "Throttling", True),
+    (500, "InternalError", True),
+    (403, "AuthorizationError", False),
+    (400, "KMSDisabled", False),
+    (400, "InvalidParameter", False),
+])
+def test_sns_errors(aws_env, alarm, status, code, retryable):
+    with aws_error_endpoint(status, code, "refused by the test endpoint", protocol="query") as endpoint:
+        client = aws_env.session().client("sns", region_name=REGION, endpoint_url=endpoint.url,
+                                          config=Config(retries={"total_max_attempts": 1}))
+        with pytest.raises(PublishError) as caught:
+            publish(client, f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:cpwatch-alerts", alarm)
+
+    assert caught.value.code == code and caught.value.retryable is retryable
+    assert str(status) in str(caught.value)
