@@ -1,6 +1,6 @@
 """`make demo`: the real `cpwatch check` against the fake control plane in each failure mode.
 
-    python -m tests.demo [SCENARIO]
+    python -m tests.demo [SCENARIO ...]     (SCENARIO: a failure mode below, or "aws")
 
 Starts a fresh fake control plane per scenario (its own CA and port), puts it into the failure
 mode, and runs `.venv/bin/cpwatch check` as a separate process, printing its report.
@@ -21,6 +21,12 @@ from tests.fakecluster import FakeCluster
 from tests.scenarios import SCENARIOS
 
 CHECK_TIMEOUT_S = "12"
+AWS = "aws"  # the scheduled Lambda pipeline against moto (tests/demo_aws.py)
+INTRO = (
+    "cpwatch demo: the real `cpwatch check` against a fake control plane in each failure mode.\n"
+    "Scenarios move the fake's clock forward, so cpwatch also reports CHECKER_CLOCK_SKEW there:\n"
+    "it measures every age on the apiserver's clock, not its own.\n"
+)
 
 
 def cpwatch_command() -> str:
@@ -46,14 +52,20 @@ def run_scenario(name: str, workdir: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    names = argv or list(SCENARIOS)
-    unknown = [n for n in names if n not in SCENARIOS]
+    names = argv or [*SCENARIOS, AWS]
+    unknown = [n for n in names if n not in SCENARIOS and n != AWS]
     if unknown:
-        print(f"unknown scenario(s): {', '.join(unknown)}; choose from: {', '.join(SCENARIOS)}", file=sys.stderr)
+        print(f"unknown scenario(s): {', '.join(unknown)}; choose from: {', '.join([*SCENARIOS, AWS])}", file=sys.stderr)
         return 64
+    print(INTRO)
     with tempfile.TemporaryDirectory(prefix="cpwatch-demo-") as workdir:
         for name in names:
-            run_scenario(name, Path(workdir))
+            if name == AWS:
+                from tests import demo_aws
+
+                demo_aws.main()
+            else:
+                run_scenario(name, Path(workdir))
     return 0
 
 
