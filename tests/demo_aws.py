@@ -15,28 +15,15 @@ import logging
 import os
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
 
 from moto.server import ThreadedMotoServer
 
 from tests.aws.moto_server import (ACCOUNT_ID, DEFAULT_REGION, FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY,
                                    aws_clients, check_eks_token, create_cluster, create_table, point_cluster_at)
 from tests.fakecluster import FakeCluster
+from tests.lambda_context import LambdaContext
 
 CLUSTER = "prod-a"
-
-
-@dataclass
-class _Context:
-    deadline: float
-    function_name: str = "cpwatch-checker"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = f"arn:aws:lambda:{DEFAULT_REGION}:{ACCOUNT_ID}:function:cpwatch-checker"
-    aws_request_id: str = "demo"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int((self.deadline - time.monotonic()) * 1000)
 
 
 def _validator(token: str):
@@ -79,7 +66,7 @@ def main() -> int:
             fc.advance(60 if minute else 15)
             emitted = io.StringIO()  # the function's stdout: its EMF metric lines and JSON logs
             with contextlib.redirect_stdout(emitted):
-                result = handler.lambda_handler({**event, "execution_id": f"demo-{minute}"}, _Context(time.monotonic() + 50))
+                result = handler.lambda_handler({**event, "execution_id": f"demo-{minute}"}, LambdaContext.with_remaining(50))
             outcome = result["clusters"][0]
             heartbeat = next(json.loads(line) for line in emitted.getvalue().splitlines() if '"ComponentsDown"' in line)
             print(f"run {minute + 1}: overall {outcome['overall']}, transitions {outcome['transitions'] or 'none'}, "

@@ -37,14 +37,12 @@ from cpwatch.errors import (
     EksClusterNotServingError,
 )
 from cpwatch.timeutil import Deadline
-from tests.aws.moto_server import (  # noqa: F401  (pytest fixtures)
+from tests.aws.moto_server import (
     ACCOUNT_ID,
     FAKE_SECRET_ACCESS_KEY,
-    aws_env,
     aws_error_endpoint,
     check_eks_token,
     create_cluster,
-    moto_server,
     point_cluster_at,
     set_cluster_status,
 )

@@ -18,13 +18,10 @@ from eks_token import logics as eks_token_oracle
 
 from cpwatch.eks import TOKEN_LIFETIME, Token, TokenCache, eks_token, regional_sts_url
 from cpwatch.errors import AwsAccessDeniedError, ConfigError
-from tests.aws.moto_server import (  # noqa: F401  (pytest fixtures)
+from tests.aws.moto_server import (
     FAKE_SECRET_ACCESS_KEY,
-    aws_env,
     check_eks_token,
     decode_eks_token,
-    moto_server,
-    moto_sts_server,
 )
 
 pytestmark = pytest.mark.network

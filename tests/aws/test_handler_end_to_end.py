@@ -16,26 +16,19 @@ from pathlib import Path
 import pytest
 
 from cpwatch import handler
-from tests.aws.moto_server import (ACCOUNT_ID, FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, aws_env,  # noqa: F401
-                                   check_eks_token, create_cluster, create_table, moto_server, point_cluster_at)
+from tests.aws.moto_server import (
+    FAKE_ACCESS_KEY_ID,
+    FAKE_SECRET_ACCESS_KEY,
+    check_eks_token,
+    create_cluster,
+    create_table,
+    point_cluster_at,
+)
 from tests.fakecluster import FakeCluster
+from tests.lambda_context import LambdaContext
 
 EVENTS = Path(__file__).parents[2] / "events"
 CLUSTER, REGION = "prod-a", "eu-west-1"
-
-
-@dataclass
-class LambdaContext:
-    """The attributes of the context object Lambda passes (what Powertools and the handler read)."""
-
-    deadline: float
-    function_name: str = "cpwatch-checker"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:cpwatch-checker"
-    aws_request_id: str = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int((self.deadline - time.monotonic()) * 1000)
 
 
 def eks_validator(cluster: str):
@@ -82,7 +75,7 @@ class Deployment:
         self.runs += 1
         event = json.loads((EVENTS / "one-cluster.json").read_text())
         event["execution_id"] = execution_id or f"exec-{self.runs}"
-        return handler.lambda_handler(event, LambdaContext(time.monotonic() + 50))
+        return handler.lambda_handler(event, LambdaContext.with_remaining(50))
 
     def messages(self) -> list[dict]:
         sqs = self.aws.client("sqs")
@@ -163,7 +156,7 @@ def test_overlapping_invocations_notify_once(deployment):
 
 
 def test_bad_input_is_rejected_without_side_effects(deployment):
-    result = handler.lambda_handler(json.loads((EVENTS / "bad-input.json").read_text()), LambdaContext(time.monotonic() + 50))
+    result = handler.lambda_handler(json.loads((EVENTS / "bad-input.json").read_text()), LambdaContext.with_remaining(50))
     assert result["status"] == "rejected" and "targets[0].cluster" in result["error"]
     items = deployment.aws.client("dynamodb").scan(TableName=deployment.table)["Items"]
     assert items == [] and deployment.messages() == []

@@ -30,7 +30,7 @@ from cpwatch.publish import (
 )
 from cpwatch.report import to_dict
 from cpwatch.runner import ProbeResult
-from tests.aws.moto_server import ACCOUNT_ID, aws_env, aws_error_endpoint, moto_server  # noqa: F401  (fixtures)
+from tests.aws.moto_server import ACCOUNT_ID, aws_error_endpoint
 
 pytestmark = pytest.mark.network
 

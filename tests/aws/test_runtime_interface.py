@@ -18,7 +18,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.aws.moto_server import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, moto_server  # noqa: F401  (fixture)
+from tests.aws.moto_server import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
 from tests.lambda_runtime import LocalRuntimeApi
 
 pytestmark = pytest.mark.network

@@ -9,7 +9,7 @@ import pytest
 from cpwatch.alerting import ClusterState, ComponentState
 from cpwatch.store import (AlreadyClaimedError, OutboxEntry, StateConflictError, Store, StoredState,
                            StoreError)
-from tests.aws.moto_server import aws_env, create_table, moto_server  # noqa: F401  (fixtures)
+from tests.aws.moto_server import create_table
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
 

@@ -129,10 +129,7 @@ def _judge_apiserver(observations: list[Observation]) -> ComponentVerdict:
         return ComponentVerdict(component, Verdict.DOWN, Confidence.MEDIUM, tuple(observations))
     if warns:
         return ComponentVerdict(component, Verdict.DEGRADED, _by_count(len(warns)), tuple(observations))
-    if oks:
-        confidence = Confidence.HIGH if len(oks) >= 2 else Confidence.MEDIUM
-        return ComponentVerdict(component, Verdict.HEALTHY, confidence, tuple(observations))
-    return ComponentVerdict(component, Verdict.UNKNOWN, Confidence.LOW, tuple(observations))
+    return _healthy_or_unknown(component, oks, observations)
 
 
 def _judge_etcd(observations: list[Observation], reads_hang: bool) -> ComponentVerdict:
@@ -144,10 +141,7 @@ def _judge_etcd(observations: list[Observation], reads_hang: bool) -> ComponentV
         return ComponentVerdict(component, Verdict.DOWN, confidence, tuple(observations))
     if warns:
         return ComponentVerdict(component, Verdict.DEGRADED, _by_count(len(warns)), tuple(observations))
-    if oks:
-        confidence = Confidence.HIGH if len(oks) >= 2 else Confidence.MEDIUM
-        return ComponentVerdict(component, Verdict.HEALTHY, confidence, tuple(observations))
-    return ComponentVerdict(component, Verdict.UNKNOWN, Confidence.LOW, tuple(observations))
+    return _healthy_or_unknown(component, oks, observations)
 
 
 def _judge_leader(component: Component, observations: list[Observation]) -> ComponentVerdict:
@@ -161,6 +155,11 @@ def _judge_leader(component: Component, observations: list[Observation]) -> Comp
         return ComponentVerdict(component, Verdict.DEGRADED, _by_count(len(symptoms)), tuple(observations))
     if warns:
         return ComponentVerdict(component, Verdict.DEGRADED, Confidence.LOW, tuple(observations))
+    return _healthy_or_unknown(component, oks, observations)
+
+
+def _healthy_or_unknown(component: Component, oks: set[str], observations: list[Observation]) -> ComponentVerdict:
+    """No failure and no warning: healthy if anything was seen to work, else unknown."""
     if oks:
         confidence = Confidence.HIGH if len(oks) >= 2 else Confidence.MEDIUM
         return ComponentVerdict(component, Verdict.HEALTHY, confidence, tuple(observations))

@@ -40,7 +40,6 @@ from .errors import (
 from .timeutil import Deadline, parse_http_date
 
 JSON = "application/json"
-METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 TABLE = "application/json;as=Table;g=meta.k8s.io;v=v1,application/json"
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -101,13 +100,6 @@ class KubeApi:
             self._pool: urllib3.PoolManager = urllib3.ProxyManager(proxy_url, **pool_args)
         else:
             self._pool = urllib3.PoolManager(**pool_args)
-
-    def with_deadline(self, deadline: Deadline) -> KubeApi:
-        """The same connection pool and credentials, bounded by another deadline."""
-        clone = object.__new__(KubeApi)
-        clone.__dict__.update(self.__dict__)
-        clone.deadline = deadline
-        return clone
 
     def close(self) -> None:
         self._pool.clear()

@@ -69,6 +69,3 @@ class Deadline:
 
     def remaining(self) -> float:
         return self.at - time.monotonic()
-
-    def expired(self) -> bool:
-        return self.remaining() <= 0

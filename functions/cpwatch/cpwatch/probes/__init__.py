@@ -52,5 +52,3 @@ PROBES: tuple[Probe, ...] = (
     Probe("componentstatuses", Component.CHECKER, componentstatuses.probe),
     Probe("static_pods", Component.CHECKER, static_pods.probe),
 )
-
-PROBE_NAMES = tuple(probe.name for probe in PROBES)
