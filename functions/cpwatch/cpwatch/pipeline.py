@@ -259,22 +259,50 @@ def _save_and_notify(deps: Dependencies, deployment: DeploymentSettings, target:
     if not deployment.topic_arn or deps.sns is None:
         notes.append("no topic configured: notifications not sent")
         return 0
-    delivered = []
+    delivered, failed = [], []
     for entry in sending:
         try:
             publish(deps.sns, deployment.topic_arn, Notification.from_dict(entry.notification))
             delivered.append(entry)
         except PublishError as error:
+            failed.append(entry)
             notes.append(f"notification {entry.key} not sent yet: {error}")
             log.error("%s: %s (kept in the outbox, retried next run)", target.cluster, error)
-    if delivered:
-        remaining = tuple(e for e in saved.outbox if e not in delivered)
-        try:
-            deps.store.save_state(target.cluster, replace(saved, outbox=remaining), deps.clock())
-        except StoreError as error:
-            notes.append(f"outbox not cleared: {error}")
-            log.error("%s: sent notifications not cleared from the outbox: %s", target.cluster, error)
+    _settle_outbox(deps, target.cluster, saved, delivered, failed, notes)
     return len(delivered)
+
+
+def _settle_outbox(deps: Dependencies, cluster: str, saved: StoredState, delivered: list[OutboxEntry],
+                   failed: list[OutboxEntry], notes: list[str]) -> None:
+    """Drop the delivered notifications from the outbox and hand the failed ones back (due on the
+    next run, not only after OUTBOX_TAKEOVER). The state may have been written meanwhile by an
+    overlapping invocation: then it is read again and the same change applied, so a delivered
+    notification is never left behind for a later run to publish a second time."""
+    if not delivered and not failed:
+        return
+    sent = {entry.key for entry in delivered}
+    ours = {(entry.key, entry.attempted_at) for entry in failed}  # not if another run took it over since
+    current = saved
+    for _ in range(3):
+        outbox = tuple(replace(e, attempted_at=None) if (e.key, e.attempted_at) in ours else e
+                       for e in current.outbox if e.key not in sent)
+        try:
+            deps.store.save_state(cluster, replace(current, outbox=outbox), deps.clock())
+            return
+        except StateConflictError:
+            try:
+                current = deps.store.load_state(cluster)
+            except StoreError as error:
+                problem = error
+                break
+        except StoreError as error:
+            problem = error
+            break
+    else:
+        problem = StoreError("the alert state kept changing")
+    notes.append(f"outbox not settled: {problem}")
+    log.error("%s: outbox not settled (%s); sent notifications may be sent again after %s", cluster, problem,
+              OUTBOX_TAKEOVER)
 
 
 def _outbox_entry(target: Target, deployment: DeploymentSettings, transition: Transition, document: dict) -> OutboxEntry:

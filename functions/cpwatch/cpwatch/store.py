@@ -22,7 +22,7 @@ from typing import Iterator
 
 from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
-from botocore.exceptions import HTTPClientError
+from botocore.exceptions import CredentialRetrievalError, HTTPClientError, NoCredentialsError, PartialCredentialsError
 
 from .alerting import ClusterState, ComponentState
 from .errors import CpwatchError
@@ -30,6 +30,10 @@ from .errors import CpwatchError
 PASSING_RUN_TTL = timedelta(days=7)
 FAILING_RUN_TTL = timedelta(days=90)
 CLAIM_TTL = timedelta(days=1)
+# What a DynamoDB call raises when DynamoDB cannot be used: an AWS error answer, no answer, or no
+# usable credentials (the same credentials usually fail every AWS call of the run).
+_DYNAMODB_ERRORS = (ClientError, BotoConnectionError, HTTPClientError, NoCredentialsError, PartialCredentialsError,
+                    CredentialRetrievalError)
 
 
 class StoreError(CpwatchError):
@@ -85,7 +89,7 @@ class Store:
             if _code(error) == "ConditionalCheckFailedException":
                 raise AlreadyClaimedError(f"execution {execution_id} of {cluster} was already handled") from None
             raise _store_error("claim execution", error) from None
-        except (BotoConnectionError, HTTPClientError) as error:
+        except _DYNAMODB_ERRORS as error:
             raise _store_error("claim execution", error) from None
 
     # --- runs --------------------------------------------------------------------------
@@ -160,14 +164,14 @@ class Store:
             if _code(error) == "ConditionalCheckFailedException":
                 raise StateConflictError(f"alert state of {cluster} changed since version {expected}") from None
             raise _store_error("write alert state", error) from None
-        except (BotoConnectionError, HTTPClientError) as error:
+        except _DYNAMODB_ERRORS as error:
             raise _store_error("write alert state", error) from None
         return StoredState(ClusterState(stored.state.components, new_version), stored.outbox)
 
     def _call(self, what: str, method, **kwargs):
         try:
             return method(**kwargs)
-        except (ClientError, BotoConnectionError, HTTPClientError) as error:
+        except _DYNAMODB_ERRORS as error:
             raise _store_error(what, error) from None
 
 
@@ -200,6 +204,8 @@ def _code(error: ClientError) -> str:
 def _store_error(what: str, error: Exception) -> StoreError:
     if isinstance(error, ClientError):
         return StoreError(f"DynamoDB could not {what}: {_code(error)}")
+    if isinstance(error, (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError)):
+        return StoreError(f"DynamoDB could not {what}: no usable AWS credentials ({type(error).__name__})")
     return StoreError(f"DynamoDB could not {what}: {type(error).__name__} (endpoint unreachable)")
 
 

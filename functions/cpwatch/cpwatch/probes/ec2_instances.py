@@ -22,6 +22,10 @@ def probe(ctx: ProbeContext) -> list[Observation]:
     if ctx.ec2 is None:
         return []
     instances = _gone_instances(ctx)
+    if not instances:
+        # Nothing was asked of the apiserver, so nothing was seen of the controller-manager: an
+        # ok finding here would make it "healthy" even when cpwatch cannot reach the cluster.
+        return []
     still_ready: list[str] = []
     for instance_id, node_name, state in instances[: ctx.settings.max_node_lookups]:
         try:
