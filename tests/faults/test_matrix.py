@@ -56,6 +56,7 @@ class Row:
     emf: bool = True  # the run's heartbeat reaches stdout
     status: str = "ok"
     notes: tuple[str, ...] = ()  # fragments the cluster outcome's notes must contain
+    token_kept: bool = False  # no HTTP request (so no token) reached the apiserver during the run
 
 
 # --- faults ----------------------------------------------------------------------------------
@@ -164,9 +165,9 @@ ROWS = [
     Row("apiserver-403-rbac", rbac_dropped, BLIND, frozenset({"CHECKER_FORBIDDEN"}), published=CHECKER_ALARM,
         alarms=frozenset({"checker"})),
     Row("apiserver-other-ca", other_ca, BLIND, frozenset({"CHECKER_CANNOT_CONNECT"}), published=CHECKER_ALARM,
-        alarms=frozenset({"checker"})),
+        alarms=frozenset({"checker"}), token_kept=True),
     Row("apiserver-name-does-not-resolve", unresolvable, BLIND, frozenset({"CHECKER_CANNOT_CONNECT"}),
-        published=CHECKER_ALARM, alarms=frozenset({"checker"})),
+        published=CHECKER_ALARM, alarms=frozenset({"checker"}), token_kept=True),
     Row("apiserver-refusing", apiserver("down"), APISERVER_DOWN, frozenset({"APISERVER_UNREACHABLE"}),
         published=("apiserver:alarm",), alarms=frozenset({"apiserver"})),
     # A look at a hung apiserver lasts the longest request: the write probe's (1 s + 2 s here),
@@ -204,6 +205,7 @@ def test_fault(row: Row, deployment: Deployment, capsys, caplog):
 
     with contextlib.ExitStack() as stack:
         row.fault(d, stack)
+        d.fc.clear_requests()
         if row.via == "run":
             result = d.run(remaining_s=row.remaining_s, **row.run_changes(d))
         else:
@@ -225,6 +227,8 @@ def test_fault(row: Row, deployment: Deployment, capsys, caplog):
             for fragment in row.notes:
                 assert any(fragment in note for note in outcome["notes"]), (fragment, outcome["notes"])
 
+        if row.token_kept:
+            assert d.fc.requests == [], "a request (with the token) went to an unverified server"
         # reported and stored
         runs = d.run_items()
         expected_new_runs = (1 if row.stored else 0) + (1 if row.via == "run" and row.run_changes is concurrent_run else 0)

@@ -8,11 +8,14 @@ refresh); cpwatch then makes its own TLS context so that verification can never 
 from __future__ import annotations
 
 import os
+import re
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from urllib3.exceptions import LocationValueError
+from urllib3.util import parse_url
 
 from .errors import ConfigError
 from .kubeapi import KubeApi
@@ -69,6 +72,15 @@ def api_from_kubeconfig(
     server = (configuration.host or "").rstrip("/")
     if not server.startswith("https://"):
         raise ConfigError(f"kubeconfig {config_path}: server {server or '(none)'} is not an https:// URL")
+    # Checked here, not at the first request: urllib3 would raise then, and a malformed server or
+    # proxy URL must read as this configuration error, never as an apiserver that does not answer.
+    problem = _url_problem(server, ("https",))
+    if problem:
+        raise ConfigError(f"kubeconfig {config_path}: server {server} is not a usable URL ({problem})")
+    problem = _url_problem(configuration.proxy, ("http", "https")) if configuration.proxy else None
+    if problem:
+        # The proxy URL is not echoed: it may carry a user name and password.
+        raise ConfigError(f"kubeconfig {config_path}: proxy-url is not a usable http:// or https:// URL ({problem})")
 
     context_name = context or _current_context(config_path)
     ssl_context = _ssl_context(configuration, config_path)
@@ -86,6 +98,19 @@ def api_from_kubeconfig(
         proxy_url=configuration.proxy or None,
     )
     return api, ClusterTarget(name=context_name or server, server=server)
+
+
+def _url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
+    """Why urllib3 could not use `url` (scheme, host or port), or None."""
+    try:
+        parsed = parse_url(url)
+    except LocationValueError as error:
+        return type(error).__name__
+    if parsed.scheme not in schemes:
+        return f"scheme {parsed.scheme or '(none)'} not supported"
+    if not parsed.host:
+        return "no host"
+    return None
 
 
 def ssl_context_for_ca(ca_pem: str | None = None, ca_file: str | None = None) -> ssl.SSLContext:
@@ -114,6 +139,9 @@ def _current_context(path: str) -> str | None:
 
 
 def _redact(message: str) -> str:
-    """Loader messages can quote kubeconfig values; keep only the first line, cut long tokens."""
+    """Loader messages can quote kubeconfig values; keep only the first line, drop the object
+    reprs the loader puts in its node names ("... in <path>/{'name': None, 'user': {'token': ...}}"),
+    cut long tokens."""
     first_line = message.splitlines()[0] if message else "invalid"
+    first_line = re.sub(r"[\[{].*", "<entry>", first_line)
     return " ".join(word if len(word) < 40 else word[:8] + "…" for word in first_line.split())

@@ -114,6 +114,8 @@ def _detail(detail: Any) -> dict:
             detail = json.loads(detail) if detail.strip() else {}
         except ValueError:
             raise EventError("event \"detail\" is a string but not JSON") from None
+        except RecursionError:  # json's decoder gives up on arrays or objects nested too deep
+            raise EventError("event \"detail\" is nested too deeply") from None
     if not isinstance(detail, dict):
         raise EventError(f"event \"detail\" must be an object, got {type(detail).__name__}")
     return detail

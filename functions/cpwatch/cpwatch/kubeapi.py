@@ -195,12 +195,19 @@ class KubeApi:
                    accept: str = JSON, page_size: int = 500) -> Iterator[dict]:
         params = dict(query or {})
         params["limit"] = str(page_size)
+        seen: set[str] = set()
         while True:
             page = self.get_json(path, params, accept=accept)
             yield page
-            token = (page.get("metadata") or {}).get("continue")
+            metadata = page.get("metadata")
+            token = metadata.get("continue") if isinstance(metadata, dict) else None
             if not token:
                 return
+            # An apiserver never hands out the same token twice; an answer that does (a proxy's
+            # cache, a broken server) would keep this loop asking until the run's deadline.
+            if not isinstance(token, str) or token in seen:
+                raise BadResponseError("GET", path, "the list answer repeats its continue token (or it is not a string)")
+            seen.add(token)
             params["continue"] = token
 
     def post_json(self, path: str, body: object, query: Mapping[str, str] | None = None) -> dict:
@@ -218,7 +225,7 @@ class KubeApi:
 def parse_json_object(response: Response, method: str, path: str) -> dict:
     try:
         parsed = json.loads(response.body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         preview = response.text()[:80].replace("\n", " ")
         raise BadResponseError(method, path, f"answer is not JSON (HTTP {response.status}, starts {preview!r})") from None
     if not isinstance(parsed, dict):
@@ -236,11 +243,19 @@ def _status_error(method: str, path: str, response: Response) -> Exception:
     reason, message = "", response.text()[:300]
     try:
         parsed = json.loads(response.body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         parsed = None
-    if isinstance(parsed, dict) and parsed.get("kind") == "Status":
+    is_status = isinstance(parsed, dict) and parsed.get("kind") == "Status"
+    if is_status:
         reason = str(parsed.get("reason") or "")
         message = str(parsed.get("message") or "")[:300]
+    elif response.status >= 500:
+        # The apiserver answers a failed resource request with a Status object (every recorded
+        # 5xx is one). A 5xx page that is not one comes from a proxy or load balancer in front:
+        # it says nothing about etcd or the apiserver's storage.
+        preview = response.text()[:80].replace("\n", " ")
+        return BadResponseError(method, path, f"HTTP {response.status} that is not the apiserver's "
+                                              f"({response.content_type or 'no content type'}, starts {preview!r})")
     return status_error_class(response.status)(method, path, response.status, reason, message.strip())
 
 

@@ -7,6 +7,7 @@ from how Kubernetes components behave; the comment on each says from what.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, fields, replace
 from typing import Mapping
 
@@ -120,13 +121,13 @@ def _convert(name: str, type_name: str, raw: str) -> object:
         raise ConfigError(f"{env_name} must be {kind}, got {raw!r}") from None
 
 
+# RFC 1123 label, as Kubernetes validates namespace names: ASCII only (str.isalnum and friends
+# also accept "é" and "²", which the apiserver would refuse).
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
 def _is_dns_label(value: str) -> bool:
-    return (
-        len(value) <= 63
-        and value[0].isalnum()
-        and value[-1].isalnum()
-        and all(c.islower() or c.isdigit() or c == "-" for c in value)
-    )
+    return _DNS_LABEL.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)

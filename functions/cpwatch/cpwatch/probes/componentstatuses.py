@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from ..findings import Component, Observation, observe
-from .context import ProbeContext, condition
+from .context import ProbeContext, condition, entries, field
 
 _ETCD_MEMBER = re.compile(r"^etcd-\d+$")
 _COMPONENTS = {"controller-manager": Component.CONTROLLER_MANAGER, "scheduler": Component.SCHEDULER}
@@ -21,10 +21,8 @@ def probe(ctx: ProbeContext) -> list[Observation]:
     observations: list[Observation] = []
     unhealthy_members: list[str] = []
     members = 0
-    for item in body.get("items") or []:
-        if not isinstance(item, dict):
-            continue
-        name = str((item.get("metadata") or {}).get("name") or "")
+    for item in entries(body.get("items")):
+        name = str(field(item, "metadata").get("name") or "")
         healthy = condition({"status": item}, "Healthy")
         is_healthy = bool(healthy) and healthy.get("status") == "True"
         message = str((healthy or {}).get("message") or (healthy or {}).get("error") or "no Healthy condition")[:200]

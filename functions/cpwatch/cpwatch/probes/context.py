@@ -61,9 +61,30 @@ def examples(names: list[str], limit: int = 5) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+# Answers are read through these, so a field of an unexpected type (a proxy's answer, a newer or
+# broken apiserver) reads as absent instead of crashing the probe.
+
+
+def field(obj: object, *path: str) -> dict:
+    """The JSON object at obj[path[0]][path[1]]...; {} when a step is missing or not an object."""
+    for key in path:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj if isinstance(obj, dict) else {}
+
+
+def entries(value: object) -> list[dict]:
+    """The JSON objects in a list field ([] when it is not a list)."""
+    return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []
+
+
+def whole_number(value: object) -> int | None:
+    """A JSON integer (generation, restartCount), None for anything else."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def condition(obj: dict, kind: str) -> dict | None:
-    for entry in ((obj.get("status") or {}).get("conditions") or []):
-        if isinstance(entry, dict) and entry.get("type") == kind:
+    for entry in entries(field(obj, "status").get("conditions")):
+        if entry.get("type") == kind:
             return entry
     return None
 

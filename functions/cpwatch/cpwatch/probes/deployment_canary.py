@@ -8,9 +8,9 @@ sets status.observedGeneration to the new generation within seconds.
 
 from __future__ import annotations
 
-from ..errors import NotFoundError
+from ..errors import BadResponseError, NotFoundError
 from ..findings import Component, Observation, observe
-from .context import ProbeContext, ms
+from .context import ProbeContext, field, ms, whole_number
 
 CANARY_DEPLOYMENT = "cpwatch-canary"
 
@@ -20,22 +20,32 @@ def probe(ctx: ProbeContext) -> list[Observation]:
     path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{CANARY_DEPLOYMENT}"
     target = f"{namespace}/{CANARY_DEPLOYMENT}"
     try:
-        current = ctx.api.get_json(path)
+        current = _deployment(ctx, path)
     except NotFoundError as error:
         return [observe("CHECKER_NOT_INSTALLED", Component.CONTROLLER_MANAGER, object=f"Deployment {target}",
                         message=error.message)]
-    min_ready = (current.get("spec") or {}).get("minReadySeconds") or 0
+    min_ready = field(current, "spec").get("minReadySeconds") or 0
     patched = ctx.api.merge_patch(path, {"spec": {"minReadySeconds": 0 if min_ready else 1}})
-    generation = int((patched.get("metadata") or {}).get("generation") or 0)
+    generation = whole_number(field(patched, "metadata").get("generation"))
+    if not generation:
+        raise BadResponseError("PATCH", path, "the patched Deployment has no metadata.generation")
 
     def observed() -> int | None:
-        seen = int(((ctx.api.get_json(path).get("status") or {}).get("observedGeneration")) or 0)
+        seen = whole_number(field(_deployment(ctx, path), "status").get("observedGeneration")) or 0
         return seen if seen >= generation else None
 
     seen, seconds = ctx.wait_for(observed)
     if seen is None:
-        last = (ctx.api.get_json(path).get("status") or {}).get("observedGeneration")
+        last = field(_deployment(ctx, path), "status").get("observedGeneration")
         return [observe("DEPLOYMENT_CANARY_NOT_OBSERVED", Component.CONTROLLER_MANAGER, object=target,
                         generation=generation, observed=last, wait_s=ctx.settings.canary_wait_s)]
     return [observe("DEPLOYMENT_CANARY_OBSERVED", Component.CONTROLLER_MANAGER, object=target,
                     generation=generation, latency_ms=ms(seconds))]
+
+
+def _deployment(ctx: ProbeContext, path: str) -> dict:
+    """The canary Deployment; an answer that is not it is a bad answer, not a missed reaction."""
+    answer = ctx.api.get_json(path)
+    if field(answer, "metadata").get("name") != CANARY_DEPLOYMENT:
+        raise BadResponseError("GET", path, f"the answer is not the Deployment {CANARY_DEPLOYMENT}")
+    return answer

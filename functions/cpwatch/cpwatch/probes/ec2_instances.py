@@ -13,7 +13,7 @@ from __future__ import annotations
 from ..eks import AWS_CALL_ERRORS, aws_error
 from ..errors import NotFoundError
 from ..findings import Component, Observation, observe
-from .context import ProbeContext, condition, examples, lease_path, whole
+from .context import ProbeContext, condition, examples, field, lease_path, whole
 
 _GONE_STATES = ["stopping", "stopped", "shutting-down", "terminated"]
 
@@ -32,7 +32,7 @@ def probe(ctx: ProbeContext) -> list[Observation]:
             node = ctx.api.get_json(f"/api/v1/nodes/{node_name}")
         except NotFoundError:
             continue  # the node object is gone: the controller did its job
-        if instance_id not in str((node.get("spec") or {}).get("providerID") or ""):
+        if instance_id not in str(field(node, "spec").get("providerID") or ""):
             continue
         if (condition(node, "Ready") or {}).get("status") != "True":
             continue
@@ -73,4 +73,4 @@ def _lease_age(ctx: ProbeContext, node_name: str) -> float | None:
         lease = ctx.api.get_json(lease_path("kube-node-lease", node_name))
     except NotFoundError:
         return None
-    return ctx.age_s((lease.get("spec") or {}).get("renewTime"))
+    return ctx.age_s(field(lease, "spec").get("renewTime"))

@@ -58,13 +58,19 @@ def _no_answer(error: ApiError, component: Component) -> Observation:
     return observe("PROBE_NO_ANSWER", component, probe="health", path=error.path, reason=error.reason)
 
 
+def _from_apiserver(response: Response) -> bool:
+    """The apiserver's own health answer: 200 or 500 in text/plain (as recorded). A proxy's or
+    load balancer's error page (HTML, 502/503/504) is not a health report."""
+    return response.status in (200, 500) and response.content_type.split(";")[0].strip().lower() == "text/plain"
+
+
 def _parsed(response: Response | ApiError, path: str, component: Component,
             observations: list[Observation]) -> HealthReport | None:
     """The parsed health text, or None with an observation saying why it is missing."""
     if isinstance(response, ApiError):
         observations.append(_no_answer(response, component))
         return None
-    if response.status in (200, 500):
+    if _from_apiserver(response):
         return parse_health_text(response.text())
     if response.status == 401:
         observations.append(observe("CHECKER_UNAUTHORIZED", component, path=path))
@@ -72,21 +78,22 @@ def _parsed(response: Response | ApiError, path: str, component: Component,
         observations.append(observe("CHECKER_FORBIDDEN", component, method="GET", path=path,
                                     message=response.text()[:200]))
     else:
+        kind = response.content_type.split(";")[0].strip() or "no content type"
         observations.append(observe("PROBE_FAILED", component, probe="health",
-                                    detail=f"{path} answered HTTP {response.status}"))
+                                    detail=f"{path} answered HTTP {response.status} ({kind}), not a health report"))
     return None
 
 
 def _etcd(live: HealthReport | None, ready: HealthReport | None, etcd: Response | ApiError) -> list[Observation]:
     failed_in = [path for parsed, path in ((live, "/livez"), (ready, "/readyz"))
                  if parsed and any(c in _ETCD_CHECKS for c in parsed.failed)]
-    if isinstance(etcd, Response) and etcd.status >= 500:
+    if isinstance(etcd, Response) and etcd.status == 500 and _from_apiserver(etcd):
         return [observe("ETCD_CHECK_FAILED", Component.ETCD, path="/livez/etcd",
                         detail=etcd.text().strip()[:200] or f"HTTP {etcd.status}", also_failed_in=failed_in)]
     if failed_in:
         return [observe("ETCD_CHECK_FAILED", Component.ETCD, path=" and ".join(failed_in),
                         detail="[-]etcd failed", also_failed_in=failed_in)]
-    if isinstance(etcd, Response) and etcd.status == 200:
+    if isinstance(etcd, Response) and etcd.status == 200 and _from_apiserver(etcd):
         return [observe("ETCD_CHECK_PASSED", Component.ETCD, path="/livez/etcd")]
     observations: list[Observation] = []
     _parsed(etcd, "/livez/etcd", Component.ETCD, observations)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..errors import NotFoundError
 from ..findings import Component, Observation, observe
 from ..settings import Settings
-from .context import ProbeContext, lease_path, whole
+from .context import ProbeContext, field, lease_path, whole
 
 LEASES = {
     Component.CONTROLLER_MANAGER: "kube-controller-manager",
@@ -33,7 +33,7 @@ def _judge(ctx: ProbeContext, component: Component, name: str) -> Observation:
         lease = ctx.api.get_json(lease_path("kube-system", name))
     except NotFoundError:
         return observe("LEADER_LEASE_MISSING", component, lease=lease_name)
-    spec = lease.get("spec") or {}
+    spec = field(lease, "spec")
     age = ctx.age_s(spec.get("renewTime"))
     holder = str(spec.get("holderIdentity") or "")
     if age is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ..errors import ApiStatusError, NotFoundError
 from ..findings import Component, Observation, observe
-from .context import ProbeContext, condition, examples, lease_path, whole
+from .context import ProbeContext, condition, examples, field, lease_path, whole
 
 _DEFAULT_NODE_LEASE_S = 40
 
@@ -25,12 +25,13 @@ def probe(ctx: ProbeContext) -> list[Observation]:
     total = 0
     for lease in ctx.api.list_items(lease_path("kube-node-lease"), page_size=ctx.settings.page_size):
         total += 1
-        spec = lease.get("spec") or {}
+        spec = field(lease, "spec")
         age = ctx.age_s(spec.get("renewTime"))
         duration = spec.get("leaseDurationSeconds")
         duration = duration if isinstance(duration, (int, float)) and duration > 0 else _DEFAULT_NODE_LEASE_S
-        if age is not None and age > duration:
-            expired.append((str((lease.get("metadata") or {}).get("name") or ""), age))
+        name = field(lease, "metadata").get("name")
+        if age is not None and age > duration and isinstance(name, str) and name:
+            expired.append((name, age))
     if not expired:
         return [observe("NODE_LIFECYCLE_OK", Component.CONTROLLER_MANAGER, leases=total, marked="no silent node")]
 
@@ -71,4 +72,4 @@ def _leader_tenure_s(ctx: ProbeContext) -> float | None:
         lease = ctx.api.get_json(lease_path("kube-system", "kube-controller-manager"))
     except ApiStatusError:
         return None
-    return ctx.age_s((lease.get("spec") or {}).get("acquireTime"))
+    return ctx.age_s(field(lease, "spec").get("acquireTime"))

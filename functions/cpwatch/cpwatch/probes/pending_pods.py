@@ -10,7 +10,7 @@ PodScheduled condition at all was never attempted. One server-side filtered list
 from __future__ import annotations
 
 from ..findings import Component, Observation, observe
-from .context import ProbeContext, condition, examples, whole
+from .context import ProbeContext, condition, examples, field, whole
 
 DEFAULT_SCHEDULER = "default-scheduler"
 
@@ -22,7 +22,7 @@ def probe(ctx: ProbeContext) -> list[Observation]:
     query = {"fieldSelector": "status.phase=Pending,spec.nodeName="}
     for pod in ctx.api.list_items("/api/v1/pods", query, page_size=ctx.settings.page_size):
         pending += 1
-        metadata, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+        metadata, spec = field(pod, "metadata"), field(pod, "spec")
         if metadata.get("deletionTimestamp") or spec.get("nodeName") or spec.get("schedulingGates"):
             continue
         if (spec.get("schedulerName") or DEFAULT_SCHEDULER) != DEFAULT_SCHEDULER:

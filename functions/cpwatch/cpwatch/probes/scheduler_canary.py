@@ -8,9 +8,9 @@ interrupted run are deleted, by label and age, at the start of the next run.
 
 from __future__ import annotations
 
-from ..errors import NotFoundError
+from ..errors import BadResponseError, NotFoundError
 from ..findings import Component, Observation, observe
-from .context import MANAGED_BY, ProbeContext, condition, ms
+from .context import MANAGED_BY, ProbeContext, condition, field, ms
 
 CANARY_LABEL = "cpwatch.io/canary"
 NEVER_SCHEDULE_LABEL = "cpwatch.io/never-schedule-canary"
@@ -43,7 +43,7 @@ def probe(ctx: ProbeContext) -> list[Observation]:
     except NotFoundError as error:
         return [observe("CHECKER_NOT_INSTALLED", Component.SCHEDULER, object=f"namespace {namespace}", message=error.message)]
     try:
-        scheduled, seconds = ctx.wait_for(lambda: condition(ctx.api.get_json(f"{pods}/{name}"), "PodScheduled"))
+        scheduled, seconds = ctx.wait_for(lambda: condition(_pod(ctx, f"{pods}/{name}", name), "PodScheduled"))
     finally:
         _delete(ctx, f"{pods}/{name}")
     target = f"{namespace}/{name}"
@@ -56,12 +56,20 @@ def probe(ctx: ProbeContext) -> list[Observation]:
                     reason=scheduled.get("reason"))]
 
 
+def _pod(ctx: ProbeContext, path: str, name: str) -> dict:
+    """The canary pod; an answer that is not it is a bad answer, not a scheduler that did not act."""
+    answer = ctx.api.get_json(path)
+    if field(answer, "metadata").get("name") != name:
+        raise BadResponseError("GET", path, f"the answer is not the pod {name}")
+    return answer
+
+
 def _delete_leftovers(ctx: ProbeContext, pods: str) -> None:
     selector = f"app.kubernetes.io/managed-by=cpwatch,{CANARY_LABEL}=scheduler"
     for pod in ctx.api.list_items(pods, {"labelSelector": selector}, page_size=ctx.settings.page_size):
-        metadata = pod.get("metadata") or {}
+        metadata = field(pod, "metadata")
         age = ctx.age_s(metadata.get("creationTimestamp"))
-        if age is not None and age > ctx.settings.canary_leftover_age_s and metadata.get("name"):
+        if age is not None and age > ctx.settings.canary_leftover_age_s and isinstance(metadata.get("name"), str):
             _delete(ctx, f"{pods}/{metadata['name']}")
 
 

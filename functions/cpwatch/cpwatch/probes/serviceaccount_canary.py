@@ -8,9 +8,9 @@ already missing at the start, a previous run deleted it and it was never recreat
 
 from __future__ import annotations
 
-from ..errors import NotFoundError
+from ..errors import BadResponseError, NotFoundError
 from ..findings import Component, Observation, observe
-from .context import ProbeContext, ms
+from .context import ProbeContext, field, ms
 
 
 def probe(ctx: ProbeContext) -> list[Observation]:
@@ -33,9 +33,13 @@ def probe(ctx: ProbeContext) -> list[Observation]:
 
 def _uid(ctx: ProbeContext, path: str) -> str | None:
     try:
-        return str((ctx.api.get_json(path).get("metadata") or {}).get("uid") or "")
+        answer = ctx.api.get_json(path)
     except NotFoundError:
         return None
+    uid = field(answer, "metadata").get("uid")
+    if not isinstance(uid, str) or not uid:
+        raise BadResponseError("GET", path, "the answer is not a ServiceAccount (no metadata.uid)")
+    return uid
 
 
 def _recreated(ctx: ProbeContext, path: str, previous_uid: str | None) -> bool | None:

@@ -7,7 +7,7 @@ planes (EKS) there are none, and this probe reports nothing.
 from __future__ import annotations
 
 from ..findings import Component, Observation, observe
-from .context import ProbeContext, condition
+from .context import ProbeContext, condition, entries, field, whole_number
 
 _COMPONENTS = {
     "kube-apiserver": Component.APISERVER,
@@ -21,11 +21,11 @@ def probe(ctx: ProbeContext) -> list[Observation]:
     observations: list[Observation] = []
     query = {"labelSelector": "tier=control-plane"}
     for pod in ctx.api.list_items("/api/v1/namespaces/kube-system/pods", query, page_size=ctx.settings.page_size):
-        metadata, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
-        component = _COMPONENTS.get(str((metadata.get("labels") or {}).get("component")))
+        metadata, spec, status = field(pod, "metadata"), field(pod, "spec"), field(pod, "status")
+        component = _COMPONENTS.get(str(field(metadata, "labels").get("component")))
         if component is None:
             continue
-        restarts = sum(int(c.get("restartCount") or 0) for c in status.get("containerStatuses") or [] if isinstance(c, dict))
+        restarts = sum(whole_number(c.get("restartCount")) or 0 for c in entries(status.get("containerStatuses")))
         ready = condition(pod, "Ready") or {}
         name = f"kube-system/{metadata.get('name')}"
         if ready.get("status") == "True":

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..errors import BadResponseError, NotFoundError
 from ..findings import Component, Observation, observe
 from ..kubeapi import TABLE
-from .context import ProbeContext, condition, examples, whole
+from .context import ProbeContext, condition, entries, examples, field, whole
 
 _TERMINATING_STATUSES = ("Terminating", "Unknown")
 
@@ -27,7 +27,7 @@ def probe(ctx: ProbeContext) -> list[Observation]:
     node_health: dict[str, bool | None] = {}
     for name, node_name in candidates[: settings.max_terminating_lookups]:
         for pod in _pods_named(ctx, name, node_name):
-            metadata = pod.get("metadata") or {}
+            metadata = field(pod, "metadata")
             age = ctx.age_s(metadata.get("deletionTimestamp"))
             if age is None or age <= settings.orphan_pod_grace_s or metadata.get("finalizers"):
                 continue  # not deleted, not stuck yet, or waiting on its finalizers by design
@@ -64,8 +64,8 @@ def _terminating_rows(ctx: ProbeContext) -> list[tuple[str, str]]:
         if not {"name", "status", "node"} <= set(columns):
             raise BadResponseError("GET", "/api/v1/pods", "the pod list did not come as a Table with Name, Status and Node columns")
         name_at, status_at, node_at = columns.index("name"), columns.index("status"), columns.index("node")
-        for row in table.get("rows") or []:
-            cells = row.get("cells") if isinstance(row, dict) else None
+        for row in entries(table.get("rows")):
+            cells = row.get("cells")
             if not isinstance(cells, list) or len(cells) <= max(name_at, status_at, node_at):
                 continue
             node = cells[node_at]
