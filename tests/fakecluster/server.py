@@ -162,6 +162,10 @@ class ApiServer:
             self.wait_while_hung()
             if not self.serving():
                 return
+            # Go's net package sets TCP_NODELAY on every connection, so kube-apiserver's answers
+            # are never held back by Nagle's algorithm waiting for the client's delayed ACK (40 ms
+            # per answer written as headers + body).
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             connection.settimeout(HANDSHAKE_TIMEOUT)
             try:
                 secure = self.tls.wrap_socket(connection, server_side=True)
