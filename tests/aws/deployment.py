@@ -199,6 +199,16 @@ def transitions(result: dict) -> list[str]:
     return [t for cluster in result.get("clusters", []) for t in cluster["transitions"]]
 
 
+@contextmanager
+def silent_endpoint() -> Iterator[str]:
+    """http://127.0.0.1:<port> of a socket that is listening but never accepts: the kernel
+    completes every TCP handshake, and no answer ever comes (a hung endpoint)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
 def closed_port_url() -> str:
     """http://127.0.0.1:<a port nobody listens on> (connection refused at once)."""
     with socket.socket() as sock:

@@ -68,6 +68,12 @@ ROLE_DURATION_S = 900
 AWS_CLIENT_CONFIG = Config(
     connect_timeout=3, read_timeout=5, retries={"total_max_attempts": 2, "mode": "standard"}
 )
+# DynamoDB and SNS, called after the check out of the 6 s the run keeps for them, answer in
+# milliseconds: at most 1 s to connect and 2 s to read, 2 attempts, so an endpoint that accepts
+# and never answers costs one call about 5 s, and the run stops calling it (pipeline.py).
+AFTER_CHECK_CLIENT_CONFIG = Config(
+    connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2, "mode": "standard"}
+)
 # Statuses in which the control plane serves the Kubernetes API.
 SERVING_STATUSES = ("ACTIVE", "UPDATING")
 
@@ -97,10 +103,10 @@ def _utcnow() -> datetime:
 
 
 def aws_client(service: str, region: str, session: boto3.Session | None = None,
-               endpoint_url: str | None = None):
+               endpoint_url: str | None = None, config: Config = AWS_CLIENT_CONFIG):
     """The default factory of every AWS client cpwatch uses (bounded timeouts and retries)."""
     session = session or boto3.Session()
-    return session.client(service, region_name=region, endpoint_url=endpoint_url, config=AWS_CLIENT_CONFIG)
+    return session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
 
 
 def regional_sts_url(region: str) -> str:

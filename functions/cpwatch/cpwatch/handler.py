@@ -13,7 +13,7 @@ import boto3
 from aws_lambda_powertools import Logger
 
 from .errors import ConfigError
-from .eks import CredentialsCache, TokenCache, api_from_eks, assumed_session, aws_client
+from .eks import AFTER_CHECK_CLIENT_CONFIG, CredentialsCache, TokenCache, api_from_eks, assumed_session, aws_client
 from .invocation import Target
 from .pipeline import Dependencies, handle
 from .settings import DeploymentSettings, Settings, deployment_settings_from_env, settings_from_env
@@ -47,8 +47,9 @@ def dependencies() -> Dependencies:
                                              session=session, cache=credentials_cache)
         return aws_client("ec2", target.region, target_session)
 
-    store = Store(aws_client("dynamodb", region, session), deployment.table_name) if deployment.table_name else None
-    sns = aws_client("sns", region, session) if deployment.topic_arn else None
+    store = (Store(aws_client("dynamodb", region, session, config=AFTER_CHECK_CLIENT_CONFIG), deployment.table_name)
+             if deployment.table_name else None)
+    sns = aws_client("sns", region, session, config=AFTER_CHECK_CLIENT_CONFIG) if deployment.topic_arn else None
     return Dependencies(connect=connect, store=store, sns=sns, ec2_for=ec2_for)
 
 

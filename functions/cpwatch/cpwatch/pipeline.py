@@ -33,7 +33,15 @@ from .metrics import emit_run_metrics
 from .publish import Notification, PublishError, build_notification, publish
 from .report import to_dict
 from .settings import DeploymentSettings, Settings
-from .store import AlreadyClaimedError, OutboxEntry, StateConflictError, Store, StoredState, StoreError
+from .store import (
+    AlreadyClaimedError,
+    OutboxEntry,
+    StateConflictError,
+    Store,
+    StoredState,
+    StoreError,
+    StoreUnreachableError,
+)
 from .timeutil import Deadline
 
 log = logging.getLogger("cpwatch.pipeline")
@@ -129,6 +137,8 @@ def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, se
                   deployment: DeploymentSettings, deadline: Deadline) -> ClusterOutcome:
     notes: list[str] = []
     now = deps.clock()
+    if deps.store is not None:
+        deps = replace(deps, store=_RunStore(deps.store))
     if deps.store and invocation.execution_id:
         try:
             deps.store.claim_execution(target.cluster, invocation.execution_id, now)
@@ -163,6 +173,37 @@ def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, se
     log.info("%s", document["summary"])
     return ClusterOutcome(target.cluster, document["overall"], document.get("root_cause"),
                           tuple(f"{t.component}:{t.kind.value}" for t in transitions), published, stored, tuple(notes))
+
+
+class _RunStore:
+    """The store as one cluster's run uses it: once DynamoDB gave no answer, later calls of the
+    run fail at once with that error, so a silent endpoint costs the run one call's timeouts, not
+    one per call, and the run still ends by logging its result and writing its metrics."""
+
+    def __init__(self, store: Store):
+        self._store = store
+        self._unreachable: StoreUnreachableError | None = None
+
+    def _call(self, method: Callable, *args):
+        if self._unreachable is not None:
+            raise StoreUnreachableError(f"{self._unreachable}; not called again in this run")
+        try:
+            return method(*args)
+        except StoreUnreachableError as error:
+            self._unreachable = error
+            raise
+
+    def claim_execution(self, *args):
+        return self._call(self._store.claim_execution, *args)
+
+    def load_state(self, *args):
+        return self._call(self._store.load_state, *args)
+
+    def put_run(self, *args):
+        return self._call(self._store.put_run, *args)
+
+    def save_state(self, *args):
+        return self._call(self._store.save_state, *args)
 
 
 def looks_of(diagnosis: Diagnosis) -> dict[str, Look]:
@@ -260,7 +301,11 @@ def _save_and_notify(deps: Dependencies, deployment: DeploymentSettings, target:
         notes.append("no topic configured: notifications not sent")
         return 0
     delivered, failed = [], []
+    silent = False  # SNS gave no answer: the rest waits for the next run instead of the same timeouts
     for entry in sending:
+        if silent:
+            failed.append(entry)
+            continue
         try:
             publish(deps.sns, deployment.topic_arn, Notification.from_dict(entry.notification))
             delivered.append(entry)
@@ -268,6 +313,7 @@ def _save_and_notify(deps: Dependencies, deployment: DeploymentSettings, target:
             failed.append(entry)
             notes.append(f"notification {entry.key} not sent yet: {error}")
             log.error("%s: %s (kept in the outbox, retried next run)", target.cluster, error)
+            silent = error.code in ("Timeout", "Unreachable")
     _settle_outbox(deps, target.cluster, saved, delivered, failed, notes)
     return len(delivered)
 

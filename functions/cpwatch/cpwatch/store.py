@@ -40,6 +40,10 @@ class StoreError(CpwatchError):
     """DynamoDB could not be read or written (unavailable, throttled, denied)."""
 
 
+class StoreUnreachableError(StoreError):
+    """DynamoDB gave no answer (refused, timed out, connection closed) after the client's retries."""
+
+
 class StateConflictError(StoreError):
     """The state item changed since it was read: another invocation wrote first."""
 
@@ -206,7 +210,7 @@ def _store_error(what: str, error: Exception) -> StoreError:
         return StoreError(f"DynamoDB could not {what}: {_code(error)}")
     if isinstance(error, (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError)):
         return StoreError(f"DynamoDB could not {what}: no usable AWS credentials ({type(error).__name__})")
-    return StoreError(f"DynamoDB could not {what}: {type(error).__name__} (endpoint unreachable)")
+    return StoreUnreachableError(f"DynamoDB could not {what}: {type(error).__name__} (endpoint unreachable)")
 
 
 def _component_to(state: ComponentState) -> dict:
