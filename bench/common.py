@@ -96,7 +96,7 @@ def machine() -> dict:
     except OSError:
         pass
     try:
-        free = subprocess.run(["free", "-g"], capture_output=True, text=True, timeout=5).stdout.strip()
+        free = subprocess.run(["free", "-g"], capture_output=True, text=True, timeout=5).stdout.rstrip()
     except (OSError, subprocess.SubprocessError):
         free = ""
     return {"nproc": os.cpu_count(), "free_g": free, "cpu_model": model or platform.processor(),
