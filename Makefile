@@ -21,14 +21,14 @@ $(VENV)/.installed: requirements-dev.txt functions/cpwatch/requirements.txt pypr
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $@
 
-$(CHECKOV_VENV)/.installed: tools/checkov/requirements.txt $(VENV)/.installed
+$(CHECKOV_VENV)/.installed: .ci/checkov/requirements.txt $(VENV)/.installed
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(BIN)/uv pip install -q --python $(CHECKOV_VENV)/bin/python -r tools/checkov/requirements.txt
+	$(BIN)/uv pip install -q --python $(CHECKOV_VENV)/bin/python -r .ci/checkov/requirements.txt
 	touch $@
 
-$(SAM_VENV)/.installed: tools/sam/requirements.txt $(VENV)/.installed
+$(SAM_VENV)/.installed: .ci/sam/requirements.txt $(VENV)/.installed
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(BIN)/uv pip install -q --python $(SAM_VENV)/bin/python -r tools/sam/requirements.txt
+	$(BIN)/uv pip install -q --python $(SAM_VENV)/bin/python -r .ci/sam/requirements.txt
 	touch $@
 
 demo: venv

@@ -24,6 +24,8 @@ from typing import Callable
 
 import pytest
 
+from cpwatch.store import document_of
+
 from tests.aws.deployment import Deployment, closed_port_url, deploy, silent_endpoint, transitions
 from tests.aws.moto_server import aws_error_endpoint
 from tests.fakecluster.tls import make_credentials
@@ -248,7 +250,7 @@ def test_fault(row: Row, deployment: Deployment, capsys, caplog):
         assert len(runs) == runs_before + expected_new_runs
         if row.verdicts is not None:
             [item] = [r for r in runs if r.get("execution_id", {}).get("S") == result["execution_id"]]
-            document = json.loads(item["document"]["S"])
+            document = document_of(item)
             verdicts = {name: c["verdict"] for name, c in document["components"].items()}
             assert verdicts == row.verdicts
             assert row.codes <= {f["code"] for f in document["findings"]}
@@ -299,8 +301,7 @@ def test_cross_account_assume_role_denied_is_the_checker_alert(aws_env, monkeypa
         assert sts.hits >= 1 and seconds < 5
         [outcome] = result["clusters"]
         assert outcome["overall"] == "unknown" and outcome["stored"] and outcome["transitions"] == ["checker:alarm"]
-        document = json.loads(next(r for r in d.run_items()
-                                   if r["execution_id"]["S"] == result["execution_id"])["document"]["S"])
+        document = document_of(next(r for r in d.run_items() if r["execution_id"]["S"] == result["execution_id"]))
         assert {c["verdict"] for c in document["components"].values()} == {"unknown"}
         assert "CHECKER_AWS_DENIED" in {f["code"] for f in document["findings"]}
         assert [m["MessageAttributes"]["component"]["Value"] for m in d.messages()] == ["checker"]
