@@ -17,8 +17,6 @@ duplicate or a lost transition.
 from __future__ import annotations
 
 import contextlib
-import json
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
