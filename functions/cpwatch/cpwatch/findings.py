@@ -91,7 +91,7 @@ _SUPPORT_CASE = (
 _APISERVER_RUNBOOK = Runbook(
     meaning="kube-apiserver does not answer: kubectl fails and every controller and kubelet logs errors.",
     confirm=("kubectl get --raw='/livez?verbose'", "kubectl get --raw='/readyz?verbose'",
-             "curl -sk https://<endpoint>/livez  (from the checker's network)"),
+             "curl -s --cacert ca.crt https://<endpoint>/livez  (from the checker's network)"),
     eks="Check the EKS console (cluster health, endpoint access). " + _SUPPORT_CASE,
     self_managed=("On each control-plane node: `crictl ps -a --name kube-apiserver`, "
                   "`crictl logs <id>`; check /etc/kubernetes/manifests/kube-apiserver.yaml, "
@@ -262,7 +262,7 @@ _KINDS = (
                     meaning=("The checker's clock and the apiserver's differ. Verdicts are not affected "
                              "(every age is measured on the apiserver's clock, from its Date header), but "
                              "timestamps in reports are the checker's."),
-                    confirm=("date -u; curl -skI https://<endpoint>/livez | grep -i '^date'",),
+                    confirm=("date -u; curl -sI --cacert ca.crt https://<endpoint>/livez | grep -i '^date'",),
                     eks="Lambda clocks are synchronised by AWS; a skew there points at the cluster's side: open a support case if it persists.",
                     self_managed="Check NTP/chrony on the control-plane nodes and on the machine running cpwatch.",
                 )),
