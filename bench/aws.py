@@ -9,17 +9,15 @@ HTTP calls; the fake control planes accept only a valid EKS token for their own 
 from __future__ import annotations
 
 import json
-import logging
-import time
 from dataclasses import dataclass, field
 
 import pytest
 
-from tests.aws.moto_server import (FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, aws_clients, check_eks_token,
-                                   create_cluster, create_table, fake_aws_environment, point_cluster_at)
+from tests.aws.moto_server import (aws_clients, create_cluster, create_table, create_topic_with_inbox,
+                                   fake_aws_environment, point_cluster_at, start_moto_server)
+from tests.lambda_context import LambdaContext
 
 REGION = "eu-west-1"
-CHECKER_ARN = "arn:aws:sts::123456789012:assumed-role/cpwatch-checker/cpwatch"
 # template.yaml's defaults: function timeout 50 s, RunTimeoutSeconds 40, 512 MB.
 FUNCTION_TIMEOUT_S = 50.0
 FUNCTION_ENV = {"CPWATCH_RUN_TIMEOUT_S": "40", "CPWATCH_RECOVERY_RUNS": "3", "CPWATCH_REMINDER_HOURS": "4",
@@ -27,31 +25,8 @@ FUNCTION_ENV = {"CPWATCH_RUN_TIMEOUT_S": "40", "CPWATCH_RECOVERY_RUNS": "3", "CP
                 "POWERTOOLS_METRICS_NAMESPACE": "cpwatch", "LOG_LEVEL": "INFO"}
 
 
-def eks_validator(cluster: str):
-    """The EKS authenticator of one cluster: a token signed for it with the fake key -> cpwatch."""
-    def validate(token: str):
-        check = check_eks_token(token, cluster,
-                                lambda key: FAKE_SECRET_ACCESS_KEY if key == FAKE_ACCESS_KEY_ID else None)
-        return (CHECKER_ARN, ("cpwatch", "system:authenticated")) if check.ok else None
-    return validate
-
-
-@dataclass
-class LambdaContext:
-    """What Lambda passes as context (what Powertools and the handler read)."""
-
-    deadline: float
-    function_name: str = "cpwatch-checker"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:cpwatch-checker"
-    aws_request_id: str = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int((self.deadline - time.monotonic()) * 1000)
-
-
 def context() -> LambdaContext:
-    return LambdaContext(time.monotonic() + FUNCTION_TIMEOUT_S)
+    return LambdaContext.with_remaining(FUNCTION_TIMEOUT_S)
 
 
 @dataclass
@@ -94,22 +69,12 @@ class Deployment:
 def start_deployment() -> Deployment:
     """moto server, fake AWS environment (only moto reachable), table, topic -> SQS, and the
     function's environment variables set in os.environ (so worker processes inherit them)."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    server, endpoint = start_moto_server()
     patch = pytest.MonkeyPatch()
     fake_aws_environment(patch, endpoint, REGION)
     clients = aws_clients(endpoint, REGION)
     table = create_table(clients)
-    sns, sqs = clients.client("sns"), clients.client("sqs")
-    topic = sns.create_topic(Name="cpwatch-alerts")["TopicArn"]
-    queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"})
+    topic, queue = create_topic_with_inbox(clients)
     env = {**FUNCTION_ENV, "CPWATCH_TABLE_NAME": table, "CPWATCH_TOPIC_ARN": topic}
     for name, value in env.items():
         patch.setenv(name, value)

@@ -16,7 +16,7 @@ import sys
 def main() -> None:
     from tests.fakecluster import FakeCluster
 
-    from bench.aws import eks_validator
+    from tests.aws.moto_server import eks_validator
 
     names = json.loads(sys.stdin.readline())["names"]
     clusters = {name: FakeCluster(nodes=3, token_validator=eks_validator(name)).start() for name in names}

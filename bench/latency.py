@@ -101,7 +101,9 @@ def _trial(trial: Trial, inject, deployment, base_deps, settings, deployment_set
     from cpwatch.pipeline import handle
     from tests.fakecluster import FakeCluster
 
-    from .aws import FUNCTION_TIMEOUT_S, eks_validator, event
+    from tests.aws.moto_server import eks_validator
+
+    from .aws import FUNCTION_TIMEOUT_S, event
 
     fc = FakeCluster(nodes=3, token_validator=eks_validator(trial.cluster))
     try:

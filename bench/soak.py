@@ -149,17 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import pytest
-    from moto.server import ThreadedMotoServer
 
     from tests.aws.deployment import deploy
-    from tests.aws.moto_server import aws_clients, fake_aws_environment, reset_moto
+    from tests.aws.moto_server import aws_clients, fake_aws_environment, reset_moto, start_moto_server
 
     logging.disable(logging.INFO)  # one line per run otherwise; errors still show
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    server, endpoint = start_moto_server()
     env = pytest.MonkeyPatch()
     started = time.monotonic()
     try:

@@ -26,7 +26,7 @@ CLUSTER = "bench-warm"
 def run(figures: Figures, deployment, runs: int = WARM_RUNS) -> dict:
     from tests.fakecluster import FakeCluster
 
-    from .aws import eks_validator
+    from tests.aws.moto_server import eks_validator
     from .lambda_child import MARKER
 
     with FakeCluster(nodes=NODES, token_validator=eks_validator(CLUSTER)) as fc:

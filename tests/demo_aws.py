@@ -11,24 +11,17 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import os
 import subprocess
 import sys
 
-from moto.server import ThreadedMotoServer
-
 from tests.aws.moto_server import (ACCOUNT_ID, DEFAULT_REGION, FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY,
-                                   aws_clients, check_eks_token, create_cluster, create_table, point_cluster_at)
+                                   aws_clients, create_cluster, create_table, eks_validator, point_cluster_at,
+                                   start_moto_server)
 from tests.fakecluster import FakeCluster
 from tests.lambda_context import LambdaContext
 
 CLUSTER = "prod-a"
-
-
-def _validator(token: str):
-    check = check_eks_token(token, CLUSTER, lambda key: FAKE_SECRET_ACCESS_KEY if key == FAKE_ACCESS_KEY_ID else None)
-    return ("arn:aws:sts::123456789012:assumed-role/cpwatch-checker/cpwatch", ("cpwatch",)) if check.ok else None
 
 
 def _fake_aws_environment(endpoint: str) -> dict[str, str]:
@@ -41,11 +34,7 @@ def _fake_aws_environment(endpoint: str) -> dict[str, str]:
 
 
 def main() -> int:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    server, endpoint = start_moto_server()
     os.environ.update(_fake_aws_environment(endpoint))
     clients = aws_clients(endpoint)
     table = create_table(clients)
@@ -55,7 +44,7 @@ def main() -> int:
     from cpwatch import handler  # after the environment: the handler reads it once
 
     print("==================== AWS pipeline: scheduled Lambda runs against moto ====================")
-    with FakeCluster(nodes=3, token_validator=_validator) as fc:
+    with FakeCluster(nodes=3, token_validator=eks_validator(CLUSTER)) as fc:
         point_cluster_at(CLUSTER, DEFAULT_REGION, fc.url, fc.ca_pem)
         event = {"targets": [{"cluster": CLUSTER, "region": DEFAULT_REGION}]}
         for minute in range(4):

@@ -38,9 +38,11 @@ from cpwatch import handler, pipeline
 from tests.aws.https_relay import HttpsRelay
 from tests.aws.moto_server import (
     ACCOUNT_ID,
+    CHECKER_IDENTITY,
     FAKE_ACCESS_KEY_ID,
     AwsClients,
     check_eks_token,
+    create_topic_with_inbox,
     create_cluster,
     create_table,
     point_cluster_at,
@@ -50,7 +52,6 @@ from tests.lambda_context import LambdaContext
 
 EVENTS = Path(__file__).parents[2] / "events"
 ROLE_ACCOUNT = "210987654321"  # the account of events/cross-account.json's role
-CHECKER_IDENTITY = ("arn:aws:sts::123456789012:assumed-role/cpwatch-checker/cpwatch", ("cpwatch", "system:authenticated"))
 
 # Short waits keep a run under a second on the fake; the rules under test do not depend on them.
 FAST_ENV = {
@@ -227,11 +228,7 @@ def deploy(aws: AwsClients, monkeypatch: pytest.MonkeyPatch, *, cross_account: b
     secret = secret_key or "testing"
     session = aws.session(aws_secret_access_key=secret)
     table = create_table(aws)
-    sns, sqs = aws.client("sns", session=session), aws.client("sqs", session=session)
-    topic = sns.create_topic(Name="cpwatch-alerts")["TopicArn"]
-    queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"})
+    topic, queue = create_topic_with_inbox(aws, session)
 
     event_file = "cross-account.json" if cross_account else "one-cluster.json"
     target = json.loads((EVENTS / event_file).read_text())["targets"][0]

@@ -56,14 +56,20 @@ _REMOVED_ENV = (
 )
 
 
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    """Endpoint URL (http://127.0.0.1:<port>) of an all-services moto server."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+def start_moto_server() -> tuple[ThreadedMotoServer, str]:
+    """An all-services moto server on loopback, started, and its endpoint URL (http://127.0.0.1:<port>)."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # its request log
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    return server, f"http://{host}:{port}"
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """Endpoint URL (http://127.0.0.1:<port>) of an all-services moto server."""
+    server, endpoint = start_moto_server()
+    yield endpoint
     server.stop()
 
 
@@ -359,3 +365,33 @@ def create_table(clients: AwsClients, name: str = "cpwatch") -> str:
     )
     dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
     return name
+
+
+# --- SNS -------------------------------------------------------------------------------------
+
+
+def create_topic_with_inbox(clients: AwsClients, session: boto3.Session | None = None) -> tuple[str, str]:
+    """Topic `cpwatch-alerts` with SQS queue `inbox` subscribed (SNS envelopes kept, so subject and
+    message attributes can be read back): (topic ARN, queue URL)."""
+    sns, sqs = clients.client("sns", session=session), clients.client("sqs", session=session)
+    topic = sns.create_topic(Name="cpwatch-alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"})
+    return topic, queue
+
+
+# --- the fake control plane's EKS authenticator ---------------------------------------------
+
+CHECKER_IDENTITY = ("arn:aws:sts::123456789012:assumed-role/cpwatch-checker/cpwatch", ("cpwatch", "system:authenticated"))
+
+
+def eks_validator(cluster: str) -> Callable[[str], tuple | None]:
+    """A FakeCluster token_validator: a token signed for `cluster` with the fake key maps to the
+    checker's identity in group cpwatch; anything else is refused (401)."""
+    def validate(token: str):
+        check = check_eks_token(token, cluster,
+                                lambda key: FAKE_SECRET_ACCESS_KEY if key == FAKE_ACCESS_KEY_ID else None)
+        return CHECKER_IDENTITY if check.ok else None
+    return validate
+
