@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .diagnosis import ComponentVerdict, Verdict, diagnose, overall, root_cause
-from .findings import Component, Observation
+from .findings import Component, Observation, observe
 from .kubeapi import KubeApi
 from .probes import PROBES, Probe
 from .probes.context import ProbeContext
@@ -35,18 +35,32 @@ class Diagnosis:
     bytes_received: int = 0
 
 
-def selected_probes(read_only: bool) -> tuple[Probe, ...]:
-    return tuple(probe for probe in PROBES if not (read_only and probe.writes))
+def selected_probes(read_only: bool, periodic_due: bool = True) -> tuple[Probe, ...]:
+    return tuple(probe for probe in PROBES
+                 if not (read_only and probe.writes) and not (probe.periodic and not periodic_due))
+
+
+def periodic_due(now: datetime, settings: Settings, run_interval_s: float | None) -> bool:
+    """Whether this run takes the periodic probes. A one-off check (run_interval_s None) always
+    does; runs every run_interval_s take them in the run that starts in the first
+    run_interval_s of each metrics_interval_s slot of the clock: once per slot, with no state
+    to keep between runs."""
+    if run_interval_s is None:
+        return True
+    return now.timestamp() % settings.metrics_interval_s < run_interval_s
 
 
 def run_check(api: KubeApi, cluster: str, settings: Settings, read_only: bool = False,
-              run_id: str | None = None, ec2=None, extra: tuple[Observation, ...] = ()) -> Diagnosis:
+              run_id: str | None = None, ec2=None, extra: tuple[Observation, ...] = (),
+              run_interval_s: float | None = None) -> Diagnosis:
     """`ec2`: an EC2 client for the EKS cross-check; `extra`: observations made while connecting
-    (EKS status, health issues) that belong in the diagnosis."""
+    (EKS status, health issues) that belong in the diagnosis; `run_interval_s`: the period of
+    scheduled runs (None for a one-off check), which paces the periodic probes."""
     started = time.monotonic()
     checked_at = datetime.now(timezone.utc)
     context = ProbeContext(api=api, settings=settings, run_id=run_id or secrets.token_hex(4), cluster=cluster, ec2=ec2)
-    results = run_probes(selected_probes(read_only), context)
+    probes = selected_probes(read_only, periodic_due(checked_at, settings, run_interval_s))
+    results = run_probes(probes, context)
     return diagnosis_from(results, cluster, checked_at, time.monotonic() - started, read_only, api, extra)
 
 
@@ -57,10 +71,33 @@ def blind_diagnosis(cluster: str, observations: tuple[Observation, ...], read_on
 
 def diagnosis_from(results: list[ProbeResult], cluster: str, checked_at: datetime, seconds: float,
                    read_only: bool, api: KubeApi, extra: tuple[Observation, ...] = ()) -> Diagnosis:
-    observations = tuple(o for result in results for o in result.observations) + extra
+    observations = _distinct(tuple(o for result in results for o in result.observations)
+                             + _throttling(api) + extra)
     probe_seconds = {result.probe: round(result.seconds, 3) for result in results}
     return _diagnosis(cluster, observations, checked_at, seconds, read_only, probe_seconds,
                       api.stats.requests, api.stats.bytes_received)
+
+
+def _throttling(api: KubeApi) -> tuple[Observation, ...]:
+    stats = api.stats
+    if not stats.throttled:
+        return ()
+    levels = ", ".join(sorted(stats.priority_levels)) or "not named"
+    return (observe("APISERVER_THROTTLED", Component.APISERVER, count=stats.throttled,
+                    gave_up=stats.throttled_gave_up, priority_level=levels),)
+
+
+def _distinct(observations: tuple[Observation, ...]) -> tuple[Observation, ...]:
+    """Each finding once: several probes can see the same thing (one failing webhook refuses
+    the writes of every probe that writes)."""
+    seen: set[str] = set()
+    kept = []
+    for observation in observations:
+        key = repr((observation.code, observation.component, sorted(observation.evidence.items())))
+        if key not in seen:
+            seen.add(key)
+            kept.append(observation)
+    return tuple(kept)
 
 
 def _diagnosis(cluster: str, observations: tuple[Observation, ...], checked_at: datetime, seconds: float,
@@ -69,7 +106,7 @@ def _diagnosis(cluster: str, observations: tuple[Observation, ...], checked_at: 
     notes = tuple(o for v in verdicts.values() for o in v.findings if o.code == "NOT_JUDGED")
     return Diagnosis(
         cluster=cluster,
-        overall=overall(verdicts),
+        overall=overall(verdicts, observations),
         components=verdicts,
         observations=observations + notes,
         root_cause=root_cause(verdicts),

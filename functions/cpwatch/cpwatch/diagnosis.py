@@ -7,8 +7,11 @@ Called by check.py; pure (no I/O). Rules, in order (DESIGN.md, "Diagnosis"):
    reads that hang are explained by it.
 3. controller-manager / scheduler: stale Lease plus any symptom -> down, high confidence; stale
    Lease alone -> down, medium; symptoms alone -> degraded.
-4. Overall is the worst verdict (healthy < degraded < unknown < down).
-Node problems and the checker's own findings never decide a control-plane verdict.
+4. Overall is the worst verdict (healthy < degraded < unknown < down); a failure between the
+   components (a webhook failing closed, an aggregated API unavailable: the `extensions`
+   findings) makes a cluster whose components are all healthy degraded, never down.
+Node problems, extensions and the checker's own findings never decide a control-plane verdict;
+a probe that could not look (blocked by a webhook, throttled, forbidden) is unknown, never down.
 """
 
 from __future__ import annotations
@@ -64,6 +67,9 @@ _KEY_STATUSES = {
     Verdict.HEALTHY: (Status.OK,),
 }
 
+# The apiserver gives no client an answer: nothing answers, or its certificate is refused by all.
+_NO_CLIENT_CAN_CONNECT = frozenset({"APISERVER_UNREACHABLE", "APISERVER_CERT_INVALID"})
+
 # Findings that a down etcd explains: reads hang and slow down when etcd has no quorum.
 _EXPLAINED_BY_ETCD = frozenset({"APISERVER_READS_NO_ANSWER", "APISERVER_SLOW"})
 
@@ -77,7 +83,7 @@ def diagnose(observations: Iterable[Observation]) -> dict[Component, ComponentVe
 
     apiserver = _judge_apiserver(by_component[Component.APISERVER])
     if apiserver.verdict is Verdict.DOWN:
-        cause = "the apiserver is unreachable, so nothing else can be seen"
+        cause = "the apiserver answers no client, so nothing else can be seen"
         return {
             Component.APISERVER: apiserver,
             **{c: _not_judged(c, by_component[c], Component.APISERVER, cause) for c in CONTROL_PLANE[1:]},
@@ -102,8 +108,16 @@ def diagnose(observations: Iterable[Observation]) -> dict[Component, ComponentVe
     return verdicts
 
 
-def overall(verdicts: dict[Component, ComponentVerdict]) -> Verdict:
-    return max((v.verdict for v in verdicts.values()), key=lambda verdict: verdict.rank, default=Verdict.UNKNOWN)
+def overall(verdicts: dict[Component, ComponentVerdict], observations: Iterable[Observation] = ()) -> Verdict:
+    worst = max((v.verdict for v in verdicts.values()), key=lambda verdict: verdict.rank, default=Verdict.UNKNOWN)
+    if worst is Verdict.HEALTHY and impairments(observations):
+        return Verdict.DEGRADED
+    return worst
+
+
+def impairments(observations: Iterable[Observation]) -> tuple[Observation, ...]:
+    """Failures between the components: they impair the cluster without any component failing."""
+    return tuple(o for o in observations if o.component is Component.EXTENSIONS and o.status is Status.FAIL)
 
 
 def root_cause(verdicts: dict[Component, ComponentVerdict]) -> Component | None:
@@ -116,14 +130,19 @@ def root_cause(verdicts: dict[Component, ComponentVerdict]) -> Component | None:
     return None
 
 
+# OK findings that describe a component without showing that it works (a valid certificate, a
+# database size read from /metrics): never enough on their own for "healthy".
+_CONTEXT_ONLY = frozenset({"APISERVER_CERT_OK", "ETCD_DB_SIZE_OK"})
+
+
 def _codes(observations: list[Observation], status: Status) -> set[str]:
-    return {o.code for o in observations if o.status is status}
+    return {o.code for o in observations if o.status is status and o.code not in _CONTEXT_ONLY}
 
 
 def _judge_apiserver(observations: list[Observation]) -> ComponentVerdict:
     fails, warns, oks = (_codes(observations, s) for s in (Status.FAIL, Status.WARN, Status.OK))
     component = Component.APISERVER
-    if "APISERVER_UNREACHABLE" in fails:
+    if fails & _NO_CLIENT_CAN_CONNECT:
         return ComponentVerdict(component, Verdict.DOWN, Confidence.HIGH, tuple(observations))
     if fails:
         return ComponentVerdict(component, Verdict.DOWN, Confidence.MEDIUM, tuple(observations))
@@ -137,7 +156,8 @@ def _judge_etcd(observations: list[Observation], reads_hang: bool) -> ComponentV
     component = Component.ETCD
     if fails:
         signals = len(fails) + (1 if reads_hang else 0)
-        confidence = Confidence.HIGH if signals >= 2 else Confidence.MEDIUM
+        # etcd's own "database space exceeded" leaves no doubt whose refusal it is.
+        confidence = Confidence.HIGH if signals >= 2 or "ETCD_NOSPACE" in fails else Confidence.MEDIUM
         return ComponentVerdict(component, Verdict.DOWN, confidence, tuple(observations))
     if warns:
         return ComponentVerdict(component, Verdict.DEGRADED, _by_count(len(warns)), tuple(observations))

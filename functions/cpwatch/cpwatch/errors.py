@@ -47,6 +47,18 @@ class CannotConnectError(ApiError):
         self.reason = reason
 
 
+class CertificateValidityError(NoAnswerError):
+    """TLS verification failed only on time: the serving certificate (or its chain) is expired
+    or not yet valid (OpenSSL verify_code 10 or 9). No client that verifies it can connect, so
+    to everyone the apiserver gives no answer; whether the certificate otherwise chains to the
+    trusted CA is checked by the health probe before it blames the apiserver."""
+
+    def __init__(self, method: str, path: str, verify_code: int, detail: str):
+        super().__init__(method, path, "expired-certificate" if verify_code == 10 else "not-yet-valid-certificate",
+                         detail)
+        self.verify_code = verify_code
+
+
 class DeadlineExceededError(ApiError):
     """The run's deadline passed before this call could be made."""
 

@@ -25,6 +25,9 @@ class Component(str, Enum):
     CONTROLLER_MANAGER = "controller-manager"
     SCHEDULER = "scheduler"
     NODE = "node"  # problems of single nodes, reported apart from the control plane
+    # What is plugged into the apiserver between the components (admission webhooks, aggregated
+    # APIs): failures here impair the cluster but are never failures of the four components.
+    EXTENSIONS = "extensions"
     CHECKER = "checker"  # cpwatch's own ability to look
 
 
@@ -33,6 +36,7 @@ CONTROL_PLANE = (Component.APISERVER, Component.ETCD, Component.CONTROLLER_MANAG
 
 @dataclass(frozen=True)
 class Runbook:
+    title: str
     meaning: str
     confirm: tuple[str, ...]  # kubectl (or other) commands to confirm by hand
     eks: str
@@ -89,6 +93,7 @@ _SUPPORT_CASE = (
 )
 
 _APISERVER_RUNBOOK = Runbook(
+    title="kube-apiserver down",
     meaning="kube-apiserver does not answer: kubectl fails and every controller and kubelet logs errors.",
     confirm=("kubectl get --raw='/livez?verbose'", "kubectl get --raw='/readyz?verbose'",
              "curl -s --cacert ca.crt https://<endpoint>/livez  (from the checker's network)"),
@@ -99,6 +104,7 @@ _APISERVER_RUNBOOK = Runbook(
 )
 
 _ETCD_RUNBOOK = Runbook(
+    title="etcd down (quorum lost or unreachable)",
     meaning=("etcd lost quorum (or the apiserver cannot reach it): nothing in the cluster can be "
              "changed; reads may hang. Stale leader leases and missing controller reactions "
              "follow from it."),
@@ -111,6 +117,7 @@ _ETCD_RUNBOOK = Runbook(
 )
 
 _ETCD_MEMBER_RUNBOOK = Runbook(
+    title="etcd member unhealthy, quorum held",
     meaning="An etcd member is unhealthy but quorum holds: no user-visible effect yet; one more loss locks the cluster.",
     confirm=("kubectl get componentstatuses", "kubectl -n kube-system get pods -l component=etcd"),
     eks="AWS replaces managed etcd members itself; open a support case if it persists.",
@@ -118,6 +125,7 @@ _ETCD_MEMBER_RUNBOOK = Runbook(
 )
 
 _KCM_RUNBOOK = Runbook(
+    title="kube-controller-manager down",
     meaning=("kube-controller-manager is not running: terminated nodes stay Ready, deleted pods "
              "stay Terminating, HPAs stop scaling, Deployments stop rolling, new namespaces get "
              "no default ServiceAccount."),
@@ -129,6 +137,7 @@ _KCM_RUNBOOK = Runbook(
 )
 
 _SCHEDULER_RUNBOOK = Runbook(
+    title="kube-scheduler down",
     meaning="kube-scheduler is not running: new pods stay Pending forever, with no scheduling condition or event.",
     confirm=("kubectl -n kube-system get lease kube-scheduler -o yaml",
              "kubectl get pods -A --field-selector=status.phase=Pending,spec.nodeName=",
@@ -139,6 +148,7 @@ _SCHEDULER_RUNBOOK = Runbook(
 )
 
 _NODE_RUNBOOK = Runbook(
+    title="node problem",
     meaning="A node (its kubelet or the machine) has a problem; the control plane is reacting as it should.",
     confirm=("kubectl describe node <node>", "kubectl get pods -A --field-selector=spec.nodeName=<node>"),
     eks="Check the EC2 instance and its node group; replace the node if the instance is gone.",
@@ -146,12 +156,140 @@ _NODE_RUNBOOK = Runbook(
 )
 
 _CHECKER_RUNBOOK = Runbook(
+    title="cpwatch cannot see",
     meaning="cpwatch cannot see (part of) this cluster: the verdicts it affects are unknown, not healthy.",
     confirm=("kubectl auth can-i --list --as-group=cpwatch --as=cpwatch-checker",
              "kubectl apply -f infra/  (RBAC, namespace and canary objects)"),
     eks=("Check the access entry of the checker's IAM role (kubernetesGroups: [cpwatch]), the "
          "cluster endpoint access (public/private) and the checker's network path."),
     self_managed="Check the kubeconfig (server, CA, credentials) and that infra/ is applied.",
+)
+
+_ETCD_NOSPACE_RUNBOOK = Runbook(
+    title="etcd at its space quota (NOSPACE alarm)",
+    meaning=("etcd's database reached its space quota (--quota-backend-bytes; 2 GiB by default, 8 GiB "
+             "on EKS) and etcd raised the NOSPACE alarm: it refuses every create, update and patch "
+             "until the alarm is disarmed, so nothing in the cluster can change (reads and deletes "
+             "still work). Restarting members does not help: the alarm persists."),
+    confirm=("kubectl get --raw /metrics | grep -E '^(apiserver_storage_size_bytes|apiserver_storage_db_total_size_in_bytes|etcd_db_total_size_in_bytes)'",
+             "kubectl -n cpwatch patch configmap cpwatch-heartbeat --type merge -p '{\"data\":{\"t\":\"x\"}}'  (database space exceeded)",
+             "etcdctl --endpoints=... endpoint status -w table; etcdctl alarm list  (self-managed)"),
+    eks=("Open an AWS support case (severity: production system down): only AWS can compact, "
+         "defragment and disarm the alarm of managed etcd. Meanwhile delete objects you do not need "
+         "(deletes still succeed): completed Jobs, old ReplicaSets, large ConfigMaps/Secrets, "
+         "unused custom resources; find the largest kinds with `kubectl get --raw /metrics | grep "
+         "apiserver_storage_objects | sort -k2 -n | tail`."),
+    self_managed=("On one member: `rev=$(etcdctl endpoint status -w json | jq '.[0].Status.header.revision')`; "
+                  "`etcdctl compact $rev`; `etcdctl defrag --cluster` (one member at a time in "
+                  "production); `etcdctl alarm disarm`. Then find what grew "
+                  "(apiserver_storage_objects) and, if the data is legitimate, raise "
+                  "--quota-backend-bytes in /etc/kubernetes/manifests/etcd.yaml (8 GiB at most is "
+                  "the etcd recommendation)."),
+)
+
+_ETCD_SIZE_RUNBOOK = Runbook(
+    title="etcd database near its space quota",
+    meaning=("etcd's database is close to its space quota; when it is reached, etcd refuses every "
+             "write (the NOSPACE alarm) and the cluster can no longer change."),
+    confirm=("kubectl get --raw /metrics | grep -E '^(apiserver_storage_size_bytes|apiserver_storage_db_total_size_in_bytes|etcd_db_total_size_in_bytes)'",
+             "kubectl get --raw /metrics | grep '^apiserver_storage_objects' | sort -k2 -n | tail"),
+    eks=("Find and delete what grew (the object counts above); if the size is legitimate, open an "
+         "AWS support case before the 8 GiB quota is reached."),
+    self_managed=("Compact and defragment (`etcdctl compact`, `etcdctl defrag`): the file keeps freed "
+                  "pages until defragmented; find what grew; raise --quota-backend-bytes if the data "
+                  "is legitimate."),
+)
+
+_CERT_EXPIRED_RUNBOOK = Runbook(
+    title="apiserver serving certificate expired or not yet valid",
+    meaning=("The apiserver's serving certificate chains to the cluster CA but is outside its "
+             "validity period, so every client that verifies it (kubelets, controllers, kubectl, "
+             "cpwatch) is refused: the cluster is down for everyone."),
+    confirm=("openssl s_client -connect <endpoint>:443 -servername <host> </dev/null 2>/dev/null | openssl x509 -noout -dates",
+             "kubeadm certs check-expiration  (on a control-plane node)"),
+    eks="EKS rotates its serving certificates itself, so an expired one is AWS's failure. " + _SUPPORT_CASE,
+    self_managed=("On every control-plane node: `kubeadm certs renew all`, then restart the static "
+                  "pods (move the manifests out of /etc/kubernetes/manifests and back) and "
+                  "refresh admin.conf for kubectl; check the node clocks (a clock in the past gives "
+                  "'not yet valid')."),
+)
+
+_CERT_EXPIRING_RUNBOOK = Runbook(
+    title="certificate expiring soon",
+    meaning=("A certificate the cluster or cpwatch depends on expires soon; once it has expired, "
+             "no client can connect (serving certificate) or cpwatch is refused (its client "
+             "certificate)."),
+    confirm=("openssl s_client -connect <endpoint>:443 -servername <host> </dev/null 2>/dev/null | openssl x509 -noout -enddate",
+             "kubeadm certs check-expiration  (on a control-plane node)"),
+    eks="EKS rotates its serving certificates itself; if one is close to expiry, open a support case.",
+    self_managed=("`kubeadm certs renew all` on every control-plane node (kubeadm also renews them on "
+                  "every `kubeadm upgrade apply`), then restart the static pods; renew the "
+                  "kubeconfig's client certificate (kubeadm kubeconfig user, or your PKI)."),
+)
+
+_WEBHOOK_RUNBOOK = Runbook(
+    title="admission webhook failing closed",
+    meaning=("An admission webhook with failurePolicy Fail cannot be called (its backend refuses, "
+             "hangs or fails TLS), so the apiserver refuses every write it covers. The control-plane "
+             "components are fine; writes in what the webhook covers are blocked, and if it covers "
+             "Leases, nodes or pods the control plane itself cannot do its work."),
+    confirm=("kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations",
+             "kubectl get validatingwebhookconfiguration <configuration> -o yaml  (rules, namespaceSelector, failurePolicy, clientConfig)",
+             "kubectl -n <ns> get endpointslices -l kubernetes.io/service-name=<webhook service>"),
+    eks=("This is the cluster's own webhook, not an AWS failure: no support case. Restore its "
+         "backend, or, to unblock the cluster at once, set failurePolicy: Ignore or delete the "
+         "configuration (`kubectl delete validatingwebhookconfiguration <configuration>`)."),
+    self_managed=("Restore the webhook's backend (its pods, Service and certificate), or set "
+                  "failurePolicy: Ignore / delete the configuration to unblock writes; exclude "
+                  "kube-system, kube-node-lease and the cpwatch namespace with a namespaceSelector."),
+)
+
+_WEBHOOK_RISK_RUNBOOK = Runbook(
+    title="fail-closed webhook on what the control plane writes",
+    meaning=("A webhook with failurePolicy Fail intercepts writes the control plane itself must make "
+             "(leader Leases, node Leases and status, pod binding and status, endpoints). Nothing is "
+             "wrong now; the day its backend fails, the controller-manager and scheduler lose their "
+             "Leases, nodes go NotReady and the cluster stops changing."),
+    confirm=("kubectl get validatingwebhookconfiguration,mutatingwebhookconfiguration <configuration> -o yaml",),
+    eks=("Exclude kube-system and kube-node-lease with a namespaceSelector (kubernetes.io/metadata.name "
+         "NotIn), and narrow the rules so Leases, nodes, pods/binding and endpoints are not covered; "
+         "EKS documents the same advice for its own control plane."),
+    self_managed=("Exclude kube-system and kube-node-lease with a namespaceSelector, narrow the rules "
+                  "(resources, operations), or use failurePolicy: Ignore for what the control plane "
+                  "writes."),
+)
+
+_APISERVICE_RUNBOOK = Runbook(
+    title="aggregated API unavailable",
+    meaning=("An APIService (an API served by an extension such as metrics-server or a metrics "
+             "adapter) is not Available: its group's discovery fails, so HPAs that need "
+             "metrics.k8s.io, custom.metrics.k8s.io or external.metrics.k8s.io stop scaling, and "
+             "namespace deletion and garbage collection stall on incomplete discovery. The "
+             "controller-manager is running: these are symptoms of the extension, not of it."),
+    confirm=("kubectl get apiservices | grep -v True",
+             "kubectl get apiservice <name> -o yaml  (status.conditions: reason and message)",
+             "kubectl get --raw /apis/<group>/<version>  (503 while it is unavailable)"),
+    eks=("Not an AWS failure: no support case. Restore the extension's Service and pods (e.g. the "
+         "metrics-server add-on), or delete the APIService if the extension was removed."),
+    self_managed=("Restore the extension's Service, endpoints and pods, or delete the APIService "
+                  "left behind by a removed extension (`kubectl delete apiservice <name>`)."),
+)
+
+_THROTTLED_RUNBOOK = Runbook(
+    title="apiserver throttling (API Priority and Fairness)",
+    meaning=("The apiserver rejected requests with 429 (API Priority and Fairness): the priority "
+             "level they fall in is saturated. The apiserver is up; clients in that priority level "
+             "wait and retry, and controllers slow down if they share it."),
+    confirm=("kubectl get --raw /metrics | grep -E '^apiserver_flowcontrol_(rejected_requests_total|current_inqueue_requests)'",
+             "kubectl get prioritylevelconfigurations,flowschemas",
+             "kubectl get --raw /debug/api_priority_and_fairness/dump_priority_levels"),
+    eks=("Find the clients that saturate the priority level (audit logs, apiserver_flowcontrol "
+         "metrics) and slow them down, or give cpwatch's group its own FlowSchema; open a support "
+         "case only if system priority levels are saturated."),
+    self_managed=("Find the noisy clients (apiserver_flowcontrol_* metrics by flow_schema); add a "
+                  "FlowSchema for them or raise the priority level's shares; raise "
+                  "--max-requests-inflight / --max-mutating-requests-inflight if the apiserver has "
+                  "headroom."),
 )
 
 _KINDS = (
@@ -168,16 +306,36 @@ _KINDS = (
                 "small reads are slow: median {median_ms} ms over {samples} (threshold {threshold_ms} ms)",
                 _APISERVER_RUNBOOK),
     FindingKind("APISERVER_READS_NO_ANSWER", Status.WARN,
-                "a small read of {path} got no answer ({reason}) while the health endpoints answer",
-                _ETCD_RUNBOOK),
+                "a small read of {path} got no answer ({reason})", _ETCD_RUNBOOK),
+    FindingKind("APISERVER_WRITE_FAILED", Status.WARN,
+                "the apiserver failed the heartbeat write to {object} with HTTP {status}: {detail} "
+                "(neither a storage nor an admission error)", _APISERVER_RUNBOOK),
+    FindingKind("APISERVER_CERT_OK", Status.OK,
+                "serving certificate valid until {not_after} ({days_left} days left)"),
+    FindingKind("APISERVER_CERT_EXPIRING", Status.WARN,
+                "serving certificate expires on {not_after}, in {days_left} day(s) (warning from {warn_days} days)",
+                _CERT_EXPIRING_RUNBOOK),
+    FindingKind("APISERVER_CERT_INVALID", Status.FAIL,
+                "serving certificate of {path} {problem} (valid {not_before} to {not_after}); it chains "
+                "to the trusted CA, so every verifying client is refused", _CERT_EXPIRED_RUNBOOK),
+    FindingKind("APISERVER_THROTTLED", Status.WARN,
+                "{count} request(s) rejected with 429 by API Priority and Fairness (priority level "
+                "{priority_level}); {gave_up} still throttled after waiting Retry-After", _THROTTLED_RUNBOOK),
     # --- etcd --------------------------------------------------------------------------
     FindingKind("ETCD_CHECK_PASSED", Status.OK, "the apiserver's etcd check passes ({path})"),
     FindingKind("ETCD_CHECK_FAILED", Status.FAIL,
                 "the apiserver's etcd check fails on {path}: {detail}", _ETCD_RUNBOOK),
     FindingKind("ETCD_WRITE_OK", Status.OK, "heartbeat write stored in {latency_ms} ms"),
     FindingKind("ETCD_WRITE_FAILED", Status.FAIL,
-                "heartbeat write to {object} did not succeed within {timeout_s} s: {detail} "
-                "(the cluster is locked: no object can be changed)", _ETCD_RUNBOOK),
+                "heartbeat write to {object} did not succeed within {timeout_s} s: {detail}", _ETCD_RUNBOOK),
+    FindingKind("ETCD_NOSPACE", Status.FAIL,
+                "heartbeat write to {object} refused: {detail} (etcd's database reached its space quota; "
+                "every create, update and patch is refused until the alarm is disarmed)", _ETCD_NOSPACE_RUNBOOK),
+    FindingKind("ETCD_DB_SIZE_OK", Status.OK,
+                "etcd database {size} of the {quota} quota ({percent} %; {metric})"),
+    FindingKind("ETCD_DB_NEAR_QUOTA", Status.WARN,
+                "etcd database {size} is {percent} % of the {quota} quota (warning from {warn_percent} %; {metric})",
+                _ETCD_SIZE_RUNBOOK),
     FindingKind("ETCD_MEMBER_UNHEALTHY", Status.WARN,
                 "etcd member(s) unhealthy: {members} ({source})", _ETCD_MEMBER_RUNBOOK),
     # --- leader components (controller-manager, scheduler) -----------------------------
@@ -239,6 +397,20 @@ _KINDS = (
     FindingKind("POD_STUCK_TERMINATING", Status.WARN,
                 "pod {pod} Terminating for {age_s} s on Ready node {node} (its kubelet does not finish it)",
                 _NODE_RUNBOOK),
+    # --- extensions: admission webhooks, aggregated APIs ---------------------------------
+    FindingKind("WEBHOOKS_OK", Status.OK,
+                "{count} admission webhook(s); none fails closed on what the control plane writes"),
+    FindingKind("WEBHOOK_FAILING_CLOSED", Status.FAIL,
+                "admission webhook {webhook} ({configuration}) cannot be called and fails closed: "
+                "{cause}; the writes it covers are refused ({covers})", _WEBHOOK_RUNBOOK),
+    FindingKind("WEBHOOK_COVERS_CONTROL_PLANE", Status.WARN,
+                "fail-closed admission webhook {webhook} ({configuration}) intercepts {writes}: the day "
+                "its backend fails, {consequence}", _WEBHOOK_RISK_RUNBOOK),
+    FindingKind("APISERVICES_AVAILABLE", Status.OK,
+                "{count} APIServices available ({aggregated} served by extensions)"),
+    FindingKind("APISERVICE_UNAVAILABLE", Status.FAIL,
+                "aggregated API {name} not Available for {age_s} s ({reason}: {message}); {consequences}",
+                _APISERVICE_RUNBOOK),
     # --- the checker itself ------------------------------------------------------------
     FindingKind("CHECKER_UNAUTHORIZED", Status.UNKNOWN,
                 "the apiserver rejected cpwatch's credentials (401) on {path}", _CHECKER_RUNBOOK),
@@ -259,6 +431,7 @@ _KINDS = (
     FindingKind("CHECKER_CLOCK_SKEW", Status.WARN,
                 "the apiserver's clock is {offset_s} s off the checker's; ages use the apiserver's clock",
                 Runbook(
+                    title="clock skew",
                     meaning=("The checker's clock and the apiserver's differ. Verdicts are not affected "
                              "(every age is measured on the apiserver's clock, from its Date header), but "
                              "timestamps in reports are the checker's."),
@@ -266,6 +439,15 @@ _KINDS = (
                     eks="Lambda clocks are synchronised by AWS; a skew there points at the cluster's side: open a support case if it persists.",
                     self_managed="Check NTP/chrony on the control-plane nodes and on the machine running cpwatch.",
                 )),
+    FindingKind("CHECKER_WRITE_DENIED", Status.UNKNOWN,
+                "{by} denied cpwatch's write to {object}: {detail} (exempt the {namespace} namespace from it)",
+                _CHECKER_RUNBOOK),
+    FindingKind("CHECKER_CLIENT_CERT_EXPIRING", Status.WARN,
+                "cpwatch's client certificate ({subject}) expires on {not_after}, in {days_left} day(s)",
+                _CERT_EXPIRING_RUNBOOK),
+    FindingKind("PROBE_BLOCKED", Status.UNKNOWN, "{probe}: could not look, because {because}", None),
+    FindingKind("PROBE_THROTTLED", Status.UNKNOWN,
+                "{probe}: could not look: {path} still throttled (429) after waiting Retry-After", _THROTTLED_RUNBOOK),
     FindingKind("PROBE_NO_ANSWER", Status.UNKNOWN, "{probe}: no answer from {path} ({reason})", None),
     FindingKind("PROBE_FAILED", Status.UNKNOWN, "{probe}: could not look: {detail}", None),
     FindingKind("PROBE_TIMED_OUT", Status.UNKNOWN, "{probe}: did not finish before the run's deadline", None),
@@ -282,8 +464,13 @@ COMPONENT_RUNBOOKS: dict[Component, Runbook] = {
     Component.CONTROLLER_MANAGER: _KCM_RUNBOOK,
     Component.SCHEDULER: _SCHEDULER_RUNBOOK,
     Component.NODE: _NODE_RUNBOOK,
+    Component.EXTENSIONS: _WEBHOOK_RUNBOOK,
     Component.CHECKER: _CHECKER_RUNBOOK,
 }
+
+# Every runbook once, in catalogue order: the README's runbook section is generated from this.
+RUNBOOKS: tuple[Runbook, ...] = tuple(dict.fromkeys(
+    [*COMPONENT_RUNBOOKS.values(), *(k.runbook for k in _KINDS if k.runbook is not None)]))
 
 
 def runbook_for(observation: Observation) -> Runbook | None:

@@ -30,18 +30,27 @@ from urllib3.exceptions import (
     SSLError,
 )
 
+from . import servingcert
 from .errors import (
     BadResponseError,
     CannotConnectError,
+    CertificateValidityError,
     DeadlineExceededError,
     NoAnswerError,
     status_error_class,
 )
+from .servingcert import ServingCertificate
 from .timeutil import Deadline, parse_http_date
 
 JSON = "application/json"
 TABLE = "application/json;as=Table;g=meta.k8s.io;v=v1,application/json"
 MERGE_PATCH = "application/merge-patch+json"
+
+
+# API Priority and Fairness names the priority level of a throttled request by UID only.
+PRIORITY_LEVEL_HEADER = "X-Kubernetes-PF-PriorityLevel-UID"
+MAX_THROTTLE_RETRIES = 3
+MAX_RETRY_AFTER_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,7 @@ class Response:
     content_type: str
     date: datetime | None
     seconds: float
+    priority_level: str | None = None
 
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
@@ -58,16 +68,26 @@ class Response:
 
 @dataclass
 class TransferStats:
-    """Requests made and bytes received; read by benchmarks and reports."""
+    """Requests made, bytes received and throttled answers; read by benchmarks and reports."""
 
     requests: int = 0
     bytes_received: int = 0
+    throttled: int = 0  # 429 answers (each retried while Retry-After fits the deadline)
+    throttled_gave_up: int = 0  # requests still throttled when retrying had to stop
+    priority_levels: set[str] = field(default_factory=set)  # X-Kubernetes-PF-PriorityLevel-UID seen
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, received: int) -> None:
         with self._lock:
             self.requests += 1
             self.bytes_received += received
+
+    def add_throttled(self, priority_level: str | None, gave_up: bool) -> None:
+        with self._lock:
+            self.throttled += 1
+            self.throttled_gave_up += int(gave_up)
+            if priority_level:
+                self.priority_levels.add(priority_level[:64])
 
 
 class KubeApi:
@@ -86,6 +106,9 @@ class KubeApi:
         if not server.startswith("https://"):
             raise ValueError("KubeApi needs an https:// server")
         self.server = server.rstrip("/")
+        self._ssl_context = ssl_context
+        self._tls_server_name = tls_server_name
+        self._proxy_url = proxy_url
         self._auth_header = auth_header
         self.request_timeout_s = request_timeout_s
         self.deadline = deadline or Deadline.after(3600)
@@ -139,7 +162,27 @@ class KubeApi:
         raise_for_status: bool = True,
     ) -> Response:
         """One HTTP call. Errors: NoAnswerError, CannotConnectError, DeadlineExceededError,
-        ApiStatusError subclasses (when raise_for_status)."""
+        ApiStatusError subclasses (when raise_for_status).
+
+        A 429 from API Priority and Fairness is retried after its Retry-After while that fits
+        in the run's deadline (at most MAX_THROTTLE_RETRIES times); every 429 is counted in
+        `stats`, so the diagnosis can say the apiserver throttled the check."""
+        for attempt in range(MAX_THROTTLE_RETRIES + 1):
+            response, retry_after = self._request_once(method, path, query, body, content_type, accept, timeout_s)
+            if response.status != 429:
+                break
+            wait = min(retry_after, MAX_RETRY_AFTER_S)
+            retry = attempt < MAX_THROTTLE_RETRIES and self.deadline.remaining() > wait + 1.0
+            self.stats.add_throttled(response.priority_level, gave_up=not retry)
+            if not retry:
+                break
+            time.sleep(wait)
+        if raise_for_status:
+            raise_for_status_of(response, method, path)
+        return response
+
+    def _request_once(self, method: str, path: str, query: Mapping[str, str] | None, body: object,
+                      content_type: str, accept: str, timeout_s: float | None) -> tuple[Response, float]:
         remaining = self.deadline.remaining()
         if remaining <= 0.05:
             raise DeadlineExceededError(method, path, "the run's deadline has passed")
@@ -171,12 +214,33 @@ class KubeApi:
             content_type=raw.headers.get("Content-Type", ""),
             date=parse_http_date(raw.headers.get("Date")),
             seconds=time.monotonic() - started,
+            priority_level=raw.headers.get(PRIORITY_LEVEL_HEADER),
         )
         self.stats.add(len(response.body))
         self._observe_date(response.date, received_at)
-        if raise_for_status:
-            raise_for_status_of(response, method, path)
-        return response
+        return response, _retry_after_s(raw.headers.get("Retry-After"))
+
+    def serving_certificate(self, ignore_validity: bool = False) -> ServingCertificate:
+        """The apiserver's serving certificate from a handshake of its own (verified against the
+        cluster CA; with ignore_validity, everything but the validity period). Errors:
+        NoAnswerError, CannotConnectError, DeadlineExceededError."""
+        remaining = self.deadline.remaining()
+        if remaining <= 0.05:
+            raise DeadlineExceededError("TLS", "handshake", "the run's deadline has passed")
+        try:
+            return servingcert.read(self.server, self._ssl_context, min(self.request_timeout_s, remaining),
+                                    self._tls_server_name, self._proxy_url, ignore_validity)
+        except ssl.SSLCertVerificationError as error:
+            detail = f"{error.verify_message} ({error.verify_code})"
+            if error.verify_code in servingcert.VALIDITY_CODES:
+                raise CertificateValidityError("TLS", "handshake", error.verify_code, detail) from None
+            raise CannotConnectError("TLS", "handshake", "tls", detail) from None
+        except (TimeoutError, socket.timeout):
+            raise NoAnswerError("TLS", "handshake", "timeout", "TLS handshake timed out") from None
+        except ConnectionRefusedError as error:
+            raise NoAnswerError("TLS", "handshake", "refused", str(error)) from None
+        except (OSError, ssl.SSLError, ValueError) as error:
+            raise NoAnswerError("TLS", "handshake", "closed", f"{type(error).__name__}: {error}"[:300]) from None
 
     def get_json(self, path: str, query: Mapping[str, str] | None = None,
                  accept: str = JSON, timeout_s: float | None = None) -> dict:
@@ -220,6 +284,15 @@ class KubeApi:
 
     def delete(self, path: str, body: object = None) -> None:
         self.request("DELETE", path, body=body)
+
+
+def _retry_after_s(value: str | None) -> float:
+    """Retry-After in seconds (the apiserver sends whole seconds); 1 s when absent or odd."""
+    try:
+        seconds = float(value) if value is not None else 1.0
+    except ValueError:
+        return 1.0
+    return seconds if 0 <= seconds < 3600 else 1.0
 
 
 def parse_json_object(response: Response, method: str, path: str) -> dict:
@@ -268,6 +341,8 @@ def _transport_error(method: str, path: str, error: HTTPError) -> Exception:
         return CannotConnectError(method, path, "proxy", detail)
     if isinstance(error, SSLError):
         cause = _root_cause(error)
+        if isinstance(cause, ssl.SSLCertVerificationError) and cause.verify_code in servingcert.VALIDITY_CODES:
+            return CertificateValidityError(method, path, cause.verify_code, detail)
         if isinstance(cause, ssl.SSLCertVerificationError):
             return CannotConnectError(method, path, "tls", detail)
         if isinstance(cause, (TimeoutError, socket.timeout)):

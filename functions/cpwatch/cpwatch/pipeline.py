@@ -153,11 +153,11 @@ def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, se
     policy = AlertPolicy(deployment.confirm_looks, deployment.recovery_runs, deployment.reminder_hours)
     state = stored_state.state if stored_state else ClusterState()
 
-    diagnosis = _look(target, deps, settings, read_only, deadline)
+    diagnosis = _look(target, deps, settings, read_only, deadline, deployment.run_interval_s)
     state, transitions = alerting.step(state, looks_of(diagnosis), deps.clock(), policy)
     if _needs_second_look(state, diagnosis, policy) and deadline.remaining() > diagnosis.duration_ms / 1000 + 2:
         log.info("%s: new failure, looking again to confirm", target.cluster)
-        diagnosis = _look(target, deps, settings, read_only, deadline)
+        diagnosis = _look(target, deps, settings, read_only, deadline, deployment.run_interval_s)
         state, more = alerting.step(state, looks_of(diagnosis), deps.clock(), policy)
         transitions += more
 
@@ -222,7 +222,8 @@ def _needs_second_look(state: ClusterState, diagnosis: Diagnosis, policy: AlertP
                for name, look in looks_of(diagnosis).items())
 
 
-def _look(target: Target, deps: Dependencies, settings: Settings, read_only: bool, deadline: Deadline) -> Diagnosis:
+def _look(target: Target, deps: Dependencies, settings: Settings, read_only: bool, deadline: Deadline,
+          run_interval_s: float) -> Diagnosis:
     try:
         api, info = deps.connect(target, deadline)
     except EksClusterNotServingError as error:
@@ -237,7 +238,7 @@ def _look(target: Target, deps: Dependencies, settings: Settings, read_only: boo
                                                         operation=operation, detail=str(error)),), read_only)
     try:
         return run_check(api, target.cluster, settings, read_only=read_only, ec2=deps.ec2_for(target),
-                         extra=cluster_info_observations(info))
+                         extra=cluster_info_observations(info), run_interval_s=run_interval_s)
     finally:
         api.close()
 

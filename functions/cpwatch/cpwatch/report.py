@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from .check import Diagnosis
-from .diagnosis import Verdict
+from .diagnosis import Verdict, impairments
 from .findings import CONTROL_PLANE, Component, Observation, Status, runbook_for
 
 SCHEMA_VERSION = 1
@@ -61,7 +61,8 @@ def to_json(diagnosis: Diagnosis) -> str:
 def summary(diagnosis: Diagnosis) -> str:
     if diagnosis.overall is Verdict.HEALTHY:
         return f"{diagnosis.cluster}: control plane healthy"
-    parts = []
+    impaired = [f"cluster impaired: {o.message()}" for o in impairments(diagnosis.observations)]
+    parts: list[str] = []
     order = sorted(CONTROL_PLANE, key=lambda c: (c != diagnosis.root_cause, CONTROL_PLANE.index(c)))
     for component in order:
         verdict = diagnosis.components[component]
@@ -73,13 +74,15 @@ def summary(diagnosis: Diagnosis) -> str:
         key = verdict.key_finding()
         parts.append(f"{component.value} {verdict.verdict.value} ({verdict.confidence.value} confidence)"
                      + (f": {key.message()}" if key else ""))
-    return f"{diagnosis.cluster}: " + "; ".join(parts)
+    ordered = impaired + parts if diagnosis.root_cause is None else parts + impaired
+    return f"{diagnosis.cluster}: " + "; ".join(ordered)
 
 
 def to_text(diagnosis: Diagnosis) -> str:
     lines = [f"cpwatch check of {diagnosis.cluster} at {diagnosis.checked_at:%Y-%m-%d %H:%M:%S} UTC"
              f" ({diagnosis.duration_ms} ms{', read-only' if diagnosis.read_only else ''})",
-             f"overall: {diagnosis.overall.value.upper()}", ""]
+             f"overall: {diagnosis.overall.value.upper()}",
+             *[f"cluster impaired: {o.message()}" for o in impairments(diagnosis.observations)], ""]
     for component in CONTROL_PLANE:
         verdict = diagnosis.components[component]
         key = verdict.key_finding()
@@ -90,7 +93,7 @@ def to_text(diagnosis: Diagnosis) -> str:
     problems = [o for o in _ordered(diagnosis.observations) if o.status is not Status.OK and o.code != "NOT_JUDGED"]
     if not problems:
         return "\n".join(lines + ["", "no problems found"]) + "\n"
-    groups = [c for c in (*_root_first(diagnosis), Component.CHECKER, Component.NODE)
+    groups = [c for c in (*_root_first(diagnosis), Component.EXTENSIONS, Component.CHECKER, Component.NODE)
               if any(o.component is c for o in problems)]
     for component in groups:
         verdict = diagnosis.components.get(component)
@@ -100,6 +103,7 @@ def to_text(diagnosis: Diagnosis) -> str:
                           f"({len(found)} probe(s) could not look; --json lists them)"]
             continue
         title = {Component.NODE: "node problems (not control-plane failures)",
+                 Component.EXTENSIONS: _EXTENSIONS_TITLE,
                  Component.CHECKER: "cpwatch itself"}.get(component, f"{component.value} {verdict.verdict.value.upper() if verdict else ''}")
         lines += ["", f"{title}:"]
         lines += [f"  [{o.status.value.upper()}] {o.code}: {o.message()}" for o in found]
@@ -107,14 +111,21 @@ def to_text(diagnosis: Diagnosis) -> str:
     return "\n".join(lines) + "\n"
 
 
+_EXTENSIONS_TITLE = "between the components: admission webhooks, aggregated APIs (not component failures)"
+
+
 def _root_first(diagnosis: Diagnosis) -> list[Component]:
     return sorted(CONTROL_PLANE, key=lambda c: (c != diagnosis.root_cause, CONTROL_PLANE.index(c)))
 
 
 def _runbook_lines(found: list[Observation]) -> list[str]:
-    runbook = next((r for r in map(runbook_for, found) if r is not None), None)
-    if runbook is None:
-        return []
+    lines: list[str] = []
+    for runbook in dict.fromkeys(r for r in map(runbook_for, found) if r is not None):
+        lines += _one_runbook(runbook)
+    return lines
+
+
+def _one_runbook(runbook) -> list[str]:
     return [
         f"  what it means: {runbook.meaning}",
         f"  confirm:       {runbook.confirm[0]}",
@@ -128,7 +139,8 @@ _STATUS_ORDER = {Status.FAIL: 0, Status.WARN: 1, Status.UNKNOWN: 2, Status.OK: 3
 
 
 def _ordered(observations: tuple[Observation, ...]) -> list[Observation]:
-    component_order = {c: i for i, c in enumerate((*CONTROL_PLANE, Component.NODE, Component.CHECKER))}
+    component_order = {c: i for i, c in enumerate((*CONTROL_PLANE, Component.EXTENSIONS, Component.NODE,
+                                                   Component.CHECKER))}
     return sorted(observations, key=lambda o: (_STATUS_ORDER[o.status], component_order[o.component]))
 
 

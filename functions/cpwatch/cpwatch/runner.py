@@ -22,6 +22,7 @@ from .errors import (
     NoAnswerError,
     NotFoundError,
     ApiStatusError,
+    TooManyRequestsError,
     UnauthorizedError,
 )
 from .findings import Observation, observe
@@ -82,6 +83,8 @@ def error_observation(probe: Probe, error: Exception) -> Observation:
         return observe("CHECKER_CANNOT_CONNECT", component, path=error.path, reason=error.reason, detail=error.detail)
     if isinstance(error, UnauthorizedError):
         return observe("CHECKER_UNAUTHORIZED", component, path=error.path)
+    if isinstance(error, TooManyRequestsError):
+        return observe("PROBE_THROTTLED", component, probe=probe.name, path=error.path)
     if isinstance(error, ForbiddenError):
         return observe("CHECKER_FORBIDDEN", component, method=error.method, path=error.path, message=error.message)
     if isinstance(error, NotFoundError):

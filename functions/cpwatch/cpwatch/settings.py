@@ -67,6 +67,20 @@ class Settings:
     # The apiserver's clock differs from ours by more than this: a finding about the checker.
     clock_skew_warn_s: float = 60.0
 
+    # Certificates (the apiserver's serving certificate, the kubeconfig's client certificate)
+    # expiring within this many days are warned about; kubeadm's last one year.
+    cert_expiry_warn_days: float = 30.0
+    # An APIService Available=False for longer than this is reported: the availability
+    # controller rechecks every APIService at least every 30 s and on every change.
+    apiservice_grace_s: float = 30.0
+    # etcd's space quota (--quota-backend-bytes): etcd's default is 2 GiB, EKS runs 8 GiB.
+    # The database size is warned about from etcd_db_warn_percent of it.
+    etcd_quota_bytes: int = 2 * 1024**3
+    eks_etcd_quota_bytes: int = 8 * 1024**3
+    etcd_db_warn_percent: float = 80.0
+    # Probes that read something large (the apiserver's /metrics) run once per this period.
+    metrics_interval_s: float = 900.0
+
     page_size: int = 500
 
     def validated(self) -> Settings:
@@ -85,6 +99,8 @@ class Settings:
             raise ConfigError(
                 f"setting request_timeout_s ({self.request_timeout_s}) must not exceed run_timeout_s ({self.run_timeout_s})"
             )
+        if self.etcd_db_warn_percent > 100:
+            raise ConfigError(f"setting etcd_db_warn_percent must be at most 100, got {self.etcd_db_warn_percent!r}")
         if self.canary_poll_s > self.canary_wait_s:
             raise ConfigError(
                 f"setting canary_poll_s ({self.canary_poll_s}) must not exceed canary_wait_s ({self.canary_wait_s})"
@@ -145,6 +161,8 @@ class DeploymentSettings:
     region: str | None = None  # AWS_REGION: default region of targets (set by Lambda)
     # Kept back from the Lambda's remaining time for storing and publishing after the checks.
     reserve_s: float = 6.0  # CPWATCH_RESERVE_S
+    # The schedule's period; paces the probes that run once per metrics_interval_s.
+    run_interval_s: float = 60.0  # CPWATCH_RUN_INTERVAL_S
 
 
 _DEPLOYMENT_ENV = {
@@ -158,6 +176,7 @@ _DEPLOYMENT_ENV = {
     "targets_json": "CPWATCH_TARGETS",
     "region": "AWS_REGION",
     "reserve_s": "CPWATCH_RESERVE_S",
+    "run_interval_s": "CPWATCH_RUN_INTERVAL_S",
 }
 
 

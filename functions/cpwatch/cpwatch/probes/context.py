@@ -6,6 +6,8 @@ They only observe: the runner owns deadlines, timing and turning errors into fin
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +20,30 @@ from ..timeutil import parse_k8s_time
 T = TypeVar("T")
 
 
+class RunCache:
+    """Answers several probes of one run need, fetched once by whichever probe asks first
+    (the others wait for it); an error is kept and raised to every asker."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._values: dict[str, object] = {}
+
+    def get(self, key: str, load: Callable[[], T]) -> T:
+        with self._lock:
+            key_lock = self._locks.setdefault(key, threading.Lock())
+        with key_lock:
+            if key not in self._values:
+                try:
+                    self._values[key] = load()
+                except Exception as error:  # kept, so every asker sees the same outcome
+                    self._values[key] = error
+            value = self._values[key]
+        if isinstance(value, Exception):
+            raise value
+        return value  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class ProbeContext:
     api: KubeApi
@@ -25,6 +51,7 @@ class ProbeContext:
     run_id: str  # short random id; names canary objects of this run
     cluster: str = ""
     ec2: Any = None  # an EC2 client when checking an EKS cluster from AWS; None from a kubeconfig
+    cache: RunCache = dataclasses.field(default_factory=RunCache)
 
     def age_s(self, timestamp: object) -> float | None:
         """Seconds since a Kubernetes timestamp, on the apiserver's clock; None if unparsable."""

@@ -8,9 +8,11 @@ sets status.observedGeneration to the new generation within seconds.
 
 from __future__ import annotations
 
-from ..errors import BadResponseError, NotFoundError
+from ..errors import ApiStatusError, BadResponseError, NotFoundError
 from ..findings import Component, Observation, observe
-from .context import ProbeContext, field, ms, whole_number
+from ..webhookrules import Write
+from .context import MANAGED_BY, ProbeContext, field, ms, whole_number
+from .refused_writes import intercepted_reaction, observations_for
 
 CANARY_DEPLOYMENT = "cpwatch-canary"
 
@@ -25,7 +27,10 @@ def probe(ctx: ProbeContext) -> list[Observation]:
         return [observe("CHECKER_NOT_INSTALLED", Component.CONTROLLER_MANAGER, object=f"Deployment {target}",
                         message=error.message)]
     min_ready = field(current, "spec").get("minReadySeconds") or 0
-    patched = ctx.api.merge_patch(path, {"spec": {"minReadySeconds": 0 if min_ready else 1}})
+    try:
+        patched = ctx.api.merge_patch(path, {"spec": {"minReadySeconds": 0 if min_ready else 1}})
+    except ApiStatusError as error:
+        return observations_for(ctx, "deployment_canary", Component.CONTROLLER_MANAGER, f"Deployment {target}", error)
     generation = whole_number(field(patched, "metadata").get("generation"))
     if not generation:
         raise BadResponseError("PATCH", path, "the patched Deployment has no metadata.generation")
@@ -36,6 +41,12 @@ def probe(ctx: ProbeContext) -> list[Observation]:
 
     seen, seconds = ctx.wait_for(observed)
     if seen is None:
+        status_write = Write("UPDATE", "apps", "deployments", "status", namespace=namespace,
+                             labels=MANAGED_BY, namespace_labels=MANAGED_BY)
+        intercepted = intercepted_reaction(ctx, "deployment_canary", Component.CONTROLLER_MANAGER, status_write,
+                                           "recording the observed generation")
+        if intercepted is not None:
+            return [intercepted]
         last = field(_deployment(ctx, path), "status").get("observedGeneration")
         return [observe("DEPLOYMENT_CANARY_NOT_OBSERVED", Component.CONTROLLER_MANAGER, object=target,
                         generation=generation, observed=last, wait_s=ctx.settings.canary_wait_s)]

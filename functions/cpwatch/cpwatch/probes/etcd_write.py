@@ -1,19 +1,33 @@
 """etcd write probe: merge-patch the checker's heartbeat ConfigMap within a short deadline.
 
-Every write goes through etcd's raft log, so a write that does not succeed while the health
-endpoints answer means the cluster is locked. How it fails varies and is kept as evidence:
-recorded were a connection closed without an answer (with `?timeout=5s`) and HTTP 500
-"resource quota evaluation timed out" after 10 s (without); elsewhere
-"etcdserver: request timed out" (500) and 504.
+Every write goes through etcd's raft log, so a write that etcd does not accept while the health
+endpoints answer means the cluster cannot change. But a write is refused by more than etcd, so
+the refusal is read before etcd is blamed (refusals.py): storage errors ("etcdserver: ...",
+timeouts) are etcd; "database space exceeded" is etcd's space quota, with its own runbook; a
+webhook or policy that refuses the write is reported as such and the probe could not look.
+Recorded under quorum loss were a connection closed without an answer (with `?timeout=5s`) and
+HTTP 500 "resource quota evaluation timed out" after 10 s (without).
+
+No answer at all is etcd's, unless a fail-closed webhook intercepts the write with a timeout at
+least as long as the write's own: the apiserver calls webhooks within the request's deadline, so
+a webhook that hangs that long can also end the request without an answer.
 """
 
 from __future__ import annotations
 
-from ..errors import NoAnswerError, NotFoundError, ServerError
+from ..errors import ApiStatusError, NoAnswerError, NotFoundError
 from ..findings import Component, Observation, observe
-from .context import ProbeContext, ms
+from ..refusals import Cause, classify
+from ..webhookrules import Write
+from .context import MANAGED_BY, ProbeContext, ms
+from .interceptors import webhooks
+from .refused_writes import blocked, observations_for
 
 HEARTBEAT = "cpwatch-heartbeat"
+
+
+def heartbeat_write(namespace: str) -> Write:
+    return Write("UPDATE", "", "configmaps", namespace=namespace, labels=MANAGED_BY, namespace_labels=MANAGED_BY)
 
 
 def probe(ctx: ProbeContext) -> list[Observation]:
@@ -28,11 +42,32 @@ def probe(ctx: ProbeContext) -> list[Observation]:
     except NoAnswerError as error:
         if error.reason == "refused":
             raise  # the apiserver is gone, not etcd: the runner reports it as no answer
-        return [observe("ETCD_WRITE_FAILED", Component.ETCD, object=target, timeout_s=timeout_s,
-                        detail=f"no answer ({error.reason})")]
-    except ServerError as error:
-        return [observe("ETCD_WRITE_FAILED", Component.ETCD, object=target, timeout_s=timeout_s,
-                        detail=f"HTTP {error.status}: {error.message}")]
+        return _no_answer(ctx, target, timeout_s, error)
     except NotFoundError as error:
         return [observe("CHECKER_NOT_INSTALLED", Component.ETCD, object=target, message=error.message)]
+    except ApiStatusError as error:
+        refusal = classify(error)
+        if refusal.cause is Cause.ETCD_NOSPACE:
+            return [observe("ETCD_NOSPACE", Component.ETCD, object=target, detail=refusal.detail)]
+        if refusal.cause is Cause.STORAGE:
+            return [observe("ETCD_WRITE_FAILED", Component.ETCD, object=target, timeout_s=timeout_s,
+                            detail=f"HTTP {error.status}: {refusal.detail}", cause=refusal.cause.value)]
+        if refusal.cause is Cause.OTHER and error.status >= 500:
+            return [observe("APISERVER_WRITE_FAILED", Component.APISERVER, object=target, status=error.status,
+                            detail=refusal.detail),
+                    blocked("etcd_write", Component.ETCD, f"the apiserver failed the write with an error that "
+                                                          f"is not etcd's (HTTP {error.status})", refusal)]
+        return observations_for(ctx, "etcd_write", Component.ETCD, target, error)
     return [observe("ETCD_WRITE_OK", Component.ETCD, latency_ms=ms(response.seconds))]
+
+
+def _no_answer(ctx: ProbeContext, target: str, timeout_s: float, error: NoAnswerError) -> list[Observation]:
+    slow_webhooks = [w for w in webhooks(ctx).fail_closed_on(heartbeat_write(ctx.settings.namespace))
+                     if w.timeout_s >= timeout_s]
+    if slow_webhooks:
+        names = ", ".join(f"{w.name} (timeoutSeconds {w.timeout_s})" for w in slow_webhooks[:3])
+        return [blocked("etcd_write", Component.ETCD,
+                        f"the write to {target} got no answer within {timeout_s:g} s and fail-closed admission "
+                        f"webhook(s) {names} intercept it, so the wait may be theirs")]
+    return [observe("ETCD_WRITE_FAILED", Component.ETCD, object=target, timeout_s=timeout_s,
+                    detail=f"no answer ({error.reason})", cause="no-answer")]

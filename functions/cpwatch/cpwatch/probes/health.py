@@ -7,7 +7,9 @@ after ~2 s while /version answers at once, so an HTTP answer of any status means
 
 from __future__ import annotations
 
-from ..errors import ApiError, CannotConnectError, NoAnswerError
+from datetime import datetime, timezone
+
+from ..errors import ApiError, CannotConnectError, CertificateValidityError, NoAnswerError
 from ..findings import Component, Observation, observe
 from ..kubeapi import Response
 from .context import ProbeContext, ms
@@ -18,6 +20,8 @@ _ETCD_CHECKS = ("etcd", "etcd-readiness")
 
 def probe(ctx: ProbeContext) -> list[Observation]:
     livez = _get(ctx, "/livez", verbose=True)
+    if isinstance(livez, CertificateValidityError):
+        return [_invalid_certificate(ctx, livez)]
     if isinstance(livez, ApiError):
         return [_no_answer(livez, Component.APISERVER)]
     if livez.status == 401:
@@ -58,6 +62,25 @@ def _no_answer(error: ApiError, component: Component) -> Observation:
     return observe("PROBE_NO_ANSWER", component, probe="health", path=error.path, reason=error.reason)
 
 
+def _invalid_certificate(ctx: ProbeContext, error: CertificateValidityError) -> Observation:
+    """The handshake failed only on the certificate's validity period. If it otherwise chains to
+    the trusted CA (a second handshake that skips only the time check), no client can connect:
+    the apiserver is down. Otherwise it is the checker's configuration (another CA, wrong name)."""
+    try:
+        certificate = ctx.api.serving_certificate(ignore_validity=True)
+    except (NoAnswerError, CannotConnectError) as second:
+        return observe("CHECKER_CANNOT_CONNECT", Component.APISERVER, path=error.path, reason="tls",
+                       detail=f"{error.detail}; and not trusted apart from its validity: {second.detail}"[:300])
+    return observe("APISERVER_CERT_INVALID", Component.APISERVER, path=ctx.api.server,
+                   problem=certificate.problem(datetime.now(timezone.utc)),
+                   not_before=_iso(certificate.not_before), not_after=_iso(certificate.not_after),
+                   subject=certificate.subject, verify_code=error.verify_code)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _from_apiserver(response: Response) -> bool:
     """The apiserver's own health answer: 200 or 500 in text/plain (as recorded). A proxy's or
     load balancer's error page (HTML, 502/503/504) is not a health report."""
@@ -72,6 +95,8 @@ def _parsed(response: Response | ApiError, path: str, component: Component,
         return None
     if _from_apiserver(response):
         return parse_health_text(response.text())
+    if response.status == 429:
+        return None  # throttled even after waiting: the check's APISERVER_THROTTLED says so
     if response.status == 401:
         observations.append(observe("CHECKER_UNAUTHORIZED", component, path=path))
     elif response.status == 403:

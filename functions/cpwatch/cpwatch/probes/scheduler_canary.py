@@ -8,9 +8,11 @@ interrupted run are deleted, by label and age, at the start of the next run.
 
 from __future__ import annotations
 
-from ..errors import BadResponseError, NotFoundError
+from ..errors import ApiStatusError, BadResponseError, NotFoundError
 from ..findings import Component, Observation, observe
+from ..webhookrules import Write
 from .context import MANAGED_BY, ProbeContext, condition, field, ms
+from .refused_writes import intercepted_reaction, observations_for
 
 CANARY_LABEL = "cpwatch.io/canary"
 NEVER_SCHEDULE_LABEL = "cpwatch.io/never-schedule-canary"
@@ -38,16 +40,25 @@ def probe(ctx: ProbeContext) -> list[Observation]:
     pods = f"/api/v1/namespaces/{namespace}/pods"
     _delete_leftovers(ctx, pods)
     name = f"cpwatch-canary-{ctx.run_id}"
+    pod = canary_pod(name, namespace)
     try:
-        ctx.api.post_json(pods, canary_pod(name, namespace))
+        ctx.api.post_json(pods, pod)
     except NotFoundError as error:
         return [observe("CHECKER_NOT_INSTALLED", Component.SCHEDULER, object=f"namespace {namespace}", message=error.message)]
+    except ApiStatusError as error:
+        return observations_for(ctx, "scheduler_canary", Component.SCHEDULER, f"canary pod {namespace}/{name}", error)
     try:
         scheduled, seconds = ctx.wait_for(lambda: condition(_pod(ctx, f"{pods}/{name}", name), "PodScheduled"))
     finally:
         _delete(ctx, f"{pods}/{name}")
     target = f"{namespace}/{name}"
     if scheduled is None:
+        status_write = Write("UPDATE", "", "pods", "status", namespace=namespace, labels=pod["metadata"]["labels"],
+                             namespace_labels=MANAGED_BY)
+        intercepted = intercepted_reaction(ctx, "scheduler_canary", Component.SCHEDULER, status_write,
+                                           "writing PodScheduled=False on the canary pod")
+        if intercepted is not None:
+            return [intercepted]
         return [observe("SCHEDULER_CANARY_NOT_ATTEMPTED", Component.SCHEDULER, object=target,
                         wait_s=ctx.settings.canary_wait_s)]
     if scheduled.get("status") == "True":

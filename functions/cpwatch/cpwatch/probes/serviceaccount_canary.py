@@ -8,9 +8,11 @@ already missing at the start, a previous run deleted it and it was never recreat
 
 from __future__ import annotations
 
-from ..errors import BadResponseError, NotFoundError
+from ..errors import ApiStatusError, BadResponseError, NotFoundError
 from ..findings import Component, Observation, observe
-from .context import ProbeContext, field, ms
+from ..webhookrules import Write
+from .context import MANAGED_BY, ProbeContext, field, ms
+from .refused_writes import intercepted_reaction, observations_for
 
 
 def probe(ctx: ProbeContext) -> list[Observation]:
@@ -23,8 +25,16 @@ def probe(ctx: ProbeContext) -> list[Observation]:
             ctx.api.delete(path)
         except NotFoundError:
             pass
+        except ApiStatusError as error:
+            return observations_for(ctx, "serviceaccount_canary", Component.CONTROLLER_MANAGER,
+                                    f"ServiceAccount {target}", error)
     recreated, seconds = ctx.wait_for(lambda: _recreated(ctx, path, previous_uid))
     if recreated is None:
+        recreate = Write("CREATE", "", "serviceaccounts", namespace=namespace, namespace_labels=MANAGED_BY)
+        intercepted = intercepted_reaction(ctx, "serviceaccount_canary", Component.CONTROLLER_MANAGER, recreate,
+                                           "recreating the ServiceAccount")
+        if intercepted is not None:
+            return [intercepted]
         return [observe("SERVICEACCOUNT_CANARY_MISSING", Component.CONTROLLER_MANAGER, object=target,
                         wait_s=ctx.settings.canary_wait_s, missing_before=previous_uid is None)]
     return [observe("SERVICEACCOUNT_CANARY_RECREATED", Component.CONTROLLER_MANAGER, object=target,
