@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from cpwatch.check import diagnosis_from
+from cpwatch.kubeapi import TransferStats
 from cpwatch.findings import Component, observe
 from cpwatch.metrics import emit_run_metrics
 from cpwatch.report import to_dict
@@ -43,7 +44,7 @@ API_DOWN = [observe("APISERVER_UNREACHABLE", A, path="/livez", reason="refused",
 
 def document(observations, duration_ms: int = 1234) -> dict:
     """A diagnosis document as the pipeline has it: report.to_dict over a diagnosis of `observations`."""
-    api = SimpleNamespace(stats=SimpleNamespace(requests=14, bytes_received=20480))
+    api = SimpleNamespace(stats=TransferStats(requests=14, bytes_received=20480))
     diagnosis = diagnosis_from([ProbeResult("probes", tuple(observations), duration_ms / 1000)], CLUSTER,
                                datetime.now(timezone.utc), duration_ms / 1000, False, api)
     return to_dict(diagnosis)

@@ -15,6 +15,7 @@ import pytest
 from botocore.config import Config
 
 from cpwatch.check import diagnosis_from
+from cpwatch.kubeapi import TransferStats
 from cpwatch.eks import AWS_CLIENT_CONFIG
 from cpwatch.errors import PublishError
 from cpwatch.findings import COMPONENT_RUNBOOKS, Component, observe
@@ -62,7 +63,7 @@ ETCD_DOWN = [observe("ETCD_CHECK_FAILED", E, path="/readyz", detail="[-]etcd fai
 def document(replace: dict[Component, list] | None = None, cluster: str = CLUSTER, extra=()) -> dict:
     observations = {**HEALTHY, **(replace or {})}
     flat = tuple(o for found in observations.values() for o in found) + tuple(extra)
-    api = SimpleNamespace(stats=SimpleNamespace(requests=14, bytes_received=20480))
+    api = SimpleNamespace(stats=TransferStats(requests=14, bytes_received=20480))
     return to_dict(diagnosis_from([ProbeResult("probes", flat, 1.2)], cluster, AT, 1.234, False, api))
 
 

@@ -89,9 +89,7 @@ def classify(error: ApiStatusError) -> Refusal:
 def _short_cause(cause: str) -> str:
     """The end of a webhook call error: 'connect: connection refused', 'context deadline
     exceeded', 'x509: certificate signed by unknown authority' (the URL before it is noise)."""
-    for marker in ("connect: ", "x509: ", "tls: ", "context deadline exceeded", "no such host",
-                   "no endpoints available", "service \""):
-        at = cause.find(marker)
-        if at >= 0:
-            return cause[at:][:160]
-    return cause[-160:]
+    markers = ("connect: ", "x509: ", "tls: ", "context deadline exceeded", "no such host",
+               "no endpoints available", "service \"")
+    found = [at for at in (cause.find(marker) for marker in markers) if at >= 0]
+    return cause[min(found):][:160] if found else cause[-160:]

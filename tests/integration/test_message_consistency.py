@@ -1,0 +1,95 @@
+"""Every message of every demo scenario agrees with the verdicts (issue 8, item 7).
+
+A message states only what its own evidence shows. Read against the verdicts of the same check:
+no finding says a component failed while that component is judged healthy, none says the
+apiserver answered while it is down, none claims the cluster is locked unless etcd is down, the
+summary names the root cause first, and no message is left with an unfilled placeholder.
+"""
+
+from __future__ import annotations
+
+import re
+from string import Formatter
+
+import pytest
+
+from cpwatch.diagnosis import Verdict
+from cpwatch.findings import CONTROL_PLANE, Component, Status
+from cpwatch.report import summary, to_text
+from tests.fakecluster import FakeCluster
+from tests.scenarios import SCENARIOS
+
+from .conftest import FAST
+
+# Phrases that claim something about a component, and the verdicts under which they may be said.
+CLAIMS = [
+    (re.compile(r"health endpoints answer", re.I), Component.APISERVER, {"healthy", "degraded"}),
+    (re.compile(r"cluster is locked|no object can be changed", re.I), Component.ETCD, {"down"}),
+    (re.compile(r"not renewed for", re.I), None, {"down", "unknown"}),
+    (re.compile(r"livez and readyz pass", re.I), Component.APISERVER, {"healthy", "degraded"}),
+    (re.compile(r"etcd check passes", re.I), Component.ETCD, {"healthy", "degraded", "down"}),
+]
+
+
+@pytest.fixture(scope="module", params=list(SCENARIOS))
+def scenario_check(request, tmp_path_factory):
+    from .conftest import check
+
+    with FakeCluster(nodes=3) as fc:
+        SCENARIOS[request.param](fc)
+        diagnosis = check(fc, tmp_path_factory.mktemp(request.param), FAST)
+    return request.param, diagnosis
+
+
+def test_no_failure_finding_under_a_healthy_verdict(scenario_check):
+    name, diagnosis = scenario_check
+    for component in CONTROL_PLANE:
+        verdict = diagnosis.components[component]
+        if verdict.verdict is Verdict.HEALTHY:
+            failing = [o.code for o in verdict.findings if o.status is Status.FAIL]
+            assert failing == [], f"{name}: {component.value} healthy with failing findings {failing}"
+
+
+def test_no_success_claimed_for_a_component_that_is_down(scenario_check):
+    name, diagnosis = scenario_check
+    for component in CONTROL_PLANE:
+        verdict = diagnosis.components[component]
+        if verdict.verdict is Verdict.DOWN and verdict.consequence_of is None:
+            passing = [o.code for o in verdict.findings if o.status is Status.OK
+                       and o.code not in ("APISERVER_CERT_OK", "ETCD_CHECK_PASSED", "ETCD_DB_SIZE_OK")]
+            if component is Component.ETCD:
+                passing = [c for c in passing if c != "ETCD_CHECK_PASSED"]
+            assert not (component is Component.APISERVER and passing), f"{name}: apiserver down but {passing}"
+
+
+def test_claims_in_messages_match_the_verdicts(scenario_check):
+    name, diagnosis = scenario_check
+    for observation in diagnosis.observations:
+        message = observation.message()
+        for pattern, component, allowed in CLAIMS:
+            if pattern.search(message):
+                judged = diagnosis.components.get(component or observation.component)
+                if judged is None:
+                    continue
+                assert judged.verdict.value in allowed, (
+                    f"{name}: {observation.code} says {message!r} while {judged.component.value} is {judged.verdict.value}")
+
+
+def test_messages_are_complete_single_lines(scenario_check):
+    name, diagnosis = scenario_check
+    for observation in diagnosis.observations:
+        assert "\n" not in observation.message(), f"{name}: {observation.code} spans lines"
+        wanted = {field for _, field, _, _ in Formatter().parse(observation.kind.template) if field}
+        missing = sorted(wanted - set(observation.evidence))
+        assert missing == [], f"{name}: {observation.code} lacks evidence for {missing}"
+
+
+def test_summary_names_the_root_cause_first(scenario_check):
+    name, diagnosis = scenario_check
+    text = summary(diagnosis)
+    if diagnosis.overall is Verdict.HEALTHY:
+        assert text.endswith("control plane healthy")
+    elif diagnosis.root_cause is not None:
+        first = text.split(": ", 1)[1]
+        assert first.startswith(diagnosis.root_cause.value), f"{name}: {text}"
+    assert f"overall: {diagnosis.overall.value.upper()}" in to_text(diagnosis)
