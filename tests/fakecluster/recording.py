@@ -24,6 +24,7 @@ from . import objects
 from .api import RecordedAnswer
 from .clock import parse_http_date, parse_time
 from .components.kubelet import LEASE_RENEW_SECONDS
+from .infra import demo_manifests
 from .store import dumps
 from .webhooks import Backend
 
@@ -95,6 +96,7 @@ def replay(cluster: FakeCluster, recording: Recording) -> None:
         cluster._seeded = True
         cluster.install_infra()
         cluster.seed_apiservices()
+        _seed_unrecorded_demo_objects(cluster)
     # The fault first: switching it on ends verbatim answers, which describe the faulty state.
     _apply_fault(cluster, recording, now, seeded)
     _serve_verbatim(cluster, recording)
@@ -127,6 +129,16 @@ def _seed(cluster: FakeCluster, recording: Recording) -> bool:
         if store.peek("serviceaccounts", name, "default") is None:
             store.create("serviceaccounts", objects.service_account(name))
     return True
+
+
+def _seed_unrecorded_demo_objects(cluster: FakeCluster) -> None:
+    """Deployment `web` was in every recorded cluster (see the README) but is read back only
+    by some recordings; the HPA controller needs its scale."""
+    for manifest in demo_manifests():
+        if manifest["kind"] == "Deployment" and cluster.store.peek(
+                "deployments", manifest["metadata"]["namespace"], manifest["metadata"]["name"]) is None:
+            cluster.ensure_namespace(manifest["metadata"]["namespace"])
+            cluster.apply(manifest)
 
 
 def _serve_verbatim(cluster: FakeCluster, recording: Recording) -> None:
