@@ -33,7 +33,7 @@ from .resources import RESOURCES, resource_for_manifest
 from .server import ApiServer, RequestLog, RequestRecord
 from .store import Store
 from .throttling import PriorityAndFairness, Throttle
-from .tls import ClusterCA, validity
+from .tls import ClusterCA, ServerCredentials, validity
 from .webhooks import KINDS as WEBHOOK_KINDS
 from .webhooks import Backend, Webhooks, WriteAttributes, configuration_object
 
@@ -445,7 +445,7 @@ class FakeCluster:
         """A valid serving certificate signed by a CA the cluster's kubeconfigs do not trust."""
         self._use_credentials(ClusterCA("other-ca").issue_server(*validity("valid")))
 
-    def _use_credentials(self, credentials) -> None:
+    def _use_credentials(self, credentials: ServerCredentials) -> None:
         self._fault_changed()
         self._credentials = credentials
         if self._server is not None:
