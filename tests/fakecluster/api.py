@@ -1,6 +1,7 @@
-"""The Kubernetes REST API over the store: authentication, RBAC, etcd availability, and the
-verbs get, list, create, update, patch, delete and deletecollection, plus the health,
-version, discovery and componentstatuses endpoints.
+"""The Kubernetes REST API over the store: authentication, API Priority and Fairness, RBAC,
+etcd availability, and the verbs get, list, create, update, patch, delete and
+deletecollection, with admission webhooks and storage faults on writes, plus the health,
+version, discovery, /metrics, aggregated-API and componentstatuses endpoints.
 
 Who calls it: the HTTP server (server.py), once per request, with the raw request; it answers
 with an ApiResponse or NoAnswer (close the connection without an HTTP answer, as the recorded
@@ -10,14 +11,15 @@ the server's request thread; waits for etcd end early when the client goes away.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Mapping, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from . import admission, errors, health, rbac, tables
+from . import admission, aggregation, errors, health, metrics, rbac, tables, throttling
 from .auth import Authenticator, Identity
 from .clock import SimClock
 from .components.etcd import Etcd
@@ -26,9 +28,11 @@ from .resources import GROUP_VERSIONS, RESOURCES, ResourceType
 from .routing import Route, negotiate, parse_go_duration, parse_route
 from .selectors import parse_field_selector, parse_label_selector
 from .store import Entry, Store, dumps, with_type
+from .webhooks import Call, Webhooks, WriteAttributes
 
 JSON = "application/json"
 _READS = frozenset({"get", "list", "watch"})
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class ApiResponse:
     body: bytes
     content_type: str = JSON
     user: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # beyond Content-Type, Content-Length and Date
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,8 @@ class Api:
     def __init__(self, *, store: Store, clock: SimClock, authenticator: Authenticator,
                  authorizer: rbac.Authorizer, etcd: Etcd, component_health: Callable[[], list[ComponentHealth]],
                  poke: Callable[[], None], settings: ApiSettings, stopping: threading.Event,
-                 version: dict) -> None:
+                 version: dict, webhooks: Webhooks, flow_control: throttling.PriorityAndFairness,
+                 metrics_body: Callable[[], bytes]) -> None:
         self.store = store
         self.clock = clock
         self.authenticator = authenticator
@@ -92,6 +98,9 @@ class Api:
         self.settings = settings
         self.stopping = stopping
         self.version = version
+        self.webhooks = webhooks
+        self.flow_control = flow_control
+        self.metrics_body = metrics_body
         # Replay: answers served verbatim, by request target ("/livez?verbose").
         self.recorded: dict[str, RecordedAnswer] = {}
 
@@ -101,10 +110,20 @@ class Api:
         identity = self.authenticator.authenticate(request.headers.get("Authorization"))
         if identity is None:
             return _error(errors.unauthorized(), None)
+        path = urlsplit(request.target).path
+        classification = self.flow_control.classify(identity.user, identity.groups, request.method, path)
+        throttle = self.flow_control.reject(classification, path)
+        if throttle is not None:
+            return ApiResponse(429, throttling.TOO_MANY_REQUESTS, throttling.TEXT, identity.user,
+                               (("Retry-After", str(throttle.retry_after)), ("X-Content-Type-Options", "nosniff"),
+                                *classification.headers()))
         try:
-            return self._handle(request, identity)
+            outcome = self._handle(request, identity)
         except errors.ApiError as error:
-            return _error(error, identity.user)
+            outcome = _error(error, identity.user)
+        if isinstance(outcome, ApiResponse):
+            outcome = dataclasses.replace(outcome, headers=outcome.headers + classification.headers())
+        return outcome
 
     def _handle(self, request: ApiRequest, identity: Identity) -> ApiResponse | NoAnswer:
         split = urlsplit(request.target)
@@ -118,6 +137,9 @@ class Api:
             raise attributes.denial()
         if not route.is_resource:
             return self._non_resource(request, split.path, query, query_all, identity)
+        unavailable = self._unavailable_aggregated(route.group, route.version, identity.user)
+        if unavailable is not None:
+            return unavailable
         rt = self._resource_type(route)
         if not self._etcd_ready(route, query, request):
             return NoAnswer(identity.user)
@@ -183,10 +205,59 @@ class Api:
             if recorded:
                 return ApiResponse(recorded.status, recorded.body, recorded.content_type, user)
             return ApiResponse(200, dumps(self.version), JSON, user)
+        if path == "/metrics":
+            return self._metrics(request, user)
+        parts = path.strip("/").split("/")
+        if parts[0] == "apis" and len(parts) == 3:
+            aggregated = self._aggregated_discovery(parts[1], parts[2], user)
+            if aggregated is not None:
+                return aggregated
         discovery = _discovery(path.rstrip("/"))
         if discovery is None:
             raise errors.path_not_found()
+        if path.rstrip("/") == "/apis":
+            discovery["groups"] += self._aggregated_groups({group["name"] for group in discovery["groups"]})
         return ApiResponse(200, dumps(discovery), JSON, user)
+
+    def _metrics(self, request: ApiRequest, user: str) -> ApiResponse:
+        body = self.metrics_body()
+        if "gzip" in (request.headers.get("Accept-Encoding") or ""):
+            return ApiResponse(200, metrics.compress(body), metrics.CONTENT_TYPE, user,
+                               (("Content-Encoding", "gzip"),))
+        return ApiResponse(200, body, metrics.CONTENT_TYPE, user)
+
+    # --- aggregated APIs ----------------------------------------------------------------
+
+    def _aggregated(self, group: str, version: str) -> dict | None:
+        if not group:
+            return None
+        apiservice = self.store.peek("apiservices", None, aggregation.apiservice_name(group, version))
+        return apiservice if apiservice is not None and aggregation.is_aggregated(apiservice) else None
+
+    def _unavailable_aggregated(self, group: str, version: str, user: str) -> ApiResponse | None:
+        """The proxy's answer for a group/version whose APIService is not Available."""
+        apiservice = self._aggregated(group, version)
+        if apiservice is None or aggregation.is_available(apiservice):
+            return None
+        return ApiResponse(503, aggregation.UNAVAILABLE_BODY, health.TEXT, user,
+                           (("X-Content-Type-Options", "nosniff"),))
+
+    def _aggregated_discovery(self, group: str, version: str, user: str) -> ApiResponse | None:
+        apiservice = self._aggregated(group, version)
+        if apiservice is None:
+            return None
+        unavailable = self._unavailable_aggregated(group, version, user)
+        return unavailable or ApiResponse(200, dumps(aggregation.discovery(apiservice)), JSON, user)
+
+    def _aggregated_groups(self, served: set[str]) -> list[dict]:
+        groups: dict[str, list[str]] = {}
+        for apiservice in self.store.scan("apiservices"):
+            spec = apiservice.get("spec") or {}
+            if aggregation.is_aggregated(apiservice) and spec.get("group") not in served:
+                groups.setdefault(spec["group"], []).append(spec["version"])
+        return [{"name": group, "versions": [{"groupVersion": f"{group}/{v}", "version": v} for v in versions],
+                 "preferredVersion": {"groupVersion": f"{group}/{versions[0]}", "version": versions[0]}}
+                for group, versions in sorted(groups.items())]
 
     def _health(self, request: ApiRequest, path: str, query: dict[str, str], query_all: dict[str, list[str]],
                 user: str) -> ApiResponse:
@@ -277,41 +348,97 @@ class Api:
 
     # --- writes -------------------------------------------------------------------------
 
+    def _admitted(self, attempt: Callable[[bool], _T], request: ApiRequest) -> _T:
+        """Run attempt(True) under the store lock. When a webhook call has to wait, the wait
+        happens outside the lock (attempt returns the Call), then the call's error is the
+        answer, or the write is attempted again without webhooks (failurePolicy Ignore)."""
+        with self.store.lock:
+            outcome = attempt(True)
+        if not isinstance(outcome, Call):
+            return outcome
+        self._pause(outcome.seconds, request)
+        if outcome.error is not None:
+            raise outcome.error
+        with self.store.lock:
+            return attempt(False)
+
+    def _webhooks(self, attributes: WriteAttributes) -> Call | None:
+        """None when the write may go on now; a Call to wait for outside the store lock."""
+        call = self.webhooks.call(attributes)
+        if call is None:
+            return None
+        if call.seconds > 0:
+            return call
+        if call.error is not None:
+            raise call.error
+        return None
+
+    def _storage(self, is_delete: bool) -> None:
+        fault = self.etcd.refusal(is_delete)
+        if fault is not None:
+            raise errors.storage(fault.message, fault.status, fault.reason)
+
     def _create(self, rt: ResourceType, route: Route, query: dict[str, str], request: ApiRequest,
                 identity: Identity) -> ApiResponse:
-        obj = _json_body(request.body)
-        with self.store.lock:
-            obj = admission.prepare_create(self.store, rt, route.namespace, obj, self.clock.now())
-            if "dryRun" not in query:
+        body = _json_body(request.body)
+        dry_run = "dryRun" in query
+
+        def attempt(check_webhooks: bool) -> dict | Call:
+            obj = admission.prepare_create(self.store, rt, route.namespace, _copy(body), self.clock.now())
+            if check_webhooks:
+                attributes = WriteAttributes("CREATE", rt, "", route.namespace if rt.namespaced else "", obj, None,
+                                             parse_go_duration(query.get("timeout")))
+                call = self._webhooks(attributes)
+                if call is not None:
+                    return call
+            if not dry_run:
+                self._storage(is_delete=False)
                 self.store.create(rt.plural, obj)
+            return obj
+
+        obj = self._admitted(attempt, request)
         self.poke()
         return ApiResponse(201, dumps(_typed(rt, obj)), JSON, identity.user)
 
     def _update(self, rt: ResourceType, route: Route, query: dict[str, str], request: ApiRequest,
                 identity: Identity) -> ApiResponse:
         new = _json_body(request.body)
-        return self._write(rt, route, query, identity, lambda current: new)
+        return self._write(rt, route, query, request, identity, lambda current: _copy(new))
 
     def _patch(self, rt: ResourceType, route: Route, query: dict[str, str], request: ApiRequest,
                identity: Identity) -> ApiResponse:
         patch = _json_body(request.body)
         content_type = request.headers.get("Content-Type") or ""
-        return self._write(rt, route, query, identity, lambda current: apply_patch(current, patch, content_type))
+        return self._write(rt, route, query, request, identity,
+                           lambda current: apply_patch(current, patch, content_type))
 
-    def _write(self, rt: ResourceType, route: Route, query: dict[str, str], identity: Identity,
-               change: Callable[[dict], object]) -> ApiResponse:
+    def _write(self, rt: ResourceType, route: Route, query: dict[str, str], request: ApiRequest,
+               identity: Identity, change: Callable[[dict], object]) -> ApiResponse:
         namespace = route.namespace if rt.namespaced else None
-        with self.store.lock:
+        dry_run = "dryRun" in query
+
+        def attempt(check_webhooks: bool) -> dict | Call:
             current = self.store.get(rt.plural, namespace, route.name)
             if current is None:
                 raise errors.not_found(rt, route.name)
             expected_rv = current["metadata"].get("resourceVersion")
-            new = admission.prepare_update(rt, current, change(json.loads(json.dumps(current))), route.subresource)
-            if "dryRun" not in query:
-                if admission.finalized(rt, new):
+            new = admission.prepare_update(rt, current, change(_copy(current)), route.subresource)
+            if check_webhooks:
+                attributes = WriteAttributes("UPDATE", rt, route.subresource, namespace or "", new, current,
+                                             parse_go_duration(query.get("timeout")))
+                call = self._webhooks(attributes)
+                if call is not None:
+                    return call
+            if not dry_run:
+                gone = admission.finalized(rt, new)
+                self._storage(is_delete=gone)
+                if gone:
                     self.store.delete(rt.plural, namespace, route.name)
                 else:
                     self.store.update(rt.plural, new, expect_rv=expected_rv)
+            return new
+
+        new = self._admitted(attempt, request)
         self.poke()
         return ApiResponse(200, dumps(_typed(rt, new)), JSON, identity.user)
 
@@ -319,11 +446,20 @@ class Api:
                 identity: Identity) -> ApiResponse:
         options = admission.delete_options(request.body, query)
         namespace = route.namespace if rt.namespaced else None
-        with self.store.lock:
+
+        def attempt(check_webhooks: bool) -> dict | Call:
             current = self.store.peek(rt.plural, namespace, route.name)
             if current is None:
                 raise errors.not_found(rt, route.name)
-            result = self._delete_one(rt, current, options, "dryRun" in query)
+            if check_webhooks:
+                attributes = WriteAttributes("DELETE", rt, "", namespace or "", None, current,
+                                             parse_go_duration(query.get("timeout")))
+                call = self._webhooks(attributes)
+                if call is not None:
+                    return call
+            return self._delete_one(rt, current, options, "dryRun" in query)
+
+        result = self._admitted(attempt, request)
         self.poke()
         return ApiResponse(200, dumps(result), JSON, identity.user)
 
@@ -335,8 +471,11 @@ class Api:
         gone = admission.finalized(rt, marked) or (not rt.returns_deleted_object and not metadata.get("finalizers"))
         if not dry_run:
             if gone:
+                self._storage(is_delete=True)
                 self.store.delete(rt.plural, namespace, metadata["name"])
             elif marked != current:
+                # Marking an object deleted is a write that keeps it: etcd stores a new value.
+                self._storage(is_delete=False)
                 self.store.update(rt.plural, marked)
         if gone and not rt.returns_deleted_object:
             details: dict = {"name": metadata["name"]}
@@ -354,6 +493,11 @@ class Api:
         with self.store.lock:
             page = self.store.page(rt.plural, route.namespace or None, labels, fields)
             for entry in page.entries:
+                # Each object is admitted as a DELETE; a webhook's wait is not modelled here.
+                call = self.webhooks.call(WriteAttributes("DELETE", rt, "", route.namespace or "", None, entry.obj,
+                                                          parse_go_duration(query.get("timeout"))))
+                if call is not None and call.error is not None:
+                    raise call.error
                 self._delete_one(rt, entry.obj, options, "dryRun" in query)
         self.poke()
         body = _list_body(rt.list_kind, rt.api_version, {"resourceVersion": self.store.resource_version()},
@@ -365,6 +509,10 @@ class Api:
 
 def _error(error: errors.ApiError, user: str | None) -> ApiResponse:
     return ApiResponse(error.code, error.body_bytes(), JSON, user)
+
+
+def _copy(obj: object) -> object:
+    return json.loads(json.dumps(obj))
 
 
 def _json_body(body: bytes) -> object:

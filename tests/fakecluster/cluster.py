@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 
 import yaml
 
-from . import admission, objects
+from . import admission, aggregation, metrics, objects
 from .api import Api, ApiSettings, ComponentHealth
 from .auth import Authenticator, TokenValidator
 from .clock import SimClock, rfc3339
@@ -27,11 +27,15 @@ from .components import Context, ControllerManager, Etcd, Kubelets, Scheduler, S
 from .components.static_pods import CONTROL_PLANE_LABEL
 from .health import SIMULATED_VERSION
 from .infra import demo_manifests, demo_web_pods, infra_objects
+from .components.etcd import WriteFault
 from .rbac import Authorizer, RuleRef
-from .resources import resource_for_manifest
+from .resources import RESOURCES, resource_for_manifest
 from .server import ApiServer, RequestLog, RequestRecord
 from .store import Store
-from .tls import make_credentials
+from .throttling import PriorityAndFairness, Throttle
+from .tls import ClusterCA, ServerCredentials, validity
+from .webhooks import KINDS as WEBHOOK_KINDS
+from .webhooks import Backend, Webhooks, WriteAttributes, configuration_object
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_INFRA = REPO_ROOT / "infra"
@@ -79,7 +83,13 @@ class FakeCluster:
         _add_indexes(self.store)
         self.etcd = Etcd()
         self._stopping = threading.Event()
-        self._credentials = make_credentials()
+        self._ca = ClusterCA()
+        self._credentials = self._ca.issue_server(*validity("valid"))
+        self.webhooks = Webhooks(self.store)
+        self.flow_control = PriorityAndFairness()
+        self._db_sizes = [metrics.DEFAULT_DB_SIZE] * 3
+        self._size_metric: str | None = None
+        self._webhook_configurations: set[tuple[str, str]] = set()
         self.authenticator = Authenticator(token_validator)
         self.checker_token = secrets.token_urlsafe(32)
         self.admin_token = secrets.token_urlsafe(32)
@@ -90,7 +100,7 @@ class FakeCluster:
         self._server: ApiServer | None = None
         self._pending_mode: tuple[str, float] | None = None
 
-        context = Context(self.clock, self.store, self.etcd, self._apiserver_answers)
+        context = Context(self.clock, self.store, self.etcd, self._apiserver_answers, self._component_admits)
         self.kubelets = Kubelets(context)
         self.controller_manager = ControllerManager(context)
         self.scheduler = Scheduler(context)
@@ -106,7 +116,8 @@ class FakeCluster:
                        authorizer=self.rbac, etcd=self.etcd, component_health=self._component_health,
                        poke=self.simulation.poke,
                        settings=ApiSettings(etcd_health_delay, etcd_write_fail_delay, read_hang_cap),
-                       stopping=self._stopping, version=dict(SIMULATED_VERSION))
+                       stopping=self._stopping, version=dict(SIMULATED_VERSION), webhooks=self.webhooks,
+                       flow_control=self.flow_control, metrics_body=self._metrics_body)
         self._infra_dir = rbac_dir if install_infra else None
         self._demo_objects = demo_objects
         self._seeded = False
@@ -168,11 +179,16 @@ class FakeCluster:
 
     @property
     def ca_pem(self) -> str:
-        return self._credentials.ca_pem
+        """The cluster CA (what a kubeconfig trusts), whichever CA signed the serving certificate."""
+        return self._ca.pem
+
+    @property
+    def serving_certificate_pem(self) -> str:
+        return self._credentials.cert_pem
 
     def ssl_context(self) -> ssl.SSLContext:
         """A verifying client SSLContext that trusts this cluster's CA."""
-        return self._credentials.client_context()
+        return ssl.create_default_context(cadata=self._ca.pem)
 
     def add_token(self, token: str, user: str, groups: Iterable[str]) -> None:
         self.authenticator.add_token(token, user, tuple(groups))
@@ -261,6 +277,191 @@ class FakeCluster:
             self.store.delete("leases", objects.NODE_LEASE_NAMESPACE, name)
         self.simulation.poke()
 
+    # --- faults between the components (issue 8) ------------------------------------------
+
+    def add_failing_webhook(
+        self,
+        name: str = "image-policy.policy.example.org",
+        *,
+        configuration: str = "image-policy",
+        kind: str = "validating",
+        mode: str = "refused",
+        resources: Sequence[str] = ("pods", "configmaps"),
+        api_groups: Sequence[str] = ("",),
+        api_versions: Sequence[str] = ("v1",),
+        operations: Sequence[str] = ("CREATE", "UPDATE"),
+        scope: str = "Namespaced",
+        namespaces: Sequence[str] | None = ("default", "demo"),
+        timeout_seconds: int = 10,
+        failure_policy: str = "Fail",
+        deny_code: int = 400,
+        deny_message: str = "image not allowed",
+        url: str | None = None,
+    ) -> dict:
+        """Store a Validating/MutatingWebhookConfiguration `configuration` with webhook `name`
+        (added to, or replacing its namesake in, an existing configuration) whose backend
+        refuses connections, hangs (`timeout`), fails TLS verification (`tls`) or denies
+        (`deny`); matching writes are answered as kube-apiserver does (webhooks.py).
+        namespaces=None: every namespace. Returns the stored configuration."""
+        if kind not in WEBHOOK_KINDS:
+            raise ValueError(f"webhook kind must be one of {', '.join(WEBHOOK_KINDS)}, not {kind!r}")
+        if failure_policy not in ("Fail", "Ignore"):
+            raise ValueError(f"failure_policy must be Fail or Ignore, not {failure_policy!r}")
+        if scope not in ("*", "Cluster", "Namespaced"):
+            raise ValueError(f"scope must be *, Cluster or Namespaced, not {scope!r}")
+        if not 1 <= timeout_seconds <= 30:
+            # admissionregistration validation: timeoutSeconds must be between 1 and 30 seconds.
+            raise ValueError(f"timeout_seconds must be between 1 and 30, not {timeout_seconds}")
+        unknown = set(operations) - {"CREATE", "UPDATE", "DELETE", "CONNECT", "*"}
+        if unknown:
+            raise ValueError(f"unknown webhook operations {sorted(unknown)}")
+        backend = Backend(mode, deny_code, deny_message)
+        if url is None:
+            # Port 7 (echo) has no listener: connection refused, as in the recording.
+            url = "https://127.0.0.1:7/validate" if mode == "refused" else "https://127.0.0.1:9443/validate"
+        built = configuration_object(kind, configuration, name, url=url, ca_pem=self.ca_pem,
+                                     operations=tuple(operations), api_groups=tuple(api_groups),
+                                     api_versions=tuple(api_versions), resources=tuple(resources), scope=scope,
+                                     namespaces=tuple(namespaces) if namespaces is not None else None,
+                                     timeout_seconds=timeout_seconds, failure_policy=failure_policy)
+        plural = WEBHOOK_KINDS[kind]
+        self._fault_changed()
+        with self.simulation.lock, self.store.lock:
+            self.webhooks.register(kind, configuration, name, backend)
+            existing = self.store.get(plural, None, configuration)
+            if existing is None:
+                stored = self.store.create(plural, built)
+            else:
+                hooks = [hook for hook in existing.get("webhooks") or [] if hook.get("name") != name]
+                existing["webhooks"] = hooks + built["webhooks"]
+                existing["metadata"]["generation"] = existing["metadata"].get("generation", 1) + 1
+                stored = self.store.update(plural, existing)
+            self._webhook_configurations.add((plural, configuration))
+        self.simulation.poke()
+        return _copy(stored)
+
+    def remove_webhooks(self) -> None:
+        """Delete every configuration add_failing_webhook stored and forget their backends."""
+        self._fault_changed()
+        with self.simulation.lock:
+            for plural, name in self._webhook_configurations:
+                self.store.delete(plural, None, name)
+            self._webhook_configurations.clear()
+            self.webhooks.clear()
+        self.simulation.poke()
+
+    def register_unavailable_apiservice(self, name: str = "v1beta1.metrics.k8s.io", reason: str = "ServiceNotFound",
+                                        message: str | None = None, *,
+                                        service: tuple[str, str, int] = ("kube-system", "metrics-server", 443)) -> dict:
+        """An aggregated APIService backed by `service` (namespace, name, port) that is not
+        Available: `reason` (ServiceNotFound, MissingEndpoints, FailedDiscoveryCheck or any
+        other with a message). Its group/version then answers 503 and HPAs that need it
+        cannot scale (while the controller-manager runs)."""
+        now = self.clock.now()
+        apiservice = aggregation.aggregated_apiservice(name, service[0], service[1], service[2], now)
+        apiservice["status"] = aggregation.unavailable_status(apiservice, reason, message, now)
+        self._fault_changed()
+        with self.simulation.lock:
+            stored = self.store.put("apiservices", apiservice)
+        self.simulation.poke()
+        return _copy(stored)
+
+    def restore_apiservice(self, name: str = "v1beta1.metrics.k8s.io") -> None:
+        """The APIService's backend answers again: Available=True (reason Passed)."""
+        self._fault_changed()
+        now = self.clock.now()
+        with self.simulation.lock:
+            if self.store.mutate("apiservices", None, name,
+                                 lambda obj: obj.update(status=aggregation.available_status(now))) is None:
+                raise KeyError(f"no APIService {name!r}")
+        self.simulation.poke()
+
+    def seed_apiservices(self) -> None:
+        """The local APIServices of the simulated version (those not already stored)."""
+        now = self.clock.now()
+        with self.simulation.lock:
+            for group, version, group_priority, version_priority in aggregation.LOCAL_APISERVICES:
+                if self.store.peek("apiservices", None, aggregation.apiservice_name(group, version)) is None:
+                    self.store.create("apiservices", aggregation.local_apiservice(
+                        group, version, group_priority, version_priority, now))
+
+    def etcd_nospace(self, on: bool = True, *, quota_bytes: int | None = None) -> None:
+        """etcd's NOSPACE alarm: creates, updates and patches (the components' own writes
+        included) answer 500 `etcdserver: mvcc: database space exceeded`; reads, health checks
+        and deletes that remove an object pass; every etcd member is unhealthy in
+        componentstatuses. The database size grows past the quota (quota_bytes, default
+        etcd's 2 GiB). on=False disarms the alarm."""
+        if quota_bytes is not None:
+            if quota_bytes <= 0:
+                raise ValueError(f"quota_bytes must be positive, not {quota_bytes}")
+            self.etcd.quota_bytes = quota_bytes
+        self._fault_changed()
+        with self.simulation.lock:
+            self.etcd.set_nospace(on)
+            if on:
+                # The alarm is raised by the write that would grow the file past the quota.
+                self._db_sizes = [max(size, self.etcd.quota_bytes + 4096) for size in self._db_sizes]
+        self.simulation.poke()
+
+    def fail_writes(self, message: str | None = "etcdserver: request timed out", status: int = 500,
+                    reason: str = "") -> None:
+        """Every write (deletes too) fails with this storage error while every health check
+        passes, as with a flaky etcd member; fail_writes(None) ends it."""
+        if message is not None and not 400 <= status <= 599:
+            raise ValueError(f"status must be an HTTP error code, not {status}")
+        self._fault_changed()
+        with self.simulation.lock:
+            self.etcd.set_write_fault(None if message is None else WriteFault(message, status, reason))
+        self.simulation.poke()
+
+    def set_etcd_db_size(self, bytes_per_member: int | Sequence[int], metric: str | None = None) -> None:
+        """The etcd database size /metrics reports, one number for every member or one per
+        member, in the series `metric` (default: the one of the simulated version)."""
+        sizes = [bytes_per_member] * 3 if isinstance(bytes_per_member, int) else list(bytes_per_member)
+        if len(sizes) != 3 or any(not isinstance(size, int) or size < 0 for size in sizes):
+            raise ValueError(f"give one size in bytes, or one for each of the 3 members, not {bytes_per_member!r}")
+        if metric is not None and metric not in metrics.SIZE_METRICS:
+            raise ValueError(f"size metric must be one of {', '.join(metrics.SIZE_METRICS)}, not {metric!r}")
+        self._db_sizes = sizes
+        self._size_metric = metric
+
+    def throttle(self, every: int | None = None, *, fraction: float | None = None, retry_after: int = 1,
+                 paths: Sequence[str] | None = None) -> None:
+        """API Priority and Fairness rejects every Nth (or a fraction of the) requests that are
+        not exempt, with 429 and Retry-After (throttling.py); throttle(None) stops it."""
+        if every is None and fraction is None:
+            self.flow_control.set_throttle(None)
+            return
+        self.flow_control.set_throttle(Throttle(every, fraction, retry_after,
+                                                tuple(paths) if paths is not None else None))
+
+    def set_serving_certificate(self, state: str = "valid", *, expires_in_days: float | None = None) -> None:
+        """The cluster CA issues the serving certificate again: valid (for a year, or expiring
+        in `expires_in_days`), expired (yesterday) or not yet valid (from tomorrow); new TLS
+        connections get it."""
+        self._use_credentials(self._ca.issue_server(*validity(state, expires_in_days)))
+
+    def set_serving_certificate_from_other_ca(self) -> None:
+        """A valid serving certificate signed by a CA the cluster's kubeconfigs do not trust."""
+        self._use_credentials(ClusterCA("other-ca").issue_server(*validity("valid")))
+
+    def _use_credentials(self, credentials: ServerCredentials) -> None:
+        self._fault_changed()
+        self._credentials = credentials
+        if self._server is not None:
+            self._server.tls = credentials.server_context()
+
+    def _component_admits(self, resource: str, subresource: str, namespace: str, operation: str) -> bool:
+        return self.webhooks.admits(WriteAttributes(operation, RESOURCES[resource], subresource, namespace,
+                                                    None, None, None))
+
+    def _metrics_body(self) -> bytes:
+        minor = metrics.minor_version(self.api.version)
+        metric = self._size_metric or metrics.default_size_metric(minor)
+        served = [(rt.group, rt.version, rt.plural, rt.namespaced) for rt in RESOURCES.values()]
+        counts = {plural: self.store.count(plural) for plural in RESOURCES}
+        return metrics.render(metric, self._db_sizes, self.etcd.endpoints(), minor, served, counts)
+
     def _component(self, name: str) -> ControllerManager | Scheduler:
         components = {"controller-manager": self.controller_manager, "kube-controller-manager": self.controller_manager,
                       "scheduler": self.scheduler, "kube-scheduler": self.scheduler}
@@ -303,6 +504,7 @@ class FakeCluster:
             self.add_node(name, index=index, labels={CONTROL_PLANE_LABEL: ""} if name in self.static_pods.nodes
                           else None, now=now)
         self.install_infra()
+        self.seed_apiservices()
         if self._demo_objects:
             for manifest in demo_manifests():
                 self.apply(manifest)

@@ -13,6 +13,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
+from .aggregation import is_available
 from .cluster import FakeCluster
 from .scenarios import FAULTS
 
@@ -27,6 +28,14 @@ def state(fc: FakeCluster) -> dict:
         "controller_manager": "up" if fc.controller_manager.running else "down",
         "scheduler": "up" if fc.scheduler.running else "down",
         "nodes_lost": sorted(name for name, kubelet in fc.kubelets.nodes.items() if not kubelet.live),
+        "etcd_nospace": fc.etcd.nospace,
+        "write_fault": fc.etcd.write_fault.message if fc.etcd.write_fault else None,
+        "webhooks": sorted(f"{hook['name']} ({configuration['metadata']['name']})"
+                           for plural in ("validatingwebhookconfigurations", "mutatingwebhookconfigurations")
+                           for configuration in fc.store.scan(plural) for hook in configuration.get("webhooks") or []),
+        "apiservices_unavailable": sorted(service["metadata"]["name"] for service in fc.store.scan("apiservices")
+                                          if not is_available(service)),
+        "throttle": repr(fc.flow_control.throttle) if fc.flow_control.throttle else None,
     }
 
 

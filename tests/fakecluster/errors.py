@@ -25,7 +25,9 @@ class ApiError(Exception):
 
     def body(self) -> dict:
         status: dict = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                        "message": self.message, "reason": self.reason}
+                        "message": self.message}
+        if self.reason:  # StatusReasonUnknown ("") is left out, as metav1.Status serialises it
+            status["reason"] = self.reason
         if self.details is not None:
             status["details"] = self.details
         status["code"] = self.code
@@ -105,6 +107,12 @@ def unsupported_media_type() -> ApiError:
                     "the body of the request was in an unknown format - accepted media types "
                     "include: application/json-patch+json, application/merge-patch+json, "
                     "application/apply-patch+yaml, application/strategic-merge-patch+json")
+
+
+def storage(message: str, code: int = 500, reason: str = "") -> ApiError:
+    """An etcd error the apiserver passes through untranslated (ErrorToAPIStatus of a plain
+    error): code 500, no reason, the etcd message as it is."""
+    return ApiError(code, reason, message)
 
 
 def internal(message: str) -> ApiError:

@@ -1,9 +1,11 @@
 """Replay of a recording of a real control plane (tests/data/real-control-plane/*.json).
 
-Who calls it: FakeCluster.from_recording. The store is seeded with the recorded objects, the
-clock is set to the recording's server time and runs on in real time, the recorded health
-texts, /version and componentstatuses are served verbatim (until a fault switch changes the
-state they describe), and the failure that was in force is applied. Components that were
+Who calls it: FakeCluster.from_recording. The store is seeded with the recorded objects (webhook
+configurations, APIServices and HPAs included), the clock is set to the recording's server
+time and runs on in real time, the recorded health texts, /version and componentstatuses are
+served verbatim (until a fault switch changes the state they describe), and the failure that
+was in force is applied (the recorded webhook's backend, the NOSPACE alarm with the recorded
+quota and sizes, the expired serving certificate). Components that were
 alive in the recording keep running from the recorded state; kubelets whose Lease was stale
 stay stopped. The recorded cluster had no real kubelets (a script posted heartbeats), so
 replayed kubelets heartbeat but leave terminating pods alone, as in the recording.
@@ -12,6 +14,7 @@ replayed kubelets heartbeat but leave terminating pods alone, as in the recordin
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +24,9 @@ from . import objects
 from .api import RecordedAnswer
 from .clock import parse_http_date, parse_time
 from .components.kubelet import LEASE_RENEW_SECONDS
+from .infra import demo_manifests
 from .store import dumps
+from .webhooks import Backend
 
 if TYPE_CHECKING:
     from .cluster import FakeCluster
@@ -38,6 +43,9 @@ _SEEDS = (
     ("events_failed_scheduling", "events", False),
     ("hpas", "horizontalpodautoscalers", False),
     ("canary_deploy_after", "deployments", True),
+    ("webhook_configurations", "validatingwebhookconfigurations", False),
+    ("apiservices", "apiservices", False),
+    ("hpa_web", "horizontalpodautoscalers", True),
 )
 # Answers served verbatim while the recorded fault is in force.
 _VERBATIM = ("livez_verbose", "readyz_verbose", "healthz", "livez_etcd", "readyz_etcd", "version",
@@ -59,7 +67,8 @@ class Recording:
             path = RECORDINGS / f"{path_or_name}.json"
         data = json.loads(path.read_text())
         recorded_at = datetime.fromisoformat(data["recorded_at"].replace("Z", "+00:00")).astimezone(timezone.utc)
-        return cls(data["scenario"], data.get("note", ""), recorded_at, data["responses"])
+        # apiserver-cert-expired.json has no HTTP answers, only what the TLS handshake gave.
+        return cls(data["scenario"], data.get("note", ""), recorded_at, data.get("responses") or {})
 
     @property
     def server_time(self) -> datetime:
@@ -86,8 +95,11 @@ def replay(cluster: FakeCluster, recording: Recording) -> None:
     else:
         cluster._seeded = True
         cluster.install_infra()
-    _serve_verbatim(cluster, recording)
+        cluster.seed_apiservices()
+        _seed_unrecorded_demo_objects(cluster)
+    # The fault first: switching it on ends verbatim answers, which describe the faulty state.
     _apply_fault(cluster, recording, now, seeded)
+    _serve_verbatim(cluster, recording)
 
 
 def _seed(cluster: FakeCluster, recording: Recording) -> bool:
@@ -119,6 +131,16 @@ def _seed(cluster: FakeCluster, recording: Recording) -> bool:
     return True
 
 
+def _seed_unrecorded_demo_objects(cluster: FakeCluster) -> None:
+    """Deployment `web` was in every recorded cluster (see the README) but is read back only
+    by some recordings; the HPA controller needs its scale."""
+    for manifest in demo_manifests():
+        if manifest["kind"] == "Deployment" and cluster.store.peek(
+                "deployments", manifest["metadata"]["namespace"], manifest["metadata"]["name"]) is None:
+            cluster.ensure_namespace(manifest["metadata"]["namespace"])
+            cluster.apply(manifest)
+
+
 def _serve_verbatim(cluster: FakeCluster, recording: Recording) -> None:
     for key in _VERBATIM:
         response = recording.responses.get(key)
@@ -143,7 +165,8 @@ def _apply_fault(cluster: FakeCluster, recording: Recording, now: datetime, seed
             lease = store.peek("leases", objects.NODE_LEASE_NAMESPACE, name) or {}
             renewed = parse_time((lease.get("spec") or {}).get("renewTime"))
             stale = renewed is None or (now - renewed).total_seconds() > _NODE_GRACE
-            cluster.kubelets.adopt_recorded(name, live=not stale)
+            # Under NOSPACE the kubelets live but cannot renew: they resume once writes land.
+            cluster.kubelets.adopt_recorded(name, live=not stale or scenario == "etcd-nospace")
     for component, down in ((cluster.controller_manager, scenario == "kcm-down"),
                             (cluster.scheduler, scenario == "scheduler-down")):
         lease = store.peek("leases", "kube-system", component.elector.lease_name)
@@ -163,3 +186,38 @@ def _apply_fault(cluster: FakeCluster, recording: Recording, now: datetime, seed
         cluster.etcd.stop_members(2)
     elif scenario == "etcd-one-member-down":
         cluster.etcd.stop_members(1)
+    elif scenario in ("webhook-refused", "webhook-timeout"):
+        _replay_webhook(cluster, recording)
+    elif scenario == "apiserver-cert-expired":
+        cluster.set_serving_certificate("expired")
+    elif scenario == "etcd-nospace":
+        _replay_nospace(cluster, recording)
+
+
+_WEBHOOK_CALL = re.compile(r'failed calling webhook "([^"]+)": failed to call webhook: Post "([^"?]+)\?timeout=')
+
+
+def _replay_webhook(cluster: FakeCluster, recording: Recording) -> None:
+    """The recorded webhook failing the same way: the recorded configuration when there is one,
+    else one made from the recorded refusal (its webhook name, URL and deadline)."""
+    message = ((recording.responses.get("write_configmap") or {}).get("body") or {}).get("message", "")
+    match = _WEBHOOK_CALL.search(message)
+    if match is None:
+        raise ValueError(f"recording {recording.scenario}: no webhook refusal in write_configmap")
+    name, url = match.groups()
+    mode = "timeout" if "context deadline exceeded" in message else "refused"
+    for item in (recording.body("webhook_configurations") or {}).get("items") or []:
+        if any(hook.get("name") == name for hook in item.get("webhooks") or []):
+            cluster.webhooks.register("validating", item["metadata"]["name"], name, Backend(mode))
+            return
+    deadline = int(re.search(r"\?timeout=(\d+)s", message).group(1))
+    cluster.add_failing_webhook(name, mode=mode, url=url, timeout_seconds=deadline)
+
+
+def _replay_nospace(cluster: FakeCluster, recording: Recording) -> None:
+    quota = re.search(r"--quota-backend-bytes=(\d+)", recording.note)
+    cluster.etcd_nospace(True, quota_bytes=int(quota.group(1)) if quota else None)
+    lines = (recording.responses.get("metrics_etcd_size_lines") or {}).get("lines") or []
+    sizes = [int(line.rsplit(" ", 1)[1]) for line in lines if not line.startswith("#")]
+    if len(sizes) == 3:
+        cluster.set_etcd_db_size(sizes)

@@ -51,6 +51,12 @@ RESOURCES: dict[str, ResourceType] = {
         ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True, _ALL),
         ResourceType("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True,
                      _ALL, frozenset({"status"})),
+        ResourceType("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations",
+                     "ValidatingWebhookConfiguration", False, _ALL),
+        ResourceType("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
+                     "MutatingWebhookConfiguration", False, _ALL),
+        ResourceType("apiregistration.k8s.io", "v1", "apiservices", "APIService", False, _ALL,
+                     frozenset({"status"})),
     )
 }
 

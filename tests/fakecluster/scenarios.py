@@ -50,6 +50,20 @@ def _quorum_lost(fc: FakeCluster) -> None:
     fc.advance(15)
 
 
+def _aggregated_api_unavailable(fc: FakeCluster) -> None:
+    # Registered 60 s before the recording; the HPA controller has synced since.
+    fc.register_unavailable_apiservice("v1beta1.metrics.k8s.io", "ServiceNotFound")
+    fc.advance(60)
+
+
+def _etcd_nospace(fc: FakeCluster) -> None:
+    # Recorded: node Leases last renewed 45 s and leader Leases 37 s before the reads; the
+    # contract's canaries add 12 s, so 29 s here leaves the kubelets' Leases older than the
+    # 40 s grace and the leaders' younger than 45 s.
+    fc.etcd_nospace(True)
+    fc.advance(29)
+
+
 SCENARIOS: dict[str, Callable[[FakeCluster], None]] = {
     "healthy": lambda fc: None,
     "apiserver-down": lambda fc: fc.set_apiserver("down"),
@@ -60,6 +74,11 @@ SCENARIOS: dict[str, Callable[[FakeCluster], None]] = {
     "scheduler-down": _scheduler_down,
     "node-lost-kcm-alive": _node_lost,
     "node-lost-kcm-alive-orphan-pending": _node_lost_orphan_pending,
+    "webhook-refused": lambda fc: fc.add_failing_webhook(mode="refused"),
+    "webhook-timeout": lambda fc: fc.add_failing_webhook(mode="timeout", timeout_seconds=3),
+    "aggregated-api-unavailable": _aggregated_api_unavailable,
+    "apiserver-cert-expired": lambda fc: fc.set_serving_certificate("expired"),
+    "etcd-nospace": _etcd_nospace,
 }
 
 
@@ -84,4 +103,23 @@ FAULTS: dict[str, Callable[[FakeCluster, str | None], None]] = {
     "node-lost": lambda fc, arg: fc.lose_node(_needs(arg, "a node name")),
     "node-restore": lambda fc, arg: fc.restore_node(_needs(arg, "a node name")),
     "advance": lambda fc, arg: fc.advance(float(_needs(arg, "a number of seconds"))),
+    "webhook-refused": lambda fc, arg: fc.add_failing_webhook(mode="refused"),
+    "webhook-timeout": lambda fc, arg: fc.add_failing_webhook(mode="timeout", timeout_seconds=int(arg or 10)),
+    "webhook-tls": lambda fc, arg: fc.add_failing_webhook(mode="tls"),
+    "webhook-deny": lambda fc, arg: fc.add_failing_webhook(mode="deny", deny_message=arg or "image not allowed"),
+    "webhooks-clear": lambda fc, arg: fc.remove_webhooks(),
+    "apiservice-unavailable": lambda fc, arg: fc.register_unavailable_apiservice(arg or "v1beta1.metrics.k8s.io"),
+    "apiservice-restore": lambda fc, arg: fc.restore_apiservice(arg or "v1beta1.metrics.k8s.io"),
+    "etcd-nospace": lambda fc, arg: fc.etcd_nospace(True),
+    "etcd-nospace-off": lambda fc, arg: fc.etcd_nospace(False),
+    "writes-fail": lambda fc, arg: fc.fail_writes(arg or "etcdserver: request timed out"),
+    "writes-ok": lambda fc, arg: fc.fail_writes(None),
+    "etcd-db-size": lambda fc, arg: fc.set_etcd_db_size(int(_needs(arg, "a size in bytes"))),
+    "throttle": lambda fc, arg: fc.throttle(int(arg or 2)),
+    "throttle-off": lambda fc, arg: fc.throttle(None),
+    "cert-expired": lambda fc, arg: fc.set_serving_certificate("expired"),
+    "cert-not-yet-valid": lambda fc, arg: fc.set_serving_certificate("not-yet-valid"),
+    "cert-valid": lambda fc, arg: fc.set_serving_certificate(
+        "valid", expires_in_days=float(arg) if arg else None),
+    "cert-other-ca": lambda fc, arg: fc.set_serving_certificate_from_other_ca(),
 }

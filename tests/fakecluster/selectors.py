@@ -250,3 +250,20 @@ def _split_unescaped(text: str, separator: str, maxsplit: int = -1) -> list[str]
 
 def _unescape(value: str) -> str:
     return re.sub(r"\\(.)", r"\1", value)
+
+
+_MANIFEST_OPERATORS = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
+
+
+def selector_from_manifest(selector: dict | None) -> LabelSelector:
+    """A metav1.LabelSelector object (matchLabels, matchExpressions) as a LabelSelector; an
+    empty or absent selector matches everything (LabelSelectorAsSelector)."""
+    requirements = [LabelRequirement(key, "=", frozenset({value}))
+                    for key, value in sorted(((selector or {}).get("matchLabels") or {}).items())]
+    for expression in (selector or {}).get("matchExpressions") or []:
+        operator = _MANIFEST_OPERATORS.get(expression.get("operator"))
+        if operator is None:
+            raise ValueError(f"label selector operator {expression.get('operator')!r} is not one of "
+                             f"{', '.join(_MANIFEST_OPERATORS)}")
+        requirements.append(LabelRequirement(expression["key"], operator, frozenset(expression.get("values") or ())))
+    return LabelSelector(tuple(requirements))

@@ -9,6 +9,8 @@ keep-alive (urllib3 pools reuse connections). Modes:
   answers: not the TLS handshake on new connections, not requests on open ones. Only the
   client's timeout ends a request. Leaving `hung` lets parked connections go on, like SIGCONT.
 - slow: every answer is held back `slow_delay` real seconds.
+The TLS context is read for each new connection, so a re-issued serving certificate
+(`tls` replaced) is what the next handshake presents.
 """
 
 from __future__ import annotations
@@ -31,8 +33,6 @@ from .clock import SimClock, http_date
 MODES = ("up", "down", "hung", "slow")
 HANDSHAKE_TIMEOUT = 10.0
 IDLE_TIMEOUT = 300.0
-_FLOW_SCHEMA_UID = str(uuid.uuid4())
-_PRIORITY_LEVEL_UID = str(uuid.uuid4())
 
 
 @dataclass(frozen=True)
@@ -268,11 +268,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Audit-Id", str(uuid.uuid4()))
         self.send_header("Cache-Control", "no-cache, private")
         self.send_header("Content-Type", outcome.content_type)
-        self.send_header("X-Kubernetes-Pf-Flowschema-Uid", _FLOW_SCHEMA_UID)
-        self.send_header("X-Kubernetes-Pf-Prioritylevel-Uid", _PRIORITY_LEVEL_UID)
+        for name, value in outcome.headers:
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(outcome.body)))
+        # Logged before the answer leaves, so a client that has its answer finds the record.
+        server.log.add(RequestRecord(self.command, self.path, outcome.status, len(outcome.body), outcome.user))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(outcome.body)
         self.wfile.flush()
-        server.log.add(RequestRecord(self.command, self.path, outcome.status, len(outcome.body), outcome.user))

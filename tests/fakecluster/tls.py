@@ -1,9 +1,10 @@
 """A throwaway CA and a server certificate for 127.0.0.1 / localhost.
 
-Who calls it: FakeCluster.start(). ECDSA P-256 keys take about a millisecond to make, so every
-cluster gets its own CA and a client that trusts another cluster's CA fails verification.
-Validity is measured on the real clock (the TLS client checks it against its own clock), not
-on the simulated one.
+Who calls it: FakeCluster (at construction, and set_serving_certificate to issue the serving
+certificate again). ECDSA P-256 keys take about a millisecond to make, so every cluster gets
+its own CA and a client that trusts another cluster's CA fails verification. Validity is
+measured on the real clock (the TLS client checks it against its own clock), not on the
+simulated one.
 """
 
 from __future__ import annotations
@@ -44,48 +45,90 @@ class ServerCredentials:
         return ssl.create_default_context(cadata=self.ca_pem)
 
 
-def make_credentials(hostnames: tuple[str, ...] = ("localhost", "kubernetes", "kubernetes.default"),
-                     addresses: tuple[str, ...] = ("127.0.0.1", "::1")) -> ServerCredentials:
-    now = datetime.now(timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fakecluster-ca")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [x509.DNSName(name) for name in hostnames]
-    names += [x509.IPAddress(ipaddress.ip_address(address)) for address in addresses]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=365))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                       critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    return ServerCredentials(
-        ca_pem=ca_cert.public_bytes(serialization.Encoding.PEM).decode(),
-        cert_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
-        key_pem=key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()).decode(),
-    )
+CERTIFICATE_STATES = ("valid", "expired", "not-yet-valid")
+_HOSTNAMES = ("localhost", "kubernetes", "kubernetes.default")
+_ADDRESSES = ("127.0.0.1", "::1")
+
+
+class ClusterCA:
+    """The cluster's CA; it can issue the apiserver's serving certificate again (renewal, or an
+    expired one for the expired-certificate fault)."""
+
+    def __init__(self, common_name: str = "fakecluster-ca") -> None:
+        now = datetime.now(timezone.utc)
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(self.name)
+            .issuer_name(self.name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=400))
+            .not_valid_after(now + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False,
+                                         encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+
+    @property
+    def pem(self) -> str:
+        return self.cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    def issue_server(self, not_before: datetime, not_after: datetime,
+                     hostnames: tuple[str, ...] = _HOSTNAMES, addresses: tuple[str, ...] = _ADDRESSES
+                     ) -> ServerCredentials:
+        key = ec.generate_private_key(ec.SECP256R1())
+        names: list[x509.GeneralName] = [x509.DNSName(name) for name in hostnames]
+        names += [x509.IPAddress(ipaddress.ip_address(address)) for address in addresses]
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+            .issuer_name(self.name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
+                           critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        return ServerCredentials(
+            ca_pem=self.pem,
+            cert_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key_pem=key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()).decode(),
+        )
+
+
+def validity(state: str, expires_in_days: float | None = None,
+             now: datetime | None = None) -> tuple[datetime, datetime]:
+    """notBefore and notAfter of a serving certificate in `state`: valid for a year (or
+    expiring in `expires_in_days`), expired yesterday, or valid only from tomorrow."""
+    now = now or datetime.now(timezone.utc)
+    if state not in CERTIFICATE_STATES:
+        raise ValueError(f"certificate state must be one of {', '.join(CERTIFICATE_STATES)}, not {state!r}")
+    if expires_in_days is not None and state != "valid":
+        raise ValueError("expires_in_days goes only with state 'valid'")
+    if state == "expired":
+        return now - timedelta(days=366), now - timedelta(days=1)
+    if state == "not-yet-valid":
+        return now + timedelta(days=1), now + timedelta(days=366)
+    if expires_in_days is not None:
+        if expires_in_days <= 0:
+            raise ValueError(f"expires_in_days must be positive, not {expires_in_days} (use state 'expired')")
+        return now - timedelta(days=365), now + timedelta(days=expires_in_days)
+    return now - timedelta(days=1), now + timedelta(days=365)
+
+
+def make_credentials(hostnames: tuple[str, ...] = _HOSTNAMES,
+                     addresses: tuple[str, ...] = _ADDRESSES) -> ServerCredentials:
+    """A new CA and a serving certificate from it, valid from yesterday for a year."""
+    return ClusterCA().issue_server(*validity("valid"), hostnames=hostnames, addresses=addresses)

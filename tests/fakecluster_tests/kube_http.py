@@ -7,6 +7,7 @@ closed).
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import socket
@@ -108,6 +109,8 @@ class Client:
 
 
 def _answer(status: int, raw: bytes, headers: dict, started: float) -> Answer:
+    if headers.get("Content-Encoding") == "gzip":
+        raw = gzip.decompress(raw)
     text = raw.decode()
     try:
         body: object = json.loads(text)

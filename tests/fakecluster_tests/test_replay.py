@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
+import ssl
 from pathlib import Path
 
 import pytest
@@ -141,3 +144,63 @@ def test_replay_by_path(replay):
     fc, client = replay(str(RECORDINGS / "node-lost-kcm-alive.json"))
     assert not fc.kubelets.nodes["node-c"].live
     assert client.get("/api/v1/nodes/node-c").json["spec"]["taints"]
+
+
+# --- the recordings of issue 8 ---------------------------------------------------------------------
+
+def test_webhook_refused_replay(replay):
+    fc, client = replay("webhook-refused")
+    responses = recorded("webhook-refused")
+    answer = client.post("/api/v1/namespaces/default/configmaps?timeout=5s", {"metadata": {"name": "x"}})
+    assert (answer.status, answer.json) == (500, responses["write_configmap"]["body"])
+    configurations = client.get("/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations").json
+    assert configurations["items"] == responses["webhook_configurations"]["body"]["items"]
+    assert client.post("/api/v1/namespaces/cpwatch/configmaps", {"metadata": {"name": "x"}}).status == 201
+
+
+def test_webhook_timeout_replay(replay):
+    fc, client = replay("webhook-timeout")
+    responses = recorded("webhook-timeout")
+    answer = client.post("/api/v1/namespaces/default/configmaps?timeout=5s", {"metadata": {"name": "x"}}, timeout=6)
+    assert (answer.status, answer.json) == (500, responses["write_configmap"]["body"])
+    assert 2.9 <= answer.seconds < 4
+
+
+def test_aggregated_api_unavailable_replay(replay):
+    fc, client = replay("aggregated-api-unavailable")
+    responses = recorded("aggregated-api-unavailable")
+    assert client.get("/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io").json == \
+        responses["apiservice"]["body"]
+    discovery = client.get("/apis/metrics.k8s.io/v1beta1")
+    assert (discovery.status, discovery.body) == (503, responses["group_discovery"]["body"])
+    fc.advance(16)
+    conditions = client.get("/apis/autoscaling/v2/namespaces/demo/horizontalpodautoscalers/web").json["status"]
+    assert conditions["conditions"] == responses["hpa_web"]["body"]["status"]["conditions"]
+    fc.restore_apiservice("v1beta1.metrics.k8s.io")
+    assert client.get("/apis/metrics.k8s.io/v1beta1").status == 200
+
+
+def test_etcd_nospace_replay(replay):
+    fc, client = replay("etcd-nospace")
+    responses = recorded("etcd-nospace")
+    answer = client.post("/api/v1/namespaces/default/configmaps?timeout=5s", {"metadata": {"name": "x"}})
+    assert (answer.status, answer.json) == (500, responses["write_configmap"]["body"])
+    assert client.get("/api/v1/componentstatuses").body == responses["componentstatuses"]["body"]
+    lines = [re.sub(r":\d+", ":<port>", line) for line in client.get("/metrics").body.splitlines()
+             if "etcd_db_total_size_in_bytes" in line]
+    assert lines == [re.sub(r":\d+", ":<port>", line) for line in responses["metrics_etcd_size_lines"]["lines"]]
+    before = fc.store.get("leases", "kube-node-lease", "node-a")["spec"]["renewTime"]
+    fc.etcd_nospace(False)
+    fc.advance(1)
+    assert fc.store.get("leases", "kube-node-lease", "node-a")["spec"]["renewTime"] != before
+    assert client.post("/api/v1/namespaces/default/configmaps", {"metadata": {"name": "y"}}).status == 201
+
+
+def test_apiserver_cert_expired_replay(replay):
+    fc, _ = replay("apiserver-cert-expired")
+    expected = json.loads((RECORDINGS / "apiserver-cert-expired.json").read_text())["tls"]
+    with socket.create_connection(("127.0.0.1", fc.port), timeout=3) as raw:
+        with pytest.raises(ssl.SSLCertVerificationError) as refused:
+            fc.ssl_context().wrap_socket(raw, server_hostname="127.0.0.1")
+    assert (refused.value.verify_code, refused.value.verify_message) == (
+        expected["verify_code"], expected["verify_message"])

@@ -207,3 +207,49 @@ def test_kubernetes_client_reads_through_the_kubeconfig(fc, tmp_path):
 
 def test_infra_dir_default_is_the_repository_infra():
     assert (DEFAULT_INFRA / "10-rbac.yaml").is_file()
+
+
+# --- the reads of issue 8's probes: webhook configurations, APIServices, /metrics ----------------
+
+ISSUE_8_READS = (
+    "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+    "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/image-policy",
+    "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+    "/apis/apiregistration.k8s.io/v1/apiservices",
+    "/apis/apiregistration.k8s.io/v1/apiservices/v1.apps",
+    "/metrics",
+)
+
+
+def test_checker_reads_webhook_configurations_apiservices_and_metrics(fc, checker):
+    fc.add_failing_webhook()
+    assert [checker.get(path).status for path in ISSUE_8_READS] == [200] * len(ISSUE_8_READS)
+
+
+def test_checker_cannot_change_webhook_configurations_or_apiservices(fc, checker):
+    fc.add_failing_webhook()
+    config = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
+    assert checker.delete(f"{config}/image-policy").status == 403
+    assert checker.post(config, {"metadata": {"name": "mine"}, "webhooks": []}).status == 403
+    assert checker.patch(f"{config}/image-policy", {"metadata": {"labels": {"a": "b"}}}).status == 403
+    assert checker.delete("/apis/apiregistration.k8s.io/v1/apiservices/v1.apps").status == 403
+    assert checker.delete("/metrics").status == 403  # DELETE /metrics resets them on a real apiserver
+
+
+# cpwatch-reader rule -> the reads it alone allows
+ISSUE_8_RULES = {4: ISSUE_8_READS[:3], 5: ISSUE_8_READS[3:5], 6: ISSUE_8_READS[5:]}
+
+
+@pytest.mark.parametrize("index", sorted(ISSUE_8_RULES))
+def test_each_issue_8_read_needs_its_rule(index):
+    with FakeCluster(nodes=1, rbac_drop=[RuleRef("ClusterRole", "", "cpwatch-reader", index)]) as fc:
+        fc.add_failing_webhook()
+        checker = Client(fc, fc.checker_token)
+        statuses = {path: checker.get(path).status for path in ISSUE_8_READS}
+    assert {path for path, status in statuses.items() if status == 403} == set(ISSUE_8_RULES[index])
+
+
+def test_metrics_denial_names_the_path():
+    with FakeCluster(nodes=1, rbac_drop=[RuleRef("ClusterRole", "", "cpwatch-reader", 6)]) as fc:
+        answer = Client(fc, fc.checker_token).get("/metrics")
+    assert answer.json["message"] == 'forbidden: User "cpwatch-checker" cannot get path "/metrics"'

@@ -62,9 +62,22 @@ NEEDED = {
 }
 
 
+# Rules for the probes of issue 8, which are written on another branch: each must be shown
+# needed once its probe exists (strict: an XPASS fails, so the marker goes when the probe lands;
+# the component each probe reports under is the probe author's to confirm).
+PROBES_PENDING = pytest.mark.xfail(strict=True, reason="the probe that reads this is not on this branch yet")
+NEEDED_LATER = {
+    reader(4): (nothing, ("apiserver", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations")),
+    reader(5): (nothing, ("apiserver", "/apis/apiregistration.k8s.io/v1/apiservices")),
+    reader(6): (nothing, ("etcd", "/metrics")),
+}
+RULE_CASES = [pytest.param(rule, id=str(rule)) for rule in NEEDED] + [
+    pytest.param(rule, id=str(rule), marks=PROBES_PENDING) for rule in NEEDED_LATER]
+
+
 def test_the_table_names_every_rule_of_infra():
     with FakeCluster(nodes=1) as fc:
-        assert set(fc.rbac.rule_refs()) == set(NEEDED)
+        assert set(fc.rbac.rule_refs()) == set(NEEDED) | set(NEEDED_LATER)
 
 
 @pytest.mark.parametrize("setup", [nothing, silent_node], ids=["healthy", "silent-node"])
@@ -77,9 +90,9 @@ def test_with_every_rule_nothing_is_forbidden(tmp_path, setup):
     assert 403 not in statuses
 
 
-@pytest.mark.parametrize("rule", list(NEEDED), ids=[str(r) for r in NEEDED])
+@pytest.mark.parametrize("rule", RULE_CASES)
 def test_each_rule_is_needed_by_a_probe(tmp_path, rule):
-    setup, (component, fragment) = NEEDED[rule]
+    setup, (component, fragment) = {**NEEDED, **NEEDED_LATER}[rule]
     with FakeCluster(nodes=3, rbac_drop=[rule]) as fc:
         setup(fc)
         diagnosis = check(fc, tmp_path, SETTINGS)

@@ -12,6 +12,7 @@ Modelled controllers and their Kubernetes timings:
 - Deployment controller: status.observedGeneration follows metadata.generation.
 - ServiceAccount controller: every active namespace has a `default` ServiceAccount.
 - namespace controller: a deleted namespace is emptied, then removed.
+- HPA controller: every 15 s, whether each HPA's metrics API answers (autoscaler.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from datetime import datetime, timedelta
 from ..clock import parse_time, rfc3339
 from ..objects import NODE_LEASE_NAMESPACE, service_account
 from ..resources import RESOURCES
+from .autoscaler import SYNC_PERIOD as HPA_SYNC_PERIOD
+from .autoscaler import sync_autoscalers
 from .context import Context
 from .leader import LeaderElector
 
@@ -52,6 +55,7 @@ class ControllerManager:
         self._missing_since: dict[str, datetime] = {}
         self._next_monitor: datetime | None = None
         self._next_gc: datetime | None = None
+        self._next_hpa: datetime | None = None
 
     # --- process control ----------------------------------------------------------------
 
@@ -84,6 +88,7 @@ class ControllerManager:
             # Both loops run at once on start (wait.Until), then every period.
             self._next_monitor = now
             self._next_gc = now
+            self._next_hpa = now
         self._service_accounts()
         self._namespaces()
         self._deployments(now)
@@ -93,6 +98,9 @@ class ControllerManager:
         if now >= self._next_gc:
             self._next_gc = now + timedelta(seconds=POD_GC_PERIOD)
             self._pod_gc(now)
+        if now >= self._next_hpa:
+            self._next_hpa = now + timedelta(seconds=HPA_SYNC_PERIOD)
+            sync_autoscalers(self.context.store, now)
 
     # --- node lifecycle -------------------------------------------------------------------
 

@@ -65,7 +65,8 @@ class Kubelets:
         for name, state in self.nodes.items():
             if not state.live:
                 continue
-            if state.last_lease is None or (now - state.last_lease).total_seconds() >= LEASE_RENEW_SECONDS:
+            due = state.last_lease is None or (now - state.last_lease).total_seconds() >= LEASE_RENEW_SECONDS
+            if due and self.context.admits("leases", "", NODE_LEASE_NAMESPACE, "UPDATE"):
                 self._renew_lease(name, now)
                 state.last_lease = now
             node = store.peek("nodes", None, name)
@@ -73,7 +74,8 @@ class Kubelets:
                 continue
             ready = _ready(node)
             stale = state.last_status is None or (now - state.last_status).total_seconds() >= STATUS_REPORT_SECONDS
-            if stale or ready is None or ready.get("status") != "True":
+            if (stale or ready is None or ready.get("status") != "True") and self.context.admits(
+                    "nodes", "status", "", "UPDATE"):
                 self._post_status(node, now)
                 state.last_status = now
         if self.finish_pods:

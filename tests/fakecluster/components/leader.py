@@ -46,7 +46,7 @@ class LeaderElector:
 
     def tick(self, now: datetime) -> bool:
         """Acquire or renew as due; True while this process leads and can act."""
-        if not self.context.can_write():
+        if not self.context.can_write() or not self.context.admits("leases", "", "kube-system", "UPDATE"):
             if self.leader and self.last_renew and (now - self.last_renew).total_seconds() > RENEW_DEADLINE:
                 self.leader = False
                 self.exits += 1
