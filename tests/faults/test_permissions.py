@@ -59,25 +59,18 @@ NEEDED = {
     RuleRef("Role", "cpwatch", "cpwatch-canaries", 1): (nothing, ("scheduler", "/namespaces/cpwatch/pods")),
     RuleRef("Role", "cpwatch", "cpwatch-canaries", 2): (nothing, ("controller-manager", "/deployments/cpwatch-canary")),
     RuleRef("Role", "cpwatch", "cpwatch-canaries", 3): (nothing, ("controller-manager", "/serviceaccounts/default")),
-}
-
-
-# Rules for the probes of issue 8, which are written on another branch: each must be shown
-# needed once its probe exists (strict: an XPASS fails, so the marker goes when the probe lands;
-# the component each probe reports under is the probe author's to confirm).
-PROBES_PENDING = pytest.mark.xfail(strict=True, reason="the probe that reads this is not on this branch yet")
-NEEDED_LATER = {
-    reader(4): (nothing, ("apiserver", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations")),
-    reader(5): (nothing, ("apiserver", "/apis/apiregistration.k8s.io/v1/apiservices")),
+    reader(4): (nothing, ("extensions", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations")),
+    reader(5): (nothing, ("extensions", "/apis/apiregistration.k8s.io/v1/apiservices")),
     reader(6): (nothing, ("etcd", "/metrics")),
 }
-RULE_CASES = [pytest.param(rule, id=str(rule)) for rule in NEEDED] + [
-    pytest.param(rule, id=str(rule), marks=PROBES_PENDING) for rule in NEEDED_LATER]
+
+
+RULE_CASES = [pytest.param(rule, id=str(rule)) for rule in NEEDED]
 
 
 def test_the_table_names_every_rule_of_infra():
     with FakeCluster(nodes=1) as fc:
-        assert set(fc.rbac.rule_refs()) == set(NEEDED) | set(NEEDED_LATER)
+        assert set(fc.rbac.rule_refs()) == set(NEEDED)
 
 
 @pytest.mark.parametrize("setup", [nothing, silent_node], ids=["healthy", "silent-node"])
@@ -92,7 +85,7 @@ def test_with_every_rule_nothing_is_forbidden(tmp_path, setup):
 
 @pytest.mark.parametrize("rule", RULE_CASES)
 def test_each_rule_is_needed_by_a_probe(tmp_path, rule):
-    setup, (component, fragment) = {**NEEDED, **NEEDED_LATER}[rule]
+    setup, (component, fragment) = NEEDED[rule]
     with FakeCluster(nodes=3, rbac_drop=[rule]) as fc:
         setup(fc)
         diagnosis = check(fc, tmp_path, SETTINGS)
