@@ -54,6 +54,51 @@ def both_down(fc: FakeCluster) -> None:
     fc.advance(150)
 
 
+def webhook_failing_closed(fc: FakeCluster) -> None:
+    """A policy webhook on pods and configmaps in every namespace whose backend is gone."""
+    fc.add_failing_webhook(mode="refused", namespaces=None)
+    fc.advance(15)
+
+
+def webhook_hanging(fc: FakeCluster) -> None:
+    fc.add_failing_webhook(mode="timeout", timeout_seconds=3, namespaces=None)
+    fc.advance(15)
+
+
+def aggregated_api_unavailable(fc: FakeCluster) -> None:
+    fc.register_unavailable_apiservice("v1beta1.metrics.k8s.io", reason="ServiceNotFound")
+    fc.advance(60)
+
+
+def apiserver_cert_expired(fc: FakeCluster) -> None:
+    fc.set_serving_certificate("expired")
+
+
+def apiserver_cert_other_ca(fc: FakeCluster) -> None:
+    fc.set_serving_certificate_from_other_ca()
+
+
+def apiserver_cert_expiring(fc: FakeCluster) -> None:
+    fc.set_serving_certificate("valid", expires_in_days=12)
+    fc.advance(15)
+
+
+def etcd_nospace(fc: FakeCluster) -> None:
+    fc.advance(15)
+    fc.etcd_nospace()
+    fc.advance(25)
+
+
+def etcd_near_quota(fc: FakeCluster) -> None:
+    fc.set_etcd_db_size(int(1.8 * 2**30))
+    fc.advance(15)
+
+
+def throttled(fc: FakeCluster) -> None:
+    fc.throttle(every=3, retry_after=1)
+    fc.advance(15)
+
+
 SCENARIOS: dict[str, Callable[[FakeCluster], None]] = {
     "healthy": healthy,
     "apiserver-down": apiserver_down,
@@ -63,4 +108,13 @@ SCENARIOS: dict[str, Callable[[FakeCluster], None]] = {
     "controller-manager-down": controller_manager_down,
     "scheduler-down": scheduler_down,
     "both-down": both_down,
+    "webhook-failing-closed": webhook_failing_closed,
+    "webhook-hanging": webhook_hanging,
+    "aggregated-api-unavailable": aggregated_api_unavailable,
+    "apiserver-cert-expired": apiserver_cert_expired,
+    "apiserver-cert-other-ca": apiserver_cert_other_ca,
+    "apiserver-cert-expiring": apiserver_cert_expiring,
+    "etcd-nospace": etcd_nospace,
+    "etcd-near-quota": etcd_near_quota,
+    "throttled": throttled,
 }

@@ -148,7 +148,8 @@ def test_serving_certificate_from_another_ca_is_the_checkers_configuration(run_c
         fc.set_serving_certificate_from_other_ca()
         diagnosis = run_check_on(fc)
     assert set(verdicts(diagnosis).values()) == {U}
-    assert "CHECKER_CANNOT_CONNECT" in codes(diagnosis, "apiserver")
+    (cannot,) = [o for o in findings(diagnosis, "CHECKER_CANNOT_CONNECT") if o.evidence["path"] == "/livez"]
+    assert "does not chain to the CA cpwatch trusts" in cannot.evidence["detail"]
     assert "APISERVER_CERT_INVALID" not in codes(diagnosis)
 
 

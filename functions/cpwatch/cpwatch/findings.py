@@ -319,8 +319,8 @@ _KINDS = (
                 "serving certificate of {path} {problem} (valid {not_before} to {not_after}); it chains "
                 "to the trusted CA, so every verifying client is refused", _CERT_EXPIRED_RUNBOOK),
     FindingKind("APISERVER_THROTTLED", Status.WARN,
-                "{count} request(s) rejected with 429 by API Priority and Fairness (priority level "
-                "{priority_level}); {gave_up} still throttled after waiting Retry-After", _THROTTLED_RUNBOOK),
+                "{count} request(s) of this check rejected with 429 by API Priority and Fairness (priority "
+                "level {priority_level}), retried after Retry-After; {gave_up} gave up", _THROTTLED_RUNBOOK),
     # --- etcd --------------------------------------------------------------------------
     FindingKind("ETCD_CHECK_PASSED", Status.OK, "the apiserver's etcd check passes ({path})"),
     FindingKind("ETCD_CHECK_FAILED", Status.FAIL,
@@ -473,11 +473,24 @@ RUNBOOKS: tuple[Runbook, ...] = tuple(dict.fromkeys(
     [*COMPONENT_RUNBOOKS.values(), *(k.runbook for k in _KINDS if k.runbook is not None)]))
 
 
+# A probe that could not look because something else refused its write: the runbook of what refused.
+_BLOCKED_BY_RUNBOOKS = {
+    "webhook-unreachable": _WEBHOOK_RUNBOOK,
+    "webhook-intercepts": _WEBHOOK_RUNBOOK,
+    "webhook-denied": _CHECKER_RUNBOOK,
+    "policy-denied": _CHECKER_RUNBOOK,
+    "etcd-nospace": _ETCD_NOSPACE_RUNBOOK,
+    "storage": _ETCD_RUNBOOK,
+}
+
+
 def runbook_for(observation: Observation) -> Runbook | None:
     if observation.status is Status.OK:
         return None
     if observation.kind.runbook is not None:
         return observation.kind.runbook
+    if observation.code == "PROBE_BLOCKED" and observation.evidence.get("cause") in _BLOCKED_BY_RUNBOOKS:
+        return _BLOCKED_BY_RUNBOOKS[str(observation.evidence["cause"])]
     if observation.status is Status.UNKNOWN:
         return _CHECKER_RUNBOOK
     if observation.code in ("COMPONENTSTATUS_UNHEALTHY", "STATIC_POD_NOT_READY") and observation.component is Component.ETCD:

@@ -231,16 +231,15 @@ class KubeApi:
             return servingcert.read(self.server, self._ssl_context, min(self.request_timeout_s, remaining),
                                     self._tls_server_name, self._proxy_url, ignore_validity)
         except ssl.SSLCertVerificationError as error:
-            detail = f"{error.verify_message} ({error.verify_code})"
             if error.verify_code in servingcert.VALIDITY_CODES:
-                raise CertificateValidityError("TLS", "handshake", error.verify_code, detail) from None
-            raise CannotConnectError("TLS", "handshake", "tls", detail) from None
+                raise CertificateValidityError("TLS", self.server, error.verify_code, _verification_detail(error)) from None
+            raise CannotConnectError("TLS", self.server, "tls", _verification_detail(error)) from None
         except (TimeoutError, socket.timeout):
-            raise NoAnswerError("TLS", "handshake", "timeout", "TLS handshake timed out") from None
+            raise NoAnswerError("TLS", self.server, "timeout", "TLS handshake timed out") from None
         except ConnectionRefusedError as error:
-            raise NoAnswerError("TLS", "handshake", "refused", str(error)) from None
+            raise NoAnswerError("TLS", self.server, "refused", str(error)) from None
         except (OSError, ssl.SSLError, ValueError) as error:
-            raise NoAnswerError("TLS", "handshake", "closed", f"{type(error).__name__}: {error}"[:300]) from None
+            raise NoAnswerError("TLS", self.server, "closed", f"{type(error).__name__}: {error}"[:300]) from None
 
     def get_json(self, path: str, query: Mapping[str, str] | None = None,
                  accept: str = JSON, timeout_s: float | None = None) -> dict:
@@ -344,7 +343,7 @@ def _transport_error(method: str, path: str, error: HTTPError) -> Exception:
         if isinstance(cause, ssl.SSLCertVerificationError) and cause.verify_code in servingcert.VALIDITY_CODES:
             return CertificateValidityError(method, path, cause.verify_code, detail)
         if isinstance(cause, ssl.SSLCertVerificationError):
-            return CannotConnectError(method, path, "tls", detail)
+            return CannotConnectError(method, path, "tls", _verification_detail(cause))
         if isinstance(cause, (TimeoutError, socket.timeout)):
             return NoAnswerError(method, path, "timeout", "TLS handshake timed out")
         return NoAnswerError(method, path, "closed", detail)
@@ -364,6 +363,22 @@ def _transport_error(method: str, path: str, error: HTTPError) -> Exception:
             return NoAnswerError(method, path, "timeout", detail)
         return NoAnswerError(method, path, "closed", detail)
     return NoAnswerError(method, path, "closed", detail)
+
+
+# OpenSSL verify codes that mean "not signed by a CA cpwatch trusts" (the configuration's CA is
+# not the one that issued the server's certificate), and "issued for another name".
+_OTHER_CA_CODES = (2, 18, 19, 20, 21)
+_HOSTNAME_MISMATCH = 62
+
+
+def _verification_detail(error: ssl.SSLCertVerificationError) -> str:
+    code, message = error.verify_code, error.verify_message
+    if code in _OTHER_CA_CODES:
+        return (f"the server's certificate does not chain to the CA cpwatch trusts ({message}, OpenSSL {code}): "
+                f"check the kubeconfig's certificate-authority or the cluster's CA")
+    if code == _HOSTNAME_MISMATCH:
+        return f"the server's certificate is not issued for this address ({message}, OpenSSL {code})"
+    return f"{message} (OpenSSL {code})"
 
 
 def _root_cause(error: BaseException) -> BaseException:

@@ -119,13 +119,9 @@ def _root_first(diagnosis: Diagnosis) -> list[Component]:
 
 
 def _runbook_lines(found: list[Observation]) -> list[str]:
-    lines: list[str] = []
-    for runbook in dict.fromkeys(r for r in map(runbook_for, found) if r is not None):
-        lines += _one_runbook(runbook)
-    return lines
-
-
-def _one_runbook(runbook) -> list[str]:
+    runbook = next((r for r in map(runbook_for, found) if r is not None), None)
+    if runbook is None:
+        return []
     return [
         f"  what it means: {runbook.meaning}",
         f"  confirm:       {runbook.confirm[0]}",

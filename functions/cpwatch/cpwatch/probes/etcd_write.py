@@ -21,7 +21,7 @@ from ..refusals import Cause, classify
 from ..webhookrules import Write
 from .context import MANAGED_BY, ProbeContext, ms
 from .interceptors import webhooks
-from .refused_writes import blocked, observations_for
+from .refused_writes import WEBHOOK_INTERCEPTS, blocked, observations_for
 
 HEARTBEAT = "cpwatch-heartbeat"
 
@@ -40,8 +40,8 @@ def probe(ctx: ProbeContext) -> list[Observation]:
         response = ctx.api.request("PATCH", path, {"timeout": f"{int(timeout_s)}s"}, body=patch,
                                    content_type="application/merge-patch+json", timeout_s=timeout_s + 2)
     except NoAnswerError as error:
-        if error.reason == "refused":
-            raise  # the apiserver is gone, not etcd: the runner reports it as no answer
+        if error.reason not in ("timeout", "closed"):
+            raise  # refused, or a certificate no client accepts: the apiserver's, not etcd's
         return _no_answer(ctx, target, timeout_s, error)
     except NotFoundError as error:
         return [observe("CHECKER_NOT_INSTALLED", Component.ETCD, object=target, message=error.message)]
@@ -68,6 +68,6 @@ def _no_answer(ctx: ProbeContext, target: str, timeout_s: float, error: NoAnswer
         names = ", ".join(f"{w.name} (timeoutSeconds {w.timeout_s})" for w in slow_webhooks[:3])
         return [blocked("etcd_write", Component.ETCD,
                         f"the write to {target} got no answer within {timeout_s:g} s and fail-closed admission "
-                        f"webhook(s) {names} intercept it, so the wait may be theirs")]
+                        f"webhook(s) {names} intercept it, so the wait may be theirs", cause=WEBHOOK_INTERCEPTS)]
     return [observe("ETCD_WRITE_FAILED", Component.ETCD, object=target, timeout_s=timeout_s,
                     detail=f"no answer ({error.reason})", cause="no-answer")]

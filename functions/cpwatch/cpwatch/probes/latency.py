@@ -22,8 +22,8 @@ def probe(ctx: ProbeContext) -> list[Observation]:
         try:
             response = ctx.api.request("GET", _PATH, raise_for_status=False)
         except NoAnswerError as error:
-            if error.reason == "refused":
-                raise  # nothing listens: the health probe reports the apiserver unreachable
+            if error.reason not in ("timeout", "closed"):
+                raise  # refused, or a certificate no client accepts: the health probe's finding
             return [observe("APISERVER_READS_NO_ANSWER", Component.APISERVER, path=_PATH, reason=error.reason)]
         if response.status != 404:  # an answered 404 still measured a round trip to storage
             raise_for_status_of(response, "GET", _PATH)

@@ -14,6 +14,8 @@ from ..refusals import Cause, Refusal, classify
 from .context import ProbeContext
 from .interceptors import webhooks
 
+WEBHOOK_INTERCEPTS = "webhook-intercepts"  # a fail-closed webhook sits on the write; failing or not is unknown
+
 
 def observations_for(ctx: ProbeContext, probe: str, component: Component, target: str,
                      error: ApiStatusError) -> list[Observation]:
@@ -46,8 +48,11 @@ def webhook_failing_closed(ctx: ProbeContext, refusal: Refusal) -> Observation:
                    covers=webhook.coverage() if webhook else "unknown")
 
 
-def blocked(probe: str, component: Component, because: str, refusal: Refusal | None = None) -> Observation:
+def blocked(probe: str, component: Component, because: str, refusal: Refusal | None = None,
+            cause: str = "") -> Observation:
     evidence: dict[str, object] = {"probe": probe, "because": because}
+    if cause:
+        evidence["cause"] = cause
     if refusal is not None:
         evidence.update(cause=refusal.cause.value, status=refusal.status)
         if refusal.webhook:
@@ -64,4 +69,5 @@ def intercepted_reaction(ctx: ProbeContext, probe: str, component: Component, wr
         return None
     names = ", ".join(f"{w.name} ({w.label()})" for w in found[:3])
     return blocked(probe, component, f"{reaction} needs {write.describe()}, which fail-closed admission "
-                                     f"webhook(s) {names} intercept; a missing reaction may be theirs")
+                                     f"webhook(s) {names} intercept; a missing reaction may be theirs",
+                   cause=WEBHOOK_INTERCEPTS)
