@@ -176,6 +176,35 @@ def test_alarm_email_reads_as_a_page():
     assert "Bearer" not in text and "k8s-aws-v1." not in text
 
 
+def test_nospace_alarm_gives_the_space_quota_runbook_not_the_quorum_one():
+    nospace = [observe("ETCD_CHECK_PASSED", E, path="/livez/etcd"),
+               observe("ETCD_NOSPACE", E, object="ConfigMap cpwatch/cpwatch-heartbeat",
+                       detail="etcdserver: mvcc: database space exceeded")]
+    notification = build_notification(CLUSTER, REGION, "etcd", "alarm", AT, SINCE, document({E: nospace}), DASHBOARD)
+    text = " ".join(notification.text.split())  # the e-mail wraps its lines
+
+    assert "ETCD_NOSPACE" in text and "database space exceeded" in text
+    assert "etcdctl alarm disarm" in text and "defrag" in text
+    assert "restart failed members" not in text and "quorum needs a majority" not in text
+
+
+def test_webhook_failing_closed_never_pages_etcd():
+    from cpwatch.alerting import Look
+    from cpwatch.pipeline import looks_of
+
+    blocked = [observe("ETCD_CHECK_PASSED", E, path="/livez/etcd"),
+               observe("PROBE_BLOCKED", E, probe="etcd_write", because="admission webhook w refused the write",
+                       cause="webhook-unreachable", webhook="w")]
+    webhook = observe("WEBHOOK_FAILING_CLOSED", Component.EXTENSIONS, webhook="w", configuration="c",
+                      cause="connect: connection refused", covers="CREATE/UPDATE configmaps in every namespace")
+    flat = tuple(o for found in {**HEALTHY, E: blocked}.values() for o in found) + (webhook,)
+    api = SimpleNamespace(stats=TransferStats(requests=14, bytes_received=20480))
+    diagnosis = diagnosis_from([ProbeResult("probes", flat, 1.2)], CLUSTER, AT, 1.2, False, api)
+
+    assert diagnosis.overall.value == "degraded"
+    assert set(looks_of(diagnosis).values()) == {Look.GOOD}
+
+
 def test_recovery_email_says_how_long_it_lasted():
     notification = build_notification(CLUSTER, REGION, "controller-manager", "recovery", LATER, SINCE, document())
 

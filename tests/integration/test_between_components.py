@@ -84,7 +84,9 @@ def test_webhook_outside_the_checkers_namespaces_leaves_the_verdicts_healthy(run
         fc.add_failing_webhook(mode="refused")
         diagnosis = run_check_on(fc)
     assert set(verdicts(diagnosis).values()) == {H}
-    assert "WEBHOOKS_OK" in codes(diagnosis)
+    (listed,) = findings(diagnosis, "WEBHOOKS_OK")
+    assert listed.evidence["fail_closed"] == 1
+    assert "image-policy.policy.example.org" in listed.evidence["fail_closed_webhooks"][0]
 
 
 def test_webhook_on_lease_deletes_only_is_no_risk(run_check_on):

@@ -399,7 +399,7 @@ _KINDS = (
                 _NODE_RUNBOOK),
     # --- extensions: admission webhooks, aggregated APIs ---------------------------------
     FindingKind("WEBHOOKS_OK", Status.OK,
-                "{count} admission webhook(s); none fails closed on what the control plane writes"),
+                "{count} admission webhook(s), {fail_closed} failing closed; none on what the control plane writes"),
     FindingKind("WEBHOOK_FAILING_CLOSED", Status.FAIL,
                 "admission webhook {webhook} ({configuration}) cannot be called and fails closed: "
                 "{cause}; the writes it covers are refused ({covers})", _WEBHOOK_RUNBOOK),

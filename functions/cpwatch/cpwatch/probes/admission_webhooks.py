@@ -49,5 +49,7 @@ def probe(ctx: ProbeContext) -> list[Observation]:
                 consequence="; ".join(consequences), timeout_s=webhook.timeout_s,
                 match_conditions=webhook.has_match_conditions))
     if not observations:
-        observations.append(observe("WEBHOOKS_OK", Component.EXTENSIONS, count=len(view.webhooks)))
+        fail_closed = [f"{w.name} ({w.label()}): {w.coverage()}" for w in view.webhooks if w.fail_closed]
+        observations.append(observe("WEBHOOKS_OK", Component.EXTENSIONS, count=len(view.webhooks),
+                                    fail_closed=len(fail_closed), fail_closed_webhooks=fail_closed[:20]))
     return observations
