@@ -32,6 +32,7 @@ from .resources import resource_for_manifest
 from .server import ApiServer, RequestLog, RequestRecord
 from .store import Store
 from .tls import make_credentials
+from .work import Work
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_INFRA = REPO_ROOT / "infra"
@@ -199,7 +200,24 @@ class FakeCluster:
         return self._log.snapshot()
 
     def clear_requests(self) -> None:
+        """Forget the request log, and with it the work counted so far."""
         self._log.clear()
+
+    def work(self) -> Work:
+        """What a real apiserver would have done for the requests since the last clear_requests()
+        (work.py: objects read from etcd and from the watch cache, conversions, bytes)."""
+        total = Work()
+        for record in self._log.snapshot():
+            total += record.work
+        return total
+
+    def freeze_watch_cache(self) -> None:
+        """Cached reads (resourceVersion=0) keep seeing the cluster as it is now: a watch cache
+        that stopped following etcd. Consistent reads still see every change."""
+        self.store.freeze_watch_cache()
+
+    def thaw_watch_cache(self) -> None:
+        self.store.thaw_watch_cache()
 
     # --- time ---------------------------------------------------------------------------
 

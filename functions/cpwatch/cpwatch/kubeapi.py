@@ -41,6 +41,14 @@ from .timeutil import Deadline, parse_http_date
 
 JSON = "application/json"
 TABLE = "application/json;as=Table;g=meta.k8s.io;v=v1,application/json"
+# Metadata only (PartialObjectMetadata[List]); plain JSON from a server that cannot convert.
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+# A list or get with resourceVersion=0 is served from the apiserver's watch cache: no etcd read,
+# selectors matched in memory (pods indexed by spec.nodeName), possibly a little behind. The
+# cache ignores `limit` for it and answers in one page; list_pages follows a continue token
+# anyway, for servers that page.
+FROM_CACHE = {"resourceVersion": "0"}
 MERGE_PATCH = "application/merge-patch+json"
 
 
