@@ -77,9 +77,70 @@ def run(figures: Figures, sizes: tuple[int, ...] = SIZES, runs: int = RUNS_PER_M
             if baseline.get("peak_rss_mb"):
                 figures.add(f"large {label}: baseline kubectl peak RSS (largest of the two)", baseline["peak_rss_mb"], "MB")
             top = nodes == max(sizes)
+            if top:
+                apiserver_work(fc, figures, label)
             figures.ratio(f"large {label}: checker bytes / baseline bytes (read-only)", checker_bytes, baseline["bytes"],
                           "checker_bytes", "baseline_bytes", "B", as_percent=True,
                           target=f"<= {TARGET_BYTES_PERCENT:g} %" if top else "", limit=TARGET_BYTES_PERCENT if top else None)
+
+
+TARGET_WORK_PERCENT = 5.0
+
+
+def apiserver_work(fc, figures: Figures, label: str) -> dict:
+    """What the apiserver does for one read-only check, next to one `kubectl get pods -A -o json`
+    (a consistent list in pages of 500), as counted by the fake (tests/fakecluster/work.py).
+    The Terminating-pod scan runs in one minute of five at this size, so three figures: a check
+    in another minute, a check in the scanning minute, and the average over the five minutes."""
+    from cpwatch.settings import Settings
+
+    period = max(1, round(Settings().orphan_scan_period_s / 60))
+    minute = int(fc.clock.now().timestamp() // 60)
+    fc.advance((period - minute % period) % period * 60 + 1)  # into a scanning minute
+    scanning = _work_of(fc, lambda: _check_in_child(fc, True, 1))
+    fc.advance(60)
+    other = _work_of(fc, lambda: _check_in_child(fc, True, 1))
+    kubectl = _work_of(fc, lambda: _pods_like_kubectl(fc))
+    average_ms = (scanning.cpu_ms() + (period - 1) * other.cpu_ms()) / period
+    for name, work in (("check, other minutes", other), ("check, scanning minute", scanning),
+                       ("kubectl get pods -A -o json", kubectl)):
+        figures.add(f"apiserver {label}: {name}: requests", work.requests, "requests")
+        figures.add(f"apiserver {label}: {name}: objects read from etcd", work.storage_reads, "objects")
+        figures.add(f"apiserver {label}: {name}: objects looked at in the watch cache", work.cache_reads, "objects")
+        figures.add(f"apiserver {label}: {name}: objects converted (Table, metadata)", work.converted, "objects")
+        figures.add(f"apiserver {label}: {name}: bytes sent", work.bytes_sent, "B")
+        figures.add(f"apiserver {label}: {name}: estimated CPU", work.cpu_ms(), "ms")
+    figures.ratio(f"apiserver {label}: check (other minutes) / one full pod list", other.cpu_ms(), kubectl.cpu_ms(),
+                  "check_ms", "pod_list_ms", "estimated CPU ms", as_percent=True)
+    figures.ratio(f"apiserver {label}: check (scanning minute) / one full pod list", scanning.cpu_ms(),
+                  kubectl.cpu_ms(), "check_ms", "pod_list_ms", "estimated CPU ms", as_percent=True)
+    figures.ratio(f"apiserver {label}: check (average over {period} min) / one full pod list", average_ms,
+                  kubectl.cpu_ms(), "check_ms", "pod_list_ms", "estimated CPU ms", as_percent=True,
+                  target=f"<= {TARGET_WORK_PERCENT:g} %", limit=TARGET_WORK_PERCENT)
+    return {"scanning": scanning, "other": other, "kubectl": kubectl}
+
+
+def _work_of(fc, action):
+    fc.clear_requests()
+    action()
+    work = fc.work()
+    fc.clear_requests()
+    return work
+
+
+def _pods_like_kubectl(fc) -> None:
+    """The requests of `kubectl get pods -A -o json`: a consistent list in pages of 500
+    (--chunk-size), each page continued from the last."""
+    import urllib3
+
+    pool = urllib3.HTTPSConnectionPool("127.0.0.1", fc.port, ssl_context=fc.ssl_context(), assert_hostname=False)
+    token = None
+    while True:
+        query = {"limit": "500", **({"continue": token} if token else {})}
+        answer = pool.request("GET", "/api/v1/pods", fields=query, headers={"Authorization": f"Bearer {fc.admin_token}"})
+        token = json.loads(answer.data).get("metadata", {}).get("continue")
+        if not token:
+            return
 
 
 def _add_pending(fc, count: int) -> None:
