@@ -225,6 +225,19 @@ class FakeCluster:
         self.simulation.check()
         self.simulation.advance(seconds)
 
+    def advance_to_minute(self, multiple_of: int, within_s: float = 15.0) -> None:
+        """Advance until the clock is less than `within_s` into a minute whose number (since the
+        epoch) is a multiple of `multiple_of`. Simulating a large cluster takes real time, which
+        the clock also counts, so the last step is a short one."""
+        while True:
+            minute, second = divmod(self.clock.now().timestamp(), 60)
+            if int(minute) % multiple_of == 0 and second < within_s:
+                return
+            wait = (multiple_of - int(minute) % multiple_of) % multiple_of * 60 - second
+            if wait <= 0:
+                wait += multiple_of * 60
+            self.advance(wait - 20 if wait > 25 else wait + 1)
+
     # --- faults -------------------------------------------------------------------------
 
     def set_apiserver(self, mode: str, delay: float = 2.0) -> None:

@@ -52,8 +52,7 @@ def _full_pod_list(fc: FakeCluster) -> Work:
 
 def _to_scanning_minute(fc: FakeCluster) -> int:
     period = round(SETTINGS.orphan_scan_period_s / 60)
-    minute = int(fc.clock.now().timestamp() // 60)
-    fc.advance((period - minute % period) % period * 60 + 1)
+    fc.advance_to_minute(period)
     return period
 
 
