@@ -1,7 +1,7 @@
 """The measured process of the large-cluster benchmark: cpwatch's check and nothing else.
 
 Run by bench/large.py as `python -m bench.checker_child` with a JSON job on stdin:
-{"server", "ca_pem", "token", "read_only", "runs"}; prints one JSON line: per run the wall time of
+{"server", "ca_pem", "token", "read_only", "runs"} and optionally "request_timeout_s"; prints one JSON line: per run the wall time of
 run_check, requests and bytes received (KubeApi.stats), the verdict, and the process's peak RSS.
 The KubeApi is built as the Lambda builds it for EKS (verified TLS against the cluster CA, bearer
 token), without the kubernetes package the kubeconfig loader would import.
@@ -24,6 +24,8 @@ def main() -> None:
     from cpwatch.timeutil import Deadline
 
     settings = Settings()
+    if job.get("request_timeout_s"):
+        settings = settings.with_overrides(request_timeout_s=job["request_timeout_s"])
     token = job["token"]
     rss_after_import = peak_rss_kb()
     runs = []

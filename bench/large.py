@@ -21,6 +21,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from cpwatch.settings import Settings
+
 from .common import REPO, RECORDED_HEALTHY, Figures, add_realistic_pods, compact_size, median, realistic_running_pod
 
 SIZES = (100, 1000, 5000)
@@ -53,6 +55,9 @@ def run(figures: Figures, sizes: tuple[int, ...] = SIZES, runs: int = RUNS_PER_M
             fc.advance(2)
             print(f"  set-up {time.monotonic() - started:.1f} s, {fc.store.count('pods')} pods", flush=True)
             label = f"{nodes} nodes"
+            # Timed runs fall in a minute without the Terminating-pod scan (apiserver_work covers it).
+            fc.advance_to_minute(SCAN_PERIOD_MINUTES)
+            fc.advance(120)
             for read_only in (True, False):
                 mode = "read-only" if read_only else "with canaries"
                 result = _check_in_child(fc, read_only, runs)
@@ -77,9 +82,76 @@ def run(figures: Figures, sizes: tuple[int, ...] = SIZES, runs: int = RUNS_PER_M
             if baseline.get("peak_rss_mb"):
                 figures.add(f"large {label}: baseline kubectl peak RSS (largest of the two)", baseline["peak_rss_mb"], "MB")
             top = nodes == max(sizes)
+            if top:
+                apiserver_work(fc, figures, label)
             figures.ratio(f"large {label}: checker bytes / baseline bytes (read-only)", checker_bytes, baseline["bytes"],
                           "checker_bytes", "baseline_bytes", "B", as_percent=True,
                           target=f"<= {TARGET_BYTES_PERCENT:g} %" if top else "", limit=TARGET_BYTES_PERCENT if top else None)
+
+
+TARGET_WORK_PERCENT = 5.0
+SCAN_PERIOD_MINUTES = max(1, round(Settings().orphan_scan_period_s / 60))  # the Terminating-pod scan's
+
+
+def apiserver_work(fc, figures: Figures, label: str) -> dict:
+    """What the apiserver does for one read-only check, next to one `kubectl get pods -A -o json`
+    (a consistent list in pages of 500), as counted by the fake (tests/fakecluster/work.py).
+    The Terminating-pod scan runs in one minute of five at this size, so three figures: a check
+    in another minute, a check in the scanning minute, and the average over the five minutes."""
+    period = SCAN_PERIOD_MINUTES
+    fc.advance_to_minute(period)  # the scanning minute
+    child: dict = {}
+    # The fake builds a 150,000-row Table in Python in 5-10 s on this machine (kube-apiserver's
+    # printers take well under a second), longer than the default 5 s request timeout.
+    scanning = _work_of(fc, lambda: child.update(_check_in_child(fc, True, 1, request_timeout_s=30.0)))
+    figures.add(f"apiserver {label}: checker peak RSS, scanning minute (one unpaged Table from the cache)",
+                child["peak_rss_kb"] / 1024, "MB", target=f"<= {TARGET_RSS_MB:g} MB",
+                met=child["peak_rss_kb"] / 1024 <= TARGET_RSS_MB)
+    fc.advance(60)
+    other = _work_of(fc, lambda: _check_in_child(fc, True, 1))
+    if scanning.converted < fc.store.count("pods") or other.converted >= fc.store.count("pods"):
+        raise RuntimeError(f"the Terminating-pod scan did not run in its minute only: {scanning}, {other}")
+    kubectl = _work_of(fc, lambda: _pods_like_kubectl(fc))
+    average_ms = (scanning.cpu_ms() + (period - 1) * other.cpu_ms()) / period
+    for name, work in (("check, other minutes", other), ("check, scanning minute", scanning),
+                       ("kubectl get pods -A -o json", kubectl)):
+        figures.add(f"apiserver {label}: {name}: requests", work.requests, "requests")
+        figures.add(f"apiserver {label}: {name}: objects read from etcd", work.storage_reads, "objects")
+        figures.add(f"apiserver {label}: {name}: objects looked at in the watch cache", work.cache_reads, "objects")
+        figures.add(f"apiserver {label}: {name}: objects converted (Table, metadata)", work.converted, "objects")
+        figures.add(f"apiserver {label}: {name}: bytes sent", work.bytes_sent, "B")
+        figures.add(f"apiserver {label}: {name}: estimated CPU", work.cpu_ms(), "ms")
+    figures.ratio(f"apiserver {label}: check (other minutes) / one full pod list", other.cpu_ms(), kubectl.cpu_ms(),
+                  "check_ms", "pod_list_ms", "estimated CPU ms", as_percent=True)
+    figures.ratio(f"apiserver {label}: check (scanning minute) / one full pod list", scanning.cpu_ms(),
+                  kubectl.cpu_ms(), "check_ms", "pod_list_ms", "estimated CPU ms", as_percent=True)
+    figures.ratio(f"apiserver {label}: check (average over {period} min) / one full pod list", average_ms,
+                  kubectl.cpu_ms(), "check_ms", "pod_list_ms", "estimated CPU ms", as_percent=True,
+                  target=f"<= {TARGET_WORK_PERCENT:g} %", limit=TARGET_WORK_PERCENT)
+    return {"scanning": scanning, "other": other, "kubectl": kubectl}
+
+
+def _work_of(fc, action):
+    fc.clear_requests()
+    action()
+    work = fc.work()
+    fc.clear_requests()
+    return work
+
+
+def _pods_like_kubectl(fc) -> None:
+    """The requests of `kubectl get pods -A -o json`: a consistent list in pages of 500
+    (--chunk-size), each page continued from the last."""
+    import urllib3
+
+    pool = urllib3.HTTPSConnectionPool("127.0.0.1", fc.port, ssl_context=fc.ssl_context(), assert_hostname=False)
+    token = None
+    while True:
+        query = {"limit": "500", **({"continue": token} if token else {})}
+        answer = pool.request("GET", "/api/v1/pods", fields=query, headers={"Authorization": f"Bearer {fc.admin_token}"})
+        token = json.loads(answer.data).get("metadata", {}).get("continue")
+        if not token:
+            return
 
 
 def _add_pending(fc, count: int) -> None:
@@ -123,8 +195,9 @@ def _add_terminating(fc, count: int, node_names: list[str]) -> None:
             fc.store.create("pods", {"metadata": metadata, "spec": spec, "status": template["status"]})
 
 
-def _check_in_child(fc, read_only: bool, runs: int) -> dict:
-    job = {"server": fc.url, "ca_pem": fc.ca_pem, "token": fc.checker_token, "read_only": read_only, "runs": runs}
+def _check_in_child(fc, read_only: bool, runs: int, request_timeout_s: float | None = None) -> dict:
+    job = {"server": fc.url, "ca_pem": fc.ca_pem, "token": fc.checker_token, "read_only": read_only, "runs": runs,
+           "request_timeout_s": request_timeout_s}
     completed = subprocess.run([sys.executable, "-m", "bench.checker_child"], input=json.dumps(job),
                                capture_output=True, text=True, cwd=REPO, env=_child_env(), timeout=600)
     if completed.returncode != 0:

@@ -15,7 +15,7 @@ import dataclasses
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,6 +29,7 @@ from .routing import Route, negotiate, parse_go_duration, parse_route
 from .selectors import parse_field_selector, parse_label_selector
 from .store import Entry, Store, dumps, with_type
 from .webhooks import Call, Webhooks, WriteAttributes
+from .work import CACHE, Work, get_source, list_source, read_work
 
 JSON = "application/json"
 _READS = frozenset({"get", "list", "watch"})
@@ -51,6 +52,7 @@ class ApiResponse:
     content_type: str = JSON
     user: str | None = None
     headers: tuple[tuple[str, str], ...] = ()  # beyond Content-Type, Content-Length and Date
+    work: Work = Work()  # what a real apiserver would have done for it (work.py)
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,10 @@ class Api:
         if not self._etcd_ready(route, query, request):
             return NoAnswer(identity.user)
         handler = getattr(self, f"_{route.verb}")
-        return handler(rt, route, query, request, identity)
+        answer = handler(rt, route, query, request, identity)
+        if route.verb not in _READS and isinstance(answer, ApiResponse):
+            answer = replace(answer, work=Work(writes=1))
+        return answer
 
     def _resource_type(self, route: Route) -> ResourceType:
         rt = route.rt
@@ -288,7 +293,11 @@ class Api:
         labels = parse_label_selector(query.get("labelSelector"))
         fields = parse_field_selector(query.get("fieldSelector"), rt.plural)
         limit = _non_negative_int(query.get("limit"), "limit")
-        page = self.store.page(rt.plural, route.namespace or None, labels, fields, limit, query.get("continue"))
+        source = list_source(query)
+        if source == CACHE and query.get("resourceVersion") == "0":
+            limit = None  # the watch cache ignores limit for resourceVersion=0 (cacher.go computeListLimit)
+        page = self.store.page(rt.plural, route.namespace or None, labels, fields, limit, query.get("continue"),
+                               indexed=source == CACHE, cached=source == CACHE)
         metadata: dict = {"resourceVersion": page.resource_version}
         if page.continue_token:
             metadata["continue"] = page.continue_token
@@ -302,14 +311,20 @@ class Api:
                               (entry.meta_raw() for entry in page.entries))
         else:
             body = _list_body(rt.list_kind, rt.api_version, metadata, (entry.raw() for entry in page.entries))
-        return ApiResponse(200, body, rendering.content_type, identity.user)
+        single = fields.exact("metadata.name") is not None and bool(route.namespace or fields.exact("metadata.namespace")
+                                                                   or not rt.namespaced)
+        examined = min(page.examined, 1) if single else page.examined
+        converted = len(page.entries) if rendering.shape != "object" else 0
+        work = read_work(source, examined, len(page.entries), converted, len(body))
+        return ApiResponse(200, body, rendering.content_type, identity.user, work=work)
 
     def _get(self, rt: ResourceType, route: Route, query: dict[str, str], request: ApiRequest,
              identity: Identity) -> ApiResponse:
         rendering = negotiate(request.headers.get("Accept"), is_list=False)
         if rt.plural == "componentstatuses":
             return self._component_status(route.name, identity.user)
-        entry = self._entry(rt, route)
+        source = get_source(query)
+        entry = self._entry(rt, route, cached=source == CACHE)
         if rendering.shape == "table":
             metadata = {"resourceVersion": entry.obj["metadata"].get("resourceVersion", "")}
             body = dumps(tables.table(rt.plural, [entry], self.clock.now(), query.get("includeObject", "Metadata"),
@@ -318,10 +333,11 @@ class Api:
             body = entry.meta_raw()
         else:
             body = with_type(rt.kind, rt.api_version, entry.raw())
-        return ApiResponse(200, body, rendering.content_type, identity.user)
+        work = read_work(source, 1, 1, 1 if rendering.shape != "object" else 0, len(body))
+        return ApiResponse(200, body, rendering.content_type, identity.user, work=work)
 
-    def _entry(self, rt: ResourceType, route: Route) -> Entry:
-        entry = self.store.entry(rt.plural, route.namespace if rt.namespaced else None, route.name)
+    def _entry(self, rt: ResourceType, route: Route, cached: bool = False) -> Entry:
+        entry = self.store.entry(rt.plural, route.namespace if rt.namespaced else None, route.name, cached)
         if entry is None:
             raise errors.not_found(rt, route.name)
         return entry

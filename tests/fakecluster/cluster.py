@@ -36,6 +36,7 @@ from .throttling import PriorityAndFairness, Throttle
 from .tls import ClusterCA, ServerCredentials, validity
 from .webhooks import KINDS as WEBHOOK_KINDS
 from .webhooks import Backend, Webhooks, WriteAttributes, configuration_object
+from .work import Work
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_INFRA = REPO_ROOT / "infra"
@@ -215,13 +216,43 @@ class FakeCluster:
         return self._log.snapshot()
 
     def clear_requests(self) -> None:
+        """Forget the request log, and with it the work counted so far."""
         self._log.clear()
+
+    def work(self) -> Work:
+        """What a real apiserver would have done for the requests since the last clear_requests()
+        (work.py: objects read from etcd and from the watch cache, conversions, bytes)."""
+        total = Work()
+        for record in self._log.snapshot():
+            total += record.work
+        return total
+
+    def freeze_watch_cache(self) -> None:
+        """Cached reads (resourceVersion=0) keep seeing the cluster as it is now: a watch cache
+        that stopped following etcd. Consistent reads still see every change."""
+        self.store.freeze_watch_cache()
+
+    def thaw_watch_cache(self) -> None:
+        self.store.thaw_watch_cache()
 
     # --- time ---------------------------------------------------------------------------
 
     def advance(self, seconds: float) -> None:
         self.simulation.check()
         self.simulation.advance(seconds)
+
+    def advance_to_minute(self, multiple_of: int, within_s: float = 15.0) -> None:
+        """Advance until the clock is less than `within_s` into a minute whose number (since the
+        epoch) is a multiple of `multiple_of`. Simulating a large cluster takes real time, which
+        the clock also counts, so the last step is a short one."""
+        while True:
+            minute, second = divmod(self.clock.now().timestamp(), 60)
+            if int(minute) % multiple_of == 0 and second < within_s:
+                return
+            wait = (multiple_of - int(minute) % multiple_of) % multiple_of * 60 - second
+            if wait <= 0:
+                wait += multiple_of * 60
+            self.advance(wait - 20 if wait > 25 else wait + 1)
 
     # --- faults -------------------------------------------------------------------------
 

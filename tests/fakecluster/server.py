@@ -22,13 +22,14 @@ import sys
 import threading
 import traceback
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler
 from typing import Callable
 
 from . import errors
 from .api import ApiRequest, ApiResponse, NoAnswer
 from .clock import SimClock, http_date
+from .work import Work
 
 MODES = ("up", "down", "hung", "slow")
 HANDSHAKE_TIMEOUT = 10.0
@@ -42,6 +43,7 @@ class RequestRecord:
     status: int | None  # None: no HTTP answer (connection closed)
     bytes_sent: int
     user: str | None
+    work: Work = field(default_factory=Work)  # what a real apiserver would have done (work.py)
 
 
 class RequestLog:
@@ -261,7 +263,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if isinstance(outcome, NoAnswer):
             self.close_connection = True
-            server.log.add(RequestRecord(self.command, self.path, None, 0, outcome.user))
+            server.log.add(RequestRecord(self.command, self.path, None, 0, outcome.user, Work(requests=1)))
             _shutdown(connection)
             return
         self.send_response(outcome.status)
@@ -272,7 +274,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(outcome.body)))
         # Logged before the answer leaves, so a client that has its answer finds the record.
-        server.log.add(RequestRecord(self.command, self.path, outcome.status, len(outcome.body), outcome.user))
+        work = replace(outcome.work, requests=1, bytes_sent=len(outcome.body))
+        server.log.add(RequestRecord(self.command, self.path, outcome.status, len(outcome.body), outcome.user, work))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(outcome.body)

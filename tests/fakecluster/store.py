@@ -63,6 +63,7 @@ class ListPage:
     resource_version: str
     continue_token: str | None
     remaining_item_count: int | None
+    examined: int = 0  # objects looked at: the candidates from the start key to the last one taken
 
 
 class _Index:
@@ -75,6 +76,11 @@ class _Index:
         if value is not None:
             self.buckets.setdefault(value, set()).add(key)
 
+    def copy(self) -> _Index:
+        clone = _Index(self.key_fn)
+        clone.buckets = {value: set(keys) for value, keys in self.buckets.items()}
+        return clone
+
     def remove(self, key: Key, obj: dict) -> None:
         value = self.key_fn(obj)
         if value is not None:
@@ -85,6 +91,14 @@ class _Index:
                     del self.buckets[value]
 
 
+@dataclass(frozen=True)
+class _View:
+    objects: dict[str, dict[Key, Entry]]
+    keys: dict[str, list[Key]]
+    indexes: dict[str, dict[str, _Index]]
+    rv: int
+
+
 class Store:
     def __init__(self, clock: SimClock) -> None:
         self.clock = clock
@@ -93,6 +107,8 @@ class Store:
         self._keys: dict[str, list[Key]] = {plural: [] for plural in RESOURCES}
         self._indexes: dict[str, dict[str, _Index]] = {plural: {} for plural in RESOURCES}
         self._rv = 0
+        # A watch cache that stopped following etcd: what cached reads see while it is frozen.
+        self._frozen: _View | None = None
 
     # --- resourceVersion --------------------------------------------------------------------
 
@@ -136,8 +152,25 @@ class Store:
         entry = self._objects[resource].get((namespace or "", name))
         return entry.obj if entry else None
 
-    def entry(self, resource: str, namespace: str | None, name: str) -> Entry | None:
-        return self._objects[resource].get((namespace or "", name))
+    def entry(self, resource: str, namespace: str | None, name: str, cached: bool = False) -> Entry | None:
+        objects = self._frozen.objects if cached and self._frozen else self._objects
+        return objects[resource].get((namespace or "", name))
+
+    # --- the watch cache ----------------------------------------------------------------------
+
+    def freeze_watch_cache(self) -> None:
+        """From now on cached reads (resourceVersion=0) see the objects as they are now."""
+        with self.lock:
+            self._frozen = _View(
+                {plural: dict(objects) for plural, objects in self._objects.items()},
+                {plural: list(keys) for plural, keys in self._keys.items()},
+                {plural: {name: index.copy() for name, index in indexes.items()}
+                 for plural, indexes in self._indexes.items()},
+                self._rv)
+
+    def thaw_watch_cache(self) -> None:
+        with self.lock:
+            self._frozen = None
 
     def get(self, resource: str, namespace: str | None, name: str) -> dict | None:
         """A copy of the object, or None."""
@@ -162,16 +195,20 @@ class Store:
         return [json.loads(entry.raw()) for entry in page.entries]
 
     def page(self, resource: str, namespace: str | None, labels: LabelSelector, fields: FieldSelector,
-             limit: int | None = None, continue_token: str | None = None) -> ListPage:
+             limit: int | None = None, continue_token: str | None = None, *, indexed: bool = True,
+             cached: bool = False) -> ListPage:
+        """One page of matching entries. indexed=False: candidates are the whole key range, as
+        etcd reads them; cached=True: read what the (possibly frozen) watch cache holds."""
         with self.lock:
-            rv = self._rv
-            keys = self._candidate_keys(resource, namespace, fields)
+            view = self._frozen if cached and self._frozen else self._view()
+            rv = view.rv
+            keys = self._candidate_keys(view, resource, namespace, fields, indexed)
             start = 0
             if continue_token:
                 token_rv, after = _decode_continue(continue_token, RESOURCES[resource].namespaced)
                 rv = token_rv or rv
                 start = bisect.bisect_right(keys, after)
-            objects = self._objects[resource]
+            objects = view.objects[resource]
             filtered = not (labels.empty and fields.empty)
             entries: list[Entry] = []
             position = start
@@ -192,28 +229,33 @@ class Store:
                 if not filtered:
                     # Kubernetes counts what is left only when the list has no selector.
                     remaining = len(keys) - position - 1
-            return ListPage(entries, str(rv), token, remaining)
+            examined = min(position + 1, len(keys)) - start
+            return ListPage(entries, str(rv), token, remaining, examined)
 
-    def _key_range(self, resource: str, namespace: str | None) -> list[Key]:
-        keys = self._keys[resource]
+    def _view(self) -> _View:
+        return _View(self._objects, self._keys, self._indexes, self._rv)
+
+    def _key_range(self, resource: str, namespace: str | None, view: _View | None = None) -> list[Key]:
+        keys = (view or self._view()).keys[resource]
         if not namespace:
             return keys
         low = bisect.bisect_left(keys, (namespace, ""))
         high = bisect.bisect_left(keys, (namespace + "\x00", ""))
         return keys[low:high]
 
-    def _candidate_keys(self, resource: str, namespace: str | None, fields: FieldSelector) -> list[Key]:
+    def _candidate_keys(self, view: _View, resource: str, namespace: str | None, fields: FieldSelector,
+                        indexed: bool) -> list[Key]:
         pinned = fields.exact("metadata.namespace")
         if pinned is not None:
             if namespace and namespace != pinned:
                 return []
             namespace = pinned
-        for name, index in self._indexes[resource].items():
+        for name, index in view.indexes[resource].items() if indexed else ():
             value = fields.exact(name)
             if value is not None:
                 bucket = index.buckets.get(value, ())
                 return sorted(key for key in bucket if not namespace or key[0] == namespace)
-        return self._key_range(resource, namespace)
+        return self._key_range(resource, namespace, view)
 
     # --- writes -----------------------------------------------------------------------------
 

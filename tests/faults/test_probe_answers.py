@@ -366,6 +366,9 @@ def test_silent_node_objects_with_odd_fields(tamper, data, ready_status, heartbe
     def answer_for(method: str, path: str) -> Answer | None:
         if method == "GET" and path.startswith("/api/v1/nodes/node-a"):
             return Answer(200, JSON_TYPE, json.dumps(node).encode())
+        if method == "GET" and path.startswith("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-a"):
+            # the consistent read that confirms what the cached list showed
+            return Answer(200, JSON_TYPE, json.dumps(leases["items"][0]).encode())
         return original_answer_for(method, path)
 
     tamper.answer_for = answer_for

@@ -44,6 +44,14 @@ from .timeutil import Deadline, parse_http_date
 
 JSON = "application/json"
 TABLE = "application/json;as=Table;g=meta.k8s.io;v=v1,application/json"
+# Metadata only (PartialObjectMetadata[List]); plain JSON from a server that cannot convert.
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+# A list or get with resourceVersion=0 is served from the apiserver's watch cache: no etcd read,
+# selectors matched in memory (pods indexed by spec.nodeName), possibly a little behind. The
+# cache ignores `limit` for it and answers in one page; list_pages follows a continue token
+# anyway, for servers that page.
+FROM_CACHE = {"resourceVersion": "0"}
 MERGE_PATCH = "application/merge-patch+json"
 
 
@@ -160,6 +168,7 @@ class KubeApi:
         accept: str = JSON,
         timeout_s: float | None = None,
         raise_for_status: bool = True,
+        compressed: bool = False,
     ) -> Response:
         """One HTTP call. Errors: NoAnswerError, CannotConnectError, DeadlineExceededError,
         ApiStatusError subclasses (when raise_for_status).
@@ -168,7 +177,8 @@ class KubeApi:
         in the run's deadline (at most MAX_THROTTLE_RETRIES times); every 429 is counted in
         `stats`, so the diagnosis can say the apiserver throttled the check."""
         for attempt in range(MAX_THROTTLE_RETRIES + 1):
-            response, retry_after = self._request_once(method, path, query, body, content_type, accept, timeout_s)
+            response, retry_after = self._request_once(method, path, query, body, content_type, accept, timeout_s,
+                                                       compressed)
             if response.status != 429:
                 break
             wait = min(retry_after, MAX_RETRY_AFTER_S)
@@ -182,13 +192,17 @@ class KubeApi:
         return response
 
     def _request_once(self, method: str, path: str, query: Mapping[str, str] | None, body: object,
-                      content_type: str, accept: str, timeout_s: float | None) -> tuple[Response, float]:
+                      content_type: str, accept: str, timeout_s: float | None,
+                      compressed: bool = False) -> tuple[Response, float]:
         remaining = self.deadline.remaining()
         if remaining <= 0.05:
             raise DeadlineExceededError(method, path, "the run's deadline has passed")
         timeout = min(timeout_s or self.request_timeout_s, remaining)
         url = self.server + path + ("?" + urlencode(query) if query else "")
         headers = {"Accept": accept, "User-Agent": "cpwatch"}
+        if compressed:
+            # The apiserver gzips large answers for clients that accept it (APIResponseCompression).
+            headers["Accept-Encoding"] = "gzip"
         token = self._auth_header()
         if token:
             headers["Authorization"] = token
@@ -216,7 +230,7 @@ class KubeApi:
             seconds=time.monotonic() - started,
             priority_level=raw.headers.get(PRIORITY_LEVEL_HEADER),
         )
-        self.stats.add(len(response.body))
+        self.stats.add(_wire_length(raw.headers.get("Content-Length"), len(response.body)))
         self._observe_date(response.date, received_at)
         return response, _retry_after_s(raw.headers.get("Retry-After"))
 
@@ -283,6 +297,12 @@ class KubeApi:
 
     def delete(self, path: str, body: object = None) -> None:
         self.request("DELETE", path, body=body)
+
+
+def _wire_length(content_length: str | None, decoded: int) -> int:
+    """Bytes that crossed the network: Content-Length (the gzipped size, for a compressed
+    answer), else the body's length."""
+    return int(content_length) if content_length and content_length.isdigit() else decoded
 
 
 def _retry_after_s(value: str | None) -> float:

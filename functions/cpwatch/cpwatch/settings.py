@@ -53,6 +53,17 @@ class Settings:
     # 20 s, so a deleted orphan can linger up to ~80 s with a healthy controller-manager.
     orphan_pod_grace_s: float = 120.0
     max_terminating_lookups: int = 50
+    # Finding Terminating pods means looking at every pod (no field selector matches a
+    # deletionTimestamp): from the watch cache, as a Table, that is still about 7 % of one full
+    # pod list's apiserver work. Clusters with more pods than this scan once per period instead of
+    # every run: ORPHAN_POD_NOT_COLLECTED corroborates a controller-manager verdict that its
+    # leader Lease (read every run) decides, and pod GC itself takes up to ~80 s.
+    orphan_scan_every_run_below_pods: int = 5000
+    orphan_scan_period_s: float = 300.0
+
+    # Objects a wide scan from the watch cache (which may lag) shows as failing are read again by
+    # a consistent get before a failure is reported; at most this many per probe.
+    max_confirm_lookups: int = 20
 
     # kube-scheduler attempts a new pod within seconds and writes PodScheduled on failure.
     unattempted_pod_age_s: float = 60.0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, TypeVar
 
-from ..kubeapi import KubeApi
+from ..kubeapi import JSON, KubeApi
 from ..settings import Settings
 from ..timeutil import parse_k8s_time
 
@@ -114,6 +114,15 @@ def condition(obj: dict, kind: str) -> dict | None:
         if entry.get("type") == kind:
             return entry
     return None
+
+
+def pod_consistently(ctx: ProbeContext, namespace: str, name: str, accept: str = JSON) -> dict | None:
+    """One pod by a consistent read (None if it does not exist). A list selecting the name in its
+    namespace is a single-key read for the apiserver (as a get) and needs only the `list` verb."""
+    query = {"fieldSelector": f"metadata.name={name}"}
+    items = ctx.api.get_json(f"/api/v1/namespaces/{namespace}/pods", query, accept=accept).get("items")
+    pods = entries(items)
+    return pods[0] if pods else None
 
 
 def lease_path(namespace: str, name: str = "") -> str:

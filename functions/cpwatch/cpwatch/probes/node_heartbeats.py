@@ -1,9 +1,10 @@
 """Node heartbeats against `Ready`: is the node lifecycle controller (controller-manager) acting?
 
 Kubelets renew their Lease in kube-node-lease every 10 s (leaseDurationSeconds 40) and post
-NodeStatus only on change or every 5 min, so the Lease is the heartbeat. Only nodes whose Lease
-has expired are fetched, one by one, so a healthy 5,000-node cluster costs one paginated list of
-small Lease objects.
+NodeStatus only on change or every 5 min, so the Lease is the heartbeat. The Leases are listed
+from the apiserver's watch cache (resourceVersion=0: no etcd read), so a healthy 5,000-node
+cluster costs one list of small cached objects. The cache may lag, so a Lease it shows as
+expired is read again by a consistent get, and only then is its node fetched (consistently too).
 - Silent and not Ready: the controller did its job; the node itself is reported (a node problem).
 - Silent for longer than the threshold yet still `Ready=True` (Lease and Ready.lastHeartbeatTime
   both old): the node was never marked Unknown, so the controller is not running. After a
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from ..errors import ApiStatusError, NotFoundError
 from ..findings import Component, Observation, observe
+from ..kubeapi import FROM_CACHE
 from .context import ProbeContext, condition, examples, field, lease_path, whole
 
 _DEFAULT_NODE_LEASE_S = 40
@@ -23,15 +25,13 @@ _DEFAULT_NODE_LEASE_S = 40
 def probe(ctx: ProbeContext) -> list[Observation]:
     expired: list[tuple[str, float]] = []
     total = 0
-    for lease in ctx.api.list_items(lease_path("kube-node-lease"), page_size=ctx.settings.page_size):
+    for lease in ctx.api.list_items(lease_path("kube-node-lease"), FROM_CACHE, page_size=ctx.settings.page_size):
         total += 1
-        spec = field(lease, "spec")
-        age = ctx.age_s(spec.get("renewTime"))
-        duration = spec.get("leaseDurationSeconds")
-        duration = duration if isinstance(duration, (int, float)) and duration > 0 else _DEFAULT_NODE_LEASE_S
+        age = _expired_age(ctx, lease)
         name = field(lease, "metadata").get("name")
-        if age is not None and age > duration and isinstance(name, str) and name:
+        if age is not None and isinstance(name, str) and name:
             expired.append((name, age))
+    expired = _confirmed(ctx, expired)
     if not expired:
         return [observe("NODE_LIFECYCLE_OK", Component.CONTROLLER_MANAGER, leases=total, marked="no silent node")]
 
@@ -64,6 +64,30 @@ def probe(ctx: ProbeContext) -> list[Observation]:
         detail = f"{examples(marked)} marked not Ready" if marked else f"{len(expired)} silent node(s) within grace"
         observations.append(observe("NODE_LIFECYCLE_OK", Component.CONTROLLER_MANAGER, leases=total, marked=detail))
     return observations
+
+
+def _expired_age(ctx: ProbeContext, lease: dict) -> float | None:
+    """Seconds since the Lease's renewal if it has expired, else None."""
+    spec = field(lease, "spec")
+    age = ctx.age_s(spec.get("renewTime"))
+    duration = spec.get("leaseDurationSeconds")
+    duration = duration if isinstance(duration, (int, float)) and duration > 0 else _DEFAULT_NODE_LEASE_S
+    return age if age is not None and age > duration else None
+
+
+def _confirmed(ctx: ProbeContext, expired: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """The oldest expired Leases (as many as there are node lookups), read again consistently;
+    those renewed since the cache's copy, or gone, drop out."""
+    confirmed = []
+    for name, _ in sorted(expired, key=lambda item: -item[1])[: ctx.settings.max_node_lookups]:
+        try:
+            lease = ctx.api.get_json(lease_path("kube-node-lease", name))
+        except NotFoundError:
+            continue  # the node is gone and its Lease with it
+        age = _expired_age(ctx, lease)
+        if age is not None:
+            confirmed.append((name, age))
+    return confirmed
 
 
 def _leader_tenure_s(ctx: ProbeContext) -> float | None:
