@@ -126,7 +126,10 @@ def test_consequences_name_etcd_and_keep_their_own_findings():
                         + [observe("ETCD_WRITE_FAILED", E), stale])
     assert verdicts[K].consequence_of is E and verdicts[S].consequence_of is None
     assert [o.code for o in verdicts[K].findings] == ["NOT_JUDGED", "NODE_LIFECYCLE_OK", "LEADER_LEASE_STALE"]
-    assert verdicts[K].findings[0].evidence["root_cause"] == "etcd"
+    note = verdicts[K].findings[0]
+    assert (verdicts[K].component, note.component) == (K, K)
+    assert note.evidence == {"cause": "etcd is down: leader Leases cannot be renewed and controllers cannot write",
+                             "root_cause": "etcd"}
     assert verdicts[K].key_finding().code == "LEADER_LEASE_STALE"
 
 
