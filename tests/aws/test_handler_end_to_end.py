@@ -40,8 +40,10 @@ def test_alarm_reminder_recovery_and_duplicates(deployment, capsys):
     [message] = deployment.messages()
     assert "scheduler" in message["Subject"] and "ALARM" in message["Subject"].upper()
     assert message["MessageAttributes"]["component"]["Value"] == "scheduler"
-    document = json.loads(json.loads(message["Message"])["sqs"]) if message["Message"].startswith("{\"default\"") else None
-    assert document is None or document["component"] == "scheduler"
+    # SNS delivers the envelope; with MessageStructure=json its Message is the "sqs" entry alone.
+    document = json.loads(message["Message"])
+    assert (document["component"], document["transition"], document["state"]) == ("scheduler", "alarm", "alarm")
+    assert document["diagnosis"]["components"]["scheduler"]["verdict"] == "down", document["diagnosis"]
 
     replay = deployment.invoke(execution_id=f"exec-{deployment.invocations}")
     assert replay["clusters"][0]["overall"] == "duplicate"

@@ -282,6 +282,16 @@ class FakeCluster:
         with self.simulation.lock:
             component.stop(self.clock.now(), release_lease)
 
+    def wedge_component(self, name: str, wedged: bool = True) -> None:
+        """The leader keeps renewing its Lease but does no work: a deadlocked scheduling queue or
+        controller, which leader election (its own goroutine in client-go) does not notice, so
+        the Lease stays fresh and /healthz stays ok. wedged=False lets it work again."""
+        self._fault_changed()
+        component = self._component(name)
+        with self.simulation.lock:
+            component.wedged = wedged
+            self.simulation.tick()
+
     def start_component(self, name: str) -> None:
         self._fault_changed()
         component = self._component(name)

@@ -19,4 +19,5 @@ def test_unknown_code_is_rejected():
 
 
 def test_message_renders_missing_evidence_as_question_mark():
-    assert "?" in observe("LEADER_LEASE_STALE", Component.SCHEDULER).message()
+    assert observe("LEADER_LEASE_STALE", Component.SCHEDULER).message() == \
+        "leader Lease ? not renewed for ? s (stale after ? s; holder '?')"

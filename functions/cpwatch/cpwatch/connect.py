@@ -102,6 +102,8 @@ def api_from_kubeconfig(
 
 def _url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
     """Why urllib3 could not use `url` (scheme, host or port), or None."""
+    if not isinstance(url, str):  # the loader passes a YAML list or map through as it is
+        return "not a string"
     try:
         parsed = parse_url(url)
     except LocationValueError as error:

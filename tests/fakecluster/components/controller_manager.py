@@ -46,6 +46,7 @@ class ControllerManager:
         self.context = context
         self.elector = LeaderElector(context, "kube-controller-manager")
         self.running = True
+        self.wedged = False  # leader election goes on, the controllers do not (see FakeCluster.wedge_component)
         self.restarts = 0
         self._reset()
 
@@ -82,6 +83,8 @@ class ControllerManager:
         if not leading:
             if self._leading:
                 self._reset()
+            return
+        if self.wedged:
             return
         if not self._leading:
             self._leading = True

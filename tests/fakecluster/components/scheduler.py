@@ -28,6 +28,7 @@ class Scheduler:
         self.context = context
         self.elector = LeaderElector(context, "kube-scheduler")
         self.running = True
+        self.wedged = False  # leader election goes on, scheduling does not (see FakeCluster.wedge_component)
         self.restarts = 0
         self._attempts: dict[str, tuple[datetime, tuple]] = {}  # pod uid -> (when, nodes seen)
 
@@ -51,7 +52,7 @@ class Scheduler:
                 self._attempts[pod["metadata"].get("uid", "")] = (now, ())
 
     def tick(self, now: datetime) -> None:
-        if not self.running or not self.elector.tick(now):
+        if not self.running or not self.elector.tick(now) or self.wedged:
             return
         pending = self._pending()
         if not pending:
