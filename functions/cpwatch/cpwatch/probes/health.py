@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..errors import ApiError, CannotConnectError, NoAnswerError
 from ..findings import Component, Observation, observe
-from ..kubeapi import Response
+from ..kubeapi import Response, one_line, status_answer
 from .context import ProbeContext, ms
 from .healthtext import HealthReport, parse_health_text
 
@@ -75,8 +75,10 @@ def _parsed(response: Response | ApiError, path: str, component: Component,
     if response.status == 401:
         observations.append(observe("CHECKER_UNAUTHORIZED", component, path=path))
     elif response.status == 403:
+        status = status_answer(response)
         observations.append(observe("CHECKER_FORBIDDEN", component, method="GET", path=path,
-                                    message=response.text()[:200]))
+                                    message=status.message if status else one_line(response.text(), 200),
+                                    reason=status.reason if status else "", code=response.status))
     else:
         kind = response.content_type.split(";")[0].strip() or "no content type"
         observations.append(observe("PROBE_FAILED", component, probe="health",
