@@ -84,7 +84,7 @@ def error_observation(probe: Probe, error: Exception) -> Observation:
         return observe("CHECKER_UNAUTHORIZED", component, path=error.path)
     if isinstance(error, ForbiddenError):
         return observe("CHECKER_FORBIDDEN", component, method=error.method, path=error.path, message=error.message,
-                       reason=error.reason, code=error.status)
+                       reason=error.reason, http_status=error.status)
     if isinstance(error, NotFoundError):
         return observe("PROBE_FAILED", component, probe=probe.name, detail=f"{error.path} not found: {error.message}")
     if isinstance(error, AwsAccessDeniedError):

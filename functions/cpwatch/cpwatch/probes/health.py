@@ -78,7 +78,7 @@ def _parsed(response: Response | ApiError, path: str, component: Component,
         status = status_answer(response)
         observations.append(observe("CHECKER_FORBIDDEN", component, method="GET", path=path,
                                     message=status.message if status else one_line(response.text(), 200),
-                                    reason=status.reason if status else "", code=response.status))
+                                    reason=status.reason if status else "", http_status=response.status))
     else:
         kind = response.content_type.split(";")[0].strip() or "no content type"
         observations.append(observe("PROBE_FAILED", component, probe="health",
