@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from typing import Sequence
@@ -76,6 +77,18 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _seconds_since_process_start() -> float:
+    """How long ago this process was started (Linux: /proc/self/stat starttime, in clock ticks
+    since boot); 0 where that cannot be read."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of proc(5); fields[0] is field 3
+        return min(max(time.clock_gettime(time.CLOCK_BOOTTIME) - started, 0.0), 5.0)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0.0
+
+
 def _context_names(raw: str) -> list[str]:
     names = list(dict.fromkeys(name.strip() for name in raw.split(",") if name.strip()))
     if not names:
@@ -111,8 +124,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    import os
-
     from .connect import api_for_context
     from .kubeconfig import load_kubeconfig
 
@@ -122,8 +133,10 @@ def _check(args: argparse.Namespace) -> int:
             run_timeout_s=args.timeout,
             request_timeout_s=min(settings.request_timeout_s, args.timeout),
         )
-    started = time.monotonic()
-    deadline = Deadline.after(max(settings.run_timeout_s - _RENDER_RESERVE_S, 0.1))
+    # --timeout counts from the moment the command started, interpreter start-up included.
+    already = _seconds_since_process_start()
+    started = time.monotonic() - already
+    deadline = Deadline.after(max(settings.run_timeout_s - _RENDER_RESERVE_S - already, 0.1))
     kubeconfig = load_kubeconfig(args.kubeconfig)
     if args.all_contexts or args.contexts:
         return _check_contexts(kubeconfig, args, settings, deadline, started)
