@@ -188,7 +188,14 @@ def test_client_certificate_from_another_ca_is_refused(tmp_path):
 
 # --- credentials that fail: one line, exit 64, nothing sent ---------------------------------
 
+HEADER_BREAKING_PLUGIN = """
+import json
+print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                  "status": {"token": "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo\\r\\nX-Injected: 1"}}))
+"""
+
 FAILURES = {
+    "header-breaking": (HEADER_BREAKING_PLUGIN, "the token has characters an HTTP header cannot carry"),
     "fails": (FAILING_PLUGIN, "exited with status 1: token expired, run aws sso login"),
     "garbage": (GARBAGE_PLUGIN, "printed something that is not an ExecCredential (output is not JSON"),
     "expired": (EXPIRED_PLUGIN, "returned a credential that expired at 2020-01-01T00:00:00Z"),

@@ -10,6 +10,7 @@ shares ssl_context_for_ca with this module.
 from __future__ import annotations
 
 import os
+import re
 import ssl
 import tempfile
 from dataclasses import dataclass
@@ -85,6 +86,11 @@ def api_for_context(context, request_timeout_s: float, deadline: Deadline | None
             except (ssl.SSLError, OSError) as error:
                 raise CredentialsError(context.name, credentials.exec.display, "bad_output",
                                        f"returned a client certificate or key that cannot be used ({type(error).__name__})") from None
+    if token is not None and not _HEADER_SAFE.fullmatch(token):
+        # http.client would refuse the header at the first request, quoting the token in its error.
+        source = credentials.exec.display if credentials.exec and not credentials.token_file else "token"
+        raise CredentialsError(context.name, source, "bad_output",
+                               "the token has characters an HTTP header cannot carry (spaces, line breaks, non-ASCII)")
     header = f"Bearer {token}" if token else None
 
     api = KubeApi(
@@ -97,6 +103,9 @@ def api_for_context(context, request_timeout_s: float, deadline: Deadline | None
         proxy_url=context.proxy_url,
     )
     return api, ClusterTarget(name=context.name, server=server)
+
+
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
 def _read_token_file(path: str, context: str) -> str:

@@ -21,7 +21,7 @@ import os
 import re
 import signal
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Mapping
 
@@ -119,9 +119,8 @@ def with_ca(config: ExecConfig, ca_pem: str | None) -> ExecConfig:
     """The config with spec.cluster's CA filled from a certificate-authority file."""
     if config.cluster is None or ca_pem is None or "certificate-authority-data" in config.cluster:
         return config
-    cluster = {**config.cluster, "certificate-authority-data": base64.b64encode(ca_pem.encode()).decode()}
-    return ExecConfig(config.command, config.args, config.env, config.api_version, config.interactive_mode,
-                      config.install_hint, cluster)
+    return replace(config, cluster={**config.cluster,
+                                    "certificate-authority-data": base64.b64encode(ca_pem.encode()).decode()})
 
 
 def run_exec_plugin(config: ExecConfig, context: str, deadline: Deadline,

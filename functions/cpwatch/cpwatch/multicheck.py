@@ -8,6 +8,7 @@ diagnosis of its own with the reason as its one finding; it never stops the othe
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from .exec_credentials import credentials_observation
 from .findings import Component, observe
 from .settings import Settings
 from .timeutil import Deadline
+
+log = logging.getLogger("cpwatch.multicheck")
 
 # A context's thread still running this long after the deadline is reported as timed out.
 _JOIN_GRACE_S = 0.2
@@ -58,7 +61,14 @@ def check_contexts(kubeconfig, names: list[str], settings: Settings, deadline: D
     lock = threading.Lock()
 
     def work(name: str) -> None:
-        result = check_context(kubeconfig, name, settings, deadline, read_only)
+        started = time.monotonic()
+        try:
+            result = check_context(kubeconfig, name, settings, deadline, read_only)
+        except Exception as error:  # a bug in cpwatch: reported as one, never as a context that timed out
+            log.exception("check of context %s crashed", name)
+            crashed = observe("PROBE_CRASHED", Component.CHECKER, probe=f"check of context {name}",
+                              error=type(error).__name__)
+            result = ContextResult(name, blind_diagnosis(name, (crashed,), read_only), time.monotonic() - started)
         with lock:
             results[name] = result
 
