@@ -104,7 +104,8 @@ def exec_config_from(section: Mapping, base_dir: str, cluster: Mapping | None, w
 def _cluster_info(cluster: Mapping) -> dict:
     """spec.cluster as client-go fills it (clientauthentication Cluster; CA as base64 data)."""
     info: dict[str, object] = {"server": cluster.get("server", "")}
-    for key in ("tls-server-name", "insecure-skip-tls-verify", "proxy-url", "disable-compression"):
+    # (A cluster that skips verification never gets here: kubeconfig.py refuses it.)
+    for key in ("tls-server-name", "proxy-url", "disable-compression"):
         if cluster.get(key):
             info[key] = cluster[key]
     if cluster.get("certificate-authority-data"):

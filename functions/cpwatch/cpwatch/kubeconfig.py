@@ -138,6 +138,9 @@ def load_kubeconfig(explicit: str | None = None, environ: Mapping[str, str] | No
     return Kubeconfig(paths=tuple(paths), contexts=contexts, current_context=current, _merged=merged)
 
 
+# The one kubeconfig setting that would turn TLS verification off, and the refusal.
+_SKIP_VERIFY = ("insecure-skip-tls-verify", "insecure-skip-tls-verify is set for this cluster")
+
 # What the kubernetes package's ConfigNode raises on a kubeconfig of the wrong shape (a list
 # where a mapping belongs, an entry that is null).
 _MALFORMED = (KeyError, TypeError, AttributeError, ValueError)
@@ -174,9 +177,9 @@ def _resolve(merged, name: str, where: str) -> ContextConfig:
         raise ConfigError(f"{where}: context {name} names cluster {cluster_name!r}, which no kubeconfig file defines")
     cluster_node = cluster_entry["cluster"]
     cluster = _mapping(cluster_node.value, f"cluster {cluster_name}")
-    if cluster.get("insecure-skip-tls-verify"):
+    if cluster.get(_SKIP_VERIFY[0]):
         raise ConfigError(
-            f"{where}: insecure-skip-tls-verify is set for this cluster; "
+            f"{where}: {_SKIP_VERIFY[1]}; "
             "cpwatch always verifies the apiserver's certificate (remove the setting and give "
             "certificate-authority or certificate-authority-data)"
         )
