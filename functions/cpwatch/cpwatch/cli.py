@@ -110,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command == "check":
-            return _check(args)
+            # Run as the command (argv from sys.argv), --timeout counts from the process start.
+            return _check(args, _seconds_since_process_start() if argv is None else 0.0)
         if args.command == "history":
             return _history(args)
         build_parser().print_help(sys.stderr)
@@ -123,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
 
-def _check(args: argparse.Namespace) -> int:
+def _check(args: argparse.Namespace, already: float = 0.0) -> int:
+    """`already`: seconds of --timeout spent before this call (the interpreter's start-up)."""
     from .connect import api_for_context
     from .kubeconfig import load_kubeconfig
 
@@ -133,8 +135,6 @@ def _check(args: argparse.Namespace) -> int:
             run_timeout_s=args.timeout,
             request_timeout_s=min(settings.request_timeout_s, args.timeout),
         )
-    # --timeout counts from the moment the command started, interpreter start-up included.
-    already = _seconds_since_process_start()
     started = time.monotonic() - already
     deadline = Deadline.after(max(settings.run_timeout_s - _RENDER_RESERVE_S - already, 0.1))
     kubeconfig = load_kubeconfig(args.kubeconfig)
