@@ -43,6 +43,8 @@ class ApiRequest:
     headers: Mapping[str, str]
     body: bytes = b""
     client_gone: Callable[[], bool] = lambda: False
+    # (user, groups) of the verified client certificate of the connection, if one was given.
+    client_certificate: tuple[str, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ class Api:
     # --- entry point --------------------------------------------------------------------
 
     def handle(self, request: ApiRequest) -> ApiResponse | NoAnswer:
-        identity = self.authenticator.authenticate(request.headers.get("Authorization"))
+        identity = self.authenticator.authenticate(request.headers.get("Authorization"), request.client_certificate)
         if identity is None:
             return _error(errors.unauthorized(), None)
         path = urlsplit(request.target).path

@@ -1,6 +1,9 @@
-"""Bearer-token authentication: a token table plus an optional validator hook.
+"""Authentication: verified client certificates, then a token table plus an optional validator hook.
 
-Who calls it: the API layer, first thing for every request. The hook lets a test accept token
+Who calls it: the API layer, first thing for every request. As kube-apiserver's union
+authenticator, a client certificate that chains to the cluster's CA (the TLS layer verified it)
+is tried before bearer tokens: its CommonName is the user, its Organizations the groups, and
+`system:authenticated` is added. The hook lets a test accept token
 shapes the table cannot hold, such as EKS tokens (`k8s-aws-v1.` + base64url of a presigned STS
 URL), by returning the identity the token maps to, or None to refuse it.
 """
@@ -35,7 +38,11 @@ class Authenticator:
         with self._lock:
             self._tokens.pop(token, None)
 
-    def authenticate(self, authorization: str | None) -> Identity | None:
+    def authenticate(self, authorization: str | None,
+                     client_certificate: tuple[str, tuple[str, ...]] | None = None) -> Identity | None:
+        if client_certificate is not None:
+            user, groups = client_certificate
+            return Identity(user, tuple(dict.fromkeys((*groups, "system:authenticated"))))
         if not authorization:
             return None
         scheme, _, token = authorization.strip().partition(" ")

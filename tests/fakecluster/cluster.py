@@ -133,7 +133,7 @@ class FakeCluster:
         if not self._seeded:
             self.seed_simulated()
         self.simulation.tick()
-        self._server = ApiServer(self._credentials.server_context(), self.api.handle, self.clock, self._log,
+        self._server = ApiServer(self._credentials.server_context(self._ca.pem), self.api.handle, self.clock, self._log,
                                  self._stopping)
         self._server.start()
         if self._pending_mode:
@@ -194,15 +194,36 @@ class FakeCluster:
     def add_token(self, token: str, user: str, groups: Iterable[str]) -> None:
         self.authenticator.add_token(token, user, tuple(groups))
 
-    def write_kubeconfig(self, path: str | Path, token: str | None = None, context: str = "fake") -> Path:
+    def issue_client_certificate(self, user: str = CHECKER_USER, groups: Iterable[str] = ("cpwatch",)) -> tuple[str, str]:
+        """(certificate PEM, key PEM) of a client certificate this cluster accepts: CN `user`,
+        O `groups`, signed by its CA (kubeadm's admin.conf has CN=kubernetes-admin,
+        O=system:masters or kubeadm:cluster-admins)."""
+        return self._ca.issue_client_certificate(user, tuple(groups))
+
+    def client_certificate_user(self, user: str = CHECKER_USER, groups: Iterable[str] = ("cpwatch",)) -> dict:
+        """A kubeconfig `user` section with client-certificate-data and client-key-data."""
+        cert, key = self.issue_client_certificate(user, groups)
+        return {"client-certificate-data": base64.b64encode(cert.encode()).decode(),
+                "client-key-data": base64.b64encode(key.encode()).decode()}
+
+    def write_kubeconfig(self, path: str | Path, token: str | None = None, context: str = "fake", *,
+                         user: dict | None = None, ca_file: bool = False) -> Path:
+        """A kubeconfig for this cluster. `user`: the user section (default: the checker's
+        token, or `token`); `ca_file`: reference the CA as a file beside the kubeconfig, by a
+        relative path, instead of certificate-authority-data."""
         path = Path(path)
+        if ca_file:
+            ca_path = path.with_name(path.name + ".ca.crt")
+            ca_path.parent.mkdir(parents=True, exist_ok=True)
+            ca_path.write_text(self.ca_pem)
+            cluster_ca = {"certificate-authority": ca_path.name}
+        else:
+            cluster_ca = {"certificate-authority-data": base64.b64encode(self.ca_pem.encode()).decode()}
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": context, "cluster": {
-                "server": self.url,
-                "certificate-authority-data": base64.b64encode(self.ca_pem.encode()).decode()}}],
-            "users": [{"name": context, "user": {"token": token or self.checker_token}}],
+            "clusters": [{"name": context, "cluster": {"server": self.url, **cluster_ca}}],
+            "users": [{"name": context, "user": user if user is not None else {"token": token or self.checker_token}}],
             "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
             "current-context": context,
         }
@@ -490,7 +511,7 @@ class FakeCluster:
         self._fault_changed()
         self._credentials = credentials
         if self._server is not None:
-            self._server.tls = credentials.server_context()
+            self._server.tls = credentials.server_context(self._ca.pem)
 
     def _component_admits(self, resource: str, subresource: str, namespace: str, operation: str) -> bool:
         return self.webhooks.admits(WriteAttributes(operation, RESOURCES[resource], subresource, namespace,

@@ -29,6 +29,7 @@ from typing import Callable
 from . import errors
 from .api import ApiRequest, ApiResponse, NoAnswer
 from .clock import SimClock, http_date
+from .tls import identity_of_peer
 from .work import Work
 
 MODES = ("up", "down", "hung", "slow")
@@ -177,7 +178,7 @@ class ApiServer:
             self._connections.add(secure)
             connection = secure
             secure.settimeout(None)
-            _Handler(secure, address, self)
+            _Handler(secure, address, self, identity_of_peer(secure.getpeercert()))
         except (OSError, ssl.SSLError):
             pass
         finally:
@@ -209,8 +210,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = IDLE_TIMEOUT
 
-    def __init__(self, connection: socket.socket, address: tuple, apiserver: ApiServer) -> None:
+    def __init__(self, connection: socket.socket, address: tuple, apiserver: ApiServer,
+                 client_certificate: tuple[str, tuple[str, ...]] | None) -> None:
         self.apiserver = apiserver
+        self.client_certificate = client_certificate
         super().__init__(connection, address, None)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
@@ -248,7 +251,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         connection = self.connection
-        request = ApiRequest(self.command, self.path, self.headers, body, lambda: _client_gone(connection))
+        request = ApiRequest(self.command, self.path, self.headers, body, lambda: _client_gone(connection),
+                             self.client_certificate)
         try:
             outcome = server.handle(request)
         except Exception as error:  # noqa: BLE001 - a bug in the fake: answered 500, raised by stop()

@@ -1,7 +1,9 @@
-"""A throwaway CA and a server certificate for 127.0.0.1 / localhost.
+"""A throwaway CA, a server certificate for 127.0.0.1 / localhost, and client certificates.
 
 Who calls it: FakeCluster (at construction, and set_serving_certificate to issue the serving
-certificate again). ECDSA P-256 keys take about a millisecond to make, so every cluster gets
+certificate again), and tests that need a kubeadm-style client certificate
+(`issue_client_certificate`: CN is the user, O the groups, signed by the cluster's CA, as
+kubeadm's admin.conf). ECDSA P-256 keys take about a millisecond to make, so every cluster gets
 its own CA and a client that trusts another cluster's CA fails verification. Validity is
 measured on the real clock (the TLS client checks it against its own clock), not on the
 simulated one.
@@ -28,9 +30,16 @@ class ServerCredentials:
     cert_pem: str
     key_pem: str
 
-    def server_context(self) -> ssl.SSLContext:
+    def server_context(self, client_ca_pem: str | None = None) -> ssl.SSLContext:
+        """client_ca_pem: the CA client certificates must chain to (the apiserver's
+        --client-ca-file); this credential's own CA when not given."""
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
+        # Client certificates are asked for and, when given, must chain to the client CA.
+        # kube-apiserver completes the handshake with an untrusted client certificate and answers
+        # 401; OpenSSL in Python can only refuse the handshake.
+        context.verify_mode = ssl.CERT_OPTIONAL
+        context.load_verify_locations(cadata=client_ca_pem or self.ca_pem)
         # load_cert_chain only reads files; the directory is gone when the context is built.
         with tempfile.TemporaryDirectory(prefix="fakecluster-tls-") as directory:
             cert_file = Path(directory) / "server.crt"
@@ -79,6 +88,29 @@ class ClusterCA:
     def pem(self) -> str:
         return self.cert.public_bytes(serialization.Encoding.PEM).decode()
 
+    def issue_client_certificate(self, user: str, groups: tuple[str, ...] = (),
+                                 valid_for: timedelta = timedelta(days=365)) -> tuple[str, str]:
+        """(certificate PEM, key PEM) for `user` in `groups`, signed by this CA."""
+        now = datetime.now(timezone.utc)
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, group) for group in groups]
+        subject.append(x509.NameAttribute(NameOID.COMMON_NAME, user))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name(subject))
+            .issuer_name(self.name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + valid_for)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+                key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()).decode())
+
     def issue_server(self, not_before: datetime, not_after: datetime,
                      hostnames: tuple[str, ...] = _HOSTNAMES, addresses: tuple[str, ...] = _ADDRESSES
                      ) -> ServerCredentials:
@@ -106,6 +138,17 @@ class ClusterCA:
             key_pem=key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption()).decode(),
         )
+
+
+def identity_of_peer(certificate: dict | None) -> tuple[str, tuple[str, ...]] | None:
+    """(user, groups) of a verified client certificate as kube-apiserver's x509 authenticator
+    reads it (CommonName is the user, each Organization a group); None without a CN."""
+    if not certificate:
+        return None
+    attributes = [pair for rdn in certificate.get("subject", ()) for pair in rdn]
+    user = next((value for key, value in attributes if key == "commonName"), "")
+    groups = tuple(value for key, value in attributes if key == "organizationName")
+    return (user, groups) if user else None
 
 
 def validity(state: str, expires_in_days: float | None = None,

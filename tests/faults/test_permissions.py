@@ -120,7 +120,8 @@ TLS_OFF = re.compile(
     re.IGNORECASE,
 )
 # The one place the word may appear: the refusal of a kubeconfig that asks for it.
-REFUSAL = ("functions/cpwatch/cpwatch/connect.py", "insecure-skip-tls-verify is set for this cluster")
+REFUSAL = ("functions/cpwatch/cpwatch/kubeconfig.py", "insecure-skip-tls-verify is set for this cluster")
+CLIENT_TLS = "functions/cpwatch/cpwatch/connect.py"  # ssl_context_for_ca: the one client TLS context
 
 
 def test_nothing_in_the_function_code_turns_tls_verification_off():
@@ -136,7 +137,8 @@ def test_nothing_in_the_function_code_turns_tls_verification_off():
                 found.append(f"{relative}:{number}: {line.strip()}")
     assert found == []
     refusal = (REPO / REFUSAL[0]).read_text()
-    assert refusal.count("insecure") == 1 and "verify_mode = ssl.CERT_REQUIRED" in refusal
+    assert refusal.count("insecure") == 2 and refusal.count(REFUSAL[1]) == 1  # the key and the refusal, one line
+    assert "verify_mode = ssl.CERT_REQUIRED" in (REPO / CLIENT_TLS).read_text()
 
 
 @pytest.mark.parametrize("with_ca", [True, False], ids=["with-ca-data", "without-ca"])

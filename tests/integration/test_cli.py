@@ -16,12 +16,15 @@ EXIT = {"healthy": 0, "degraded": 1, "down": 2, "unknown": 3}
 ENV_FAST = {"CPWATCH_CANARY_WAIT_S": "4", "CPWATCH_CANARY_POLL_S": "0.2", "CPWATCH_REQUEST_TIMEOUT_S": "3"}
 
 
+# The console script pip installed beside this interpreter: what a user runs.
+CPWATCH = str(Path(sys.executable).with_name("cpwatch"))
+
+
 def cpwatch(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     import os
 
     env = {**os.environ, **ENV_FAST, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "cpwatch.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=60)
+    return subprocess.run([CPWATCH, *args], capture_output=True, text=True, env=env, timeout=60)
 
 
 def test_json_healthy_is_one_document_with_the_public_shape(tmp_path):

@@ -1,23 +1,29 @@
 """The `cpwatch` console command.
 
-    cpwatch check [--kubeconfig PATH] [--context NAME] [--json] [--read-only] [--timeout S]
+    cpwatch check [--kubeconfig PATH] [--context NAME | --contexts A,B | --all-contexts]
+                  [--json] [--read-only] [--timeout S]
     cpwatch history --cluster NAME [--since 24h] [--table NAME] [--region REGION] [--json]
 
-Exit codes: 0 healthy, 1 degraded, 2 down, 3 unknown, 64 usage or configuration error.
+Exit codes: 0 healthy, 1 degraded, 2 down, 3 unknown, 64 usage or configuration error (with
+one context: also its credentials could not be obtained). With several contexts, the code of
+the worst verdict (down, then unknown, degraded, healthy); a context whose kubeconfig entry or
+credentials fail is unknown there, with the reason on its line.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import time
 from typing import Sequence
 
 from . import __version__
-from .check import run_check
-from .connect import api_from_kubeconfig
-from .errors import ConfigError
-from .report import EXIT_CODES, EXIT_USAGE, to_json, to_text
+from .check import blind_diagnosis, run_check
+from .errors import ConfigError, CredentialsError
+from .exec_credentials import credentials_observation
+from .report import EXIT_CODES, EXIT_USAGE, contexts_to_json, contexts_to_text, to_json, to_text, worst
 from .settings import deployment_settings_from_env, settings_from_env
 from .timeutil import Deadline
 
@@ -40,7 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     check = commands.add_parser("check", help="probe the control plane and print a diagnosis")
     check.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
-    check.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current context)")
+    which = check.add_mutually_exclusive_group()
+    which.add_argument("--context", metavar="NAME",
+                       help="kubeconfig context (default: the current context); its namespace is not used: "
+                            "cpwatch writes only in its own namespace (CPWATCH_NAMESPACE)")
+    which.add_argument("--contexts", metavar="A,B,C", type=_context_names,
+                       help="check these contexts at once, under one deadline: one line per cluster, then details")
+    which.add_argument("--all-contexts", action="store_true", help="check every context of the kubeconfig at once")
     check.add_argument("--json", action="store_true", help="print one JSON document instead of the text report")
     check.add_argument("--read-only", action="store_true",
                        help="skip the active probes (etcd write, canaries): change nothing in the cluster")
@@ -65,12 +77,41 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _seconds_since_process_start() -> float:
+    """How long ago this process was started (Linux: /proc/self/stat starttime, in clock ticks
+    since boot); 0 where that cannot be read."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of proc(5); fields[0] is field 3
+        return min(max(time.clock_gettime(time.CLOCK_BOOTTIME) - started, 0.0), 5.0)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0.0
+
+
+def _context_names(raw: str) -> list[str]:
+    names = list(dict.fromkeys(name.strip() for name in raw.split(",") if name.strip()))
+    if not names:
+        raise argparse.ArgumentTypeError(f"must name at least one context, got {raw!r}")
+    return names
+
+
+def _setup_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("cpwatch: %(levelname)s %(name)s: %(message)s"))
+    # Only cpwatch's own loggers reach the terminal: libraries (the kubernetes package logs
+    # through the root logger, urllib3 about its pools) would put stray lines above a report.
+    handler.addFilter(logging.Filter("cpwatch"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="cpwatch: %(levelname)s %(name)s: %(message)s")
+    _setup_logging()
     try:
         args = build_parser().parse_args(argv)
         if args.command == "check":
-            return _check(args)
+            # Run as the command (argv from sys.argv), --timeout counts from the process start.
+            return _check(args, _seconds_since_process_start() if argv is None else 0.0)
         if args.command == "history":
             return _history(args)
         build_parser().print_help(sys.stderr)
@@ -83,8 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
 
-def _check(args: argparse.Namespace) -> int:
-    import os
+def _check(args: argparse.Namespace, already: float = 0.0) -> int:
+    """`already`: seconds of --timeout spent before this call (the interpreter's start-up)."""
+    from .connect import api_for_context
+    from .kubeconfig import load_kubeconfig
 
     settings = settings_from_env(os.environ)
     if args.timeout is not None:
@@ -92,12 +135,44 @@ def _check(args: argparse.Namespace) -> int:
             run_timeout_s=args.timeout,
             request_timeout_s=min(settings.request_timeout_s, args.timeout),
         )
-    deadline = Deadline.after(max(settings.run_timeout_s - _RENDER_RESERVE_S, 0.1))
-    api, target = api_from_kubeconfig(args.kubeconfig, args.context, settings.request_timeout_s, deadline)
-    diagnosis = run_check(api, target.name, settings, read_only=args.read_only)
+    started = time.monotonic() - already
+    deadline = Deadline.after(max(settings.run_timeout_s - _RENDER_RESERVE_S - already, 0.1))
+    kubeconfig = load_kubeconfig(args.kubeconfig)
+    if args.all_contexts or args.contexts:
+        return _check_contexts(kubeconfig, args, settings, deadline, started)
+    context = kubeconfig.context(args.context)
+    try:
+        api, target = api_for_context(context, settings.request_timeout_s, deadline)
+    except CredentialsError as error:
+        finding = credentials_observation(error)
+        if args.json:
+            sys.stdout.write(to_json(blind_diagnosis(context.name, (finding,), args.read_only)) + "\n")
+        print(f"cpwatch: {finding.message()}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        diagnosis = run_check(api, target.name, settings, read_only=args.read_only)
+    finally:
+        api.close()
     sys.stdout.write(to_json(diagnosis) + "\n" if args.json else to_text(diagnosis))
     sys.stdout.flush()
     return EXIT_CODES[diagnosis.overall]
+
+
+def _check_contexts(kubeconfig, args: argparse.Namespace, settings, deadline: Deadline, started: float) -> int:
+    from .multicheck import check_contexts
+
+    names = list(kubeconfig.contexts) if args.all_contexts else args.contexts
+    unknown = [name for name in names if name not in kubeconfig.contexts]
+    if unknown:
+        raise ConfigError(f"context(s) not found in the kubeconfig: {', '.join(unknown)} "
+                          f"(contexts: {', '.join(kubeconfig.contexts) or 'none'})")
+    if not names:
+        raise ConfigError("the kubeconfig defines no contexts")
+    results = check_contexts(kubeconfig, names, settings, deadline, args.read_only)
+    seconds = time.monotonic() - started
+    sys.stdout.write(contexts_to_json(results, seconds) + "\n" if args.json else contexts_to_text(results, seconds))
+    sys.stdout.flush()
+    return EXIT_CODES[worst(results)]
 
 
 def _history(args: argparse.Namespace) -> int:

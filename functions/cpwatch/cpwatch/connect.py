@@ -1,8 +1,10 @@
 """Turn a kubeconfig context into a KubeApi.
 
-Called by the CLI; the Lambda path (EKS DescribeCluster + token) adds its own constructor here.
-The kubernetes package's loader reads the kubeconfig (files or inline data, exec plugins, token
-refresh); cpwatch then makes its own TLS context so that verification can never be turned off.
+Called by the CLI. kubeconfig.py reads and merges the files; here the context's credentials are
+obtained (a token file read, an exec plugin run within the run's deadline) and cpwatch makes its
+own TLS context, so that verification can never be turned off and no request is ever sent
+without the credentials the context asks for. eks.py builds the Lambda's KubeApi and only
+shares ssl_context_for_ca with this module.
 """
 
 from __future__ import annotations
@@ -10,14 +12,14 @@ from __future__ import annotations
 import os
 import re
 import ssl
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from urllib3.exceptions import LocationValueError
 from urllib3.util import parse_url
 
-from .errors import ConfigError
+from .errors import ConfigError, CredentialsError
 from .kubeapi import KubeApi
 from .timeutil import Deadline
 
@@ -30,74 +32,91 @@ class ClusterTarget:
     server: str
 
 
-def default_kubeconfig_path(environ: dict[str, str] | None = None) -> str:
-    environ = os.environ if environ is None else environ
-    first = (environ.get("KUBECONFIG") or "").split(os.pathsep)[0]
-    return first or str(Path.home() / ".kube" / "config")
-
-
 def api_from_kubeconfig(
     path: str | None,
     context: str | None,
     request_timeout_s: float,
     deadline: Deadline | None = None,
 ) -> tuple[KubeApi, ClusterTarget]:
-    # Imported here: loading the kubernetes package costs most of a second (it imports every
-    # model class), and only this path needs it.
-    from kubernetes.client import Configuration
-    from kubernetes.config.config_exception import ConfigException
-    from kubernetes.config.kube_config import load_kube_config
+    """The KubeApi of one context of the merged kubeconfig (path: --kubeconfig, else
+    $KUBECONFIG, else ~/.kube/config). Raises ConfigError or CredentialsError."""
+    from .kubeconfig import load_kubeconfig
 
-    config_path = path or default_kubeconfig_path()
-    if not Path(config_path).is_file():
-        raise ConfigError(f"kubeconfig {config_path} does not exist or is not a file")
-    configuration = Configuration()
-    try:
-        load_kube_config(config_file=config_path, context=context,
-                         client_configuration=configuration, persist_config=False)
-    except ConfigException as error:
-        raise ConfigError(f"kubeconfig {config_path}: {_redact(str(error))}") from None
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
-        # The loader raises these on malformed YAML structure (a list where a map belongs, ...).
-        raise ConfigError(f"kubeconfig {config_path} is malformed ({type(error).__name__})") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"kubeconfig {config_path} is not valid YAML ({type(error).__name__})") from None
+    return api_for_context(load_kubeconfig(path).context(context), request_timeout_s, deadline)
 
-    if not configuration.verify_ssl:
-        raise ConfigError(
-            f"kubeconfig {config_path}: insecure-skip-tls-verify is set for this cluster; "
-            "cpwatch always verifies the apiserver's certificate (remove the setting and give "
-            "certificate-authority or certificate-authority-data)"
-        )
-    server = (configuration.host or "").rstrip("/")
+
+def api_for_context(context, request_timeout_s: float, deadline: Deadline | None = None) -> tuple[KubeApi, ClusterTarget]:
+    """`context`: a kubeconfig.ContextConfig. Validates the URLs, obtains the credentials (within
+    the deadline) and builds the KubeApi. Raises ConfigError or CredentialsError."""
+    from .exec_credentials import run_exec_plugin
+
+    deadline = deadline or Deadline.after(3600)
+    where = f"kubeconfig context {context.name}"
+    server = context.server
     if not server.startswith("https://"):
-        raise ConfigError(f"kubeconfig {config_path}: server {server or '(none)'} is not an https:// URL")
+        raise ConfigError(f"{where}: server {server or '(none)'} is not an https:// URL")
     # Checked here, not at the first request: urllib3 would raise then, and a malformed server or
     # proxy URL must read as this configuration error, never as an apiserver that does not answer.
     problem = _url_problem(server, ("https",))
     if problem:
-        raise ConfigError(f"kubeconfig {config_path}: server {server} is not a usable URL ({problem})")
-    problem = _url_problem(configuration.proxy, ("http", "https")) if configuration.proxy else None
+        raise ConfigError(f"{where}: server {server} is not a usable URL ({problem})")
+    problem = _url_problem(context.proxy_url, ("http", "https")) if context.proxy_url else None
     if problem:
         # The proxy URL is not echoed: it may carry a user name and password.
-        raise ConfigError(f"kubeconfig {config_path}: proxy-url is not a usable http:// or https:// URL ({problem})")
+        raise ConfigError(f"{where}: proxy-url is not a usable http:// or https:// URL ({problem})")
 
-    context_name = context or _current_context(config_path)
-    ssl_context = _ssl_context(configuration, config_path)
-
-    def auth_header() -> str | None:
-        return configuration.get_api_key_with_prefix("BearerToken")
+    ssl_context = _ssl_context(context.ca_pem, where)
+    credentials = context.credentials
+    token = credentials.token
+    if credentials.client_certificate_pem and credentials.client_key_pem:
+        try:
+            _load_client_certificate(ssl_context, credentials.client_certificate_pem, credentials.client_key_pem)
+        except (ssl.SSLError, OSError) as error:
+            raise ConfigError(f"{where}: the client certificate or key is unusable ({type(error).__name__}; "
+                              "is it PEM, and does the key match the certificate?)") from None
+    if credentials.token_file:
+        token = _read_token_file(credentials.token_file, context.name)
+    elif credentials.exec is not None:
+        issued = run_exec_plugin(credentials.exec, context.name, deadline)
+        token = issued.token
+        if issued.client_certificate_pem and issued.client_key_pem:
+            try:
+                _load_client_certificate(ssl_context, issued.client_certificate_pem.encode(),
+                                         issued.client_key_pem.encode())
+            except (ssl.SSLError, OSError) as error:
+                raise CredentialsError(context.name, credentials.exec.display, "bad_output",
+                                       f"returned a client certificate or key that cannot be used ({type(error).__name__})") from None
+    if token is not None and not _HEADER_SAFE.fullmatch(token):
+        # http.client would refuse the header at the first request, quoting the token in its error.
+        source = credentials.exec.display if credentials.exec and not credentials.token_file else "token"
+        raise CredentialsError(context.name, source, "bad_output",
+                               "the token has characters an HTTP header cannot carry (spaces, line breaks, non-ASCII)")
+    header = f"Bearer {token}" if token else None
 
     api = KubeApi(
         server=server,
         ssl_context=ssl_context,
-        auth_header=auth_header,
+        auth_header=lambda: header,
         request_timeout_s=request_timeout_s,
         deadline=deadline,
-        tls_server_name=configuration.tls_server_name or None,
-        proxy_url=configuration.proxy or None,
+        tls_server_name=context.tls_server_name,
+        proxy_url=context.proxy_url,
     )
-    return api, ClusterTarget(name=context_name or server, server=server)
+    return api, ClusterTarget(name=context.name, server=server)
+
+
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
+
+
+def _read_token_file(path: str, context: str) -> str:
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or type(error).__name__
+        raise CredentialsError(context, f"tokenFile {path}", "unreadable", f"cannot be read ({reason})") from None
+    if not token:
+        raise CredentialsError(context, f"tokenFile {path}", "unreadable", "is empty")
+    return token
 
 
 def _url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
@@ -123,27 +142,22 @@ def ssl_context_for_ca(ca_pem: str | None = None, ca_file: str | None = None) ->
     return context
 
 
-def _ssl_context(configuration, config_path: str) -> ssl.SSLContext:
+def _ssl_context(ca_pem: str | None, where: str) -> ssl.SSLContext:
     try:
-        context = ssl_context_for_ca(ca_file=configuration.ssl_ca_cert or None)
-        if configuration.cert_file:
-            context.load_cert_chain(configuration.cert_file, configuration.key_file or None)
-    except (ssl.SSLError, OSError) as error:
-        raise ConfigError(f"kubeconfig {config_path}: certificate data is unusable ({type(error).__name__}: {error.strerror or error})") from None
-    return context
+        return ssl_context_for_ca(ca_pem=ca_pem)
+    except (ssl.SSLError, ValueError) as error:
+        raise ConfigError(f"{where}: certificate-authority is unusable ({type(error).__name__})") from None
 
 
-def _current_context(path: str) -> str | None:
-    with open(path, encoding="utf-8") as handle:
-        loaded = yaml.safe_load(handle)
-    name = loaded.get("current-context") if isinstance(loaded, dict) else None
-    return name if isinstance(name, str) and name else None
-
-
-def _redact(message: str) -> str:
-    """Loader messages can quote kubeconfig values; keep only the first line, drop the object
-    reprs the loader puts in its node names ("... in <path>/{'name': None, 'user': {'token': ...}}"),
-    cut long tokens."""
-    first_line = message.splitlines()[0] if message else "invalid"
-    first_line = re.sub(r"[\[{].*", "<entry>", first_line)
-    return " ".join(word if len(word) < 40 else word[:8] + "…" for word in first_line.split())
+def _load_client_certificate(context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
+    """Raises ssl.SSLError (not PEM, key does not match) or OSError."""
+    # ssl loads a certificate chain only from files: they live in a private directory for the
+    # moment of loading.
+    with tempfile.TemporaryDirectory(prefix="cpwatch-") as directory:
+        cert_file = os.path.join(directory, "client.crt")
+        key_file = os.path.join(directory, "client.key")
+        for name, data in ((cert_file, cert_pem), (key_file, key_pem)):
+            descriptor = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+        context.load_cert_chain(cert_file, key_file)

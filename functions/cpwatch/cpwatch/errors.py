@@ -13,6 +13,25 @@ class ConfigError(CpwatchError):
     """Settings, kubeconfig or command line are wrong; the user must fix them (exit 64)."""
 
 
+class CredentialsError(ConfigError):
+    """The credentials a kubeconfig context asks for could not be obtained, so nothing was sent.
+
+    Raised by exec_credentials (and connect, for token files) before any request: an exec
+    plugin that is missing, fails, outlives the run's deadline, prints something that is not an
+    ExecCredential, or returns one already expired; a token file that cannot be read; a token
+    that cannot be sent in an HTTP header. `plugin` names the command (never a token);
+    `reason` is one of: not_found, failed, timeout, bad_output, expired, interactive, unreadable;
+    `detail` is one line (the first line of the plugin's stderr, or what is wrong).
+    """
+
+    def __init__(self, context: str, plugin: str, reason: str, detail: str):
+        super().__init__(f"context {context}: {plugin}: {reason}: {detail}")
+        self.context = context
+        self.plugin = plugin
+        self.reason = reason
+        self.detail = detail
+
+
 class ApiError(CpwatchError):
     """A call to the Kubernetes API did not give a usable answer."""
 

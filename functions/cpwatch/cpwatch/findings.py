@@ -453,6 +453,21 @@ _KINDS = (
     FindingKind("PROBE_TIMED_OUT", Status.UNKNOWN, "{probe}: did not finish before the run's deadline", None),
     FindingKind("PROBE_CRASHED", Status.UNKNOWN, "{probe}: internal error {error} (a bug in cpwatch)", None),
     FindingKind("NOT_JUDGED", Status.UNKNOWN, "not judged: {cause}", None),
+    FindingKind("CHECKER_CREDENTIALS", Status.UNKNOWN,
+                "cpwatch got no credentials for context {context}: {plugin}: {detail} (no request was sent)",
+                Runbook(
+                    title="cpwatch has no credentials for the context",
+                    meaning=("The credentials the kubeconfig context asks for could not be obtained, so "
+                             "cpwatch sent nothing (it never falls back to anonymous requests): the "
+                             "cluster was not looked at."),
+                    confirm=("kubectl --context <context> get --raw='/livez'",
+                             "run the command of the context's users[].user.exec by hand; it must print an ExecCredential"),
+                    eks="Refresh the AWS credentials the plugin uses (aws sso login, the profile in exec.env), then "
+                        "`aws eks get-token --cluster-name <name>`.",
+                    self_managed="Fix the kubeconfig user: the token file, the client certificate or the credential plugin.",
+                )),
+    FindingKind("CHECKER_KUBECONFIG", Status.UNKNOWN,
+                "kubeconfig context {context} cannot be used: {detail}", _CHECKER_RUNBOOK),
 )
 
 CATALOGUE: dict[str, FindingKind] = {kind.code: kind for kind in _KINDS}

@@ -331,16 +331,40 @@ def raise_for_status_of(response: Response, method: str, path: str) -> None:
         raise _status_error(method, path, response)
 
 
-def _status_error(method: str, path: str, response: Response) -> Exception:
-    reason, message = "", response.text()[:300]
+@dataclass(frozen=True)
+class StatusAnswer:
+    """The metav1.Status object the apiserver answers an error with."""
+
+    code: int
+    reason: str
+    message: str  # one line
+
+
+def status_answer(response: Response) -> StatusAnswer | None:
+    """The Status in an answer's body, or None when the body is not one."""
     try:
         parsed = json.loads(response.body)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        parsed = None
-    is_status = isinstance(parsed, dict) and parsed.get("kind") == "Status"
-    if is_status:
-        reason = str(parsed.get("reason") or "")
-        message = str(parsed.get("message") or "")[:300]
+        return None
+    if not (isinstance(parsed, dict) and parsed.get("kind") == "Status"):
+        return None
+    code = parsed.get("code")
+    return StatusAnswer(code=code if isinstance(code, int) else response.status,
+                        reason=str(parsed.get("reason") or ""),
+                        message=one_line(str(parsed.get("message") or "")))
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Text on one line (whitespace runs folded), at most `limit` characters."""
+    folded = " ".join(text.split())
+    return folded if len(folded) <= limit else folded[:limit - 1] + "…"
+
+
+def _status_error(method: str, path: str, response: Response) -> Exception:
+    reason, message = "", one_line(response.text())
+    status = status_answer(response)
+    if status is not None:
+        reason, message = status.reason, status.message
     elif response.status >= 500:
         # The apiserver answers a failed resource request with a Status object (every recorded
         # 5xx is one). A 5xx page that is not one comes from a proxy or load balancer in front:

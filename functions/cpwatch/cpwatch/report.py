@@ -1,4 +1,5 @@
-"""Rendering of a Diagnosis: the JSON document (a public interface) and the text report.
+"""Rendering of a Diagnosis: the JSON document (a public interface) and the text report; and of
+several contexts checked at once: one line per cluster, then the details of the unhealthy ones.
 
 Called by the CLI (and later by the Lambda's notifications). All prose about findings comes
 from findings.py templates and runbooks.
@@ -7,11 +8,15 @@ from findings.py templates and runbooks.
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 from .check import Diagnosis
 from .diagnosis import Verdict, impairments
 from .findings import CONTROL_PLANE, Component, Observation, Status, runbook_for
+
+if TYPE_CHECKING:
+    from .multicheck import ContextResult
 
 SCHEMA_VERSION = 1
 
@@ -109,6 +114,56 @@ def to_text(diagnosis: Diagnosis) -> str:
         lines += [f"  [{o.status.value.upper()}] {o.code}: {o.message()}" for o in found]
         lines += _runbook_lines(found)
     return "\n".join(lines) + "\n"
+
+
+def headline(diagnosis: Diagnosis) -> str:
+    """One line: the root cause and its key finding, or why cpwatch could not look."""
+    if diagnosis.overall is Verdict.HEALTHY:
+        return "control plane healthy"
+    if diagnosis.root_cause is not None:
+        verdict = diagnosis.components[diagnosis.root_cause]
+        key = verdict.key_finding()
+        return f"{diagnosis.root_cause.value} {verdict.verdict.value}" + (f": {key.message()}" if key else "")
+    impaired = impairments(diagnosis.observations)
+    if impaired:
+        return f"cluster impaired: {impaired[0].message()}"
+    blind = next((o for o in _ordered(diagnosis.observations) if o.status is not Status.OK and o.code != "NOT_JUDGED"), None)
+    return blind.message() if blind else "no observation"
+
+
+def worst(results: list[ContextResult]) -> Verdict:
+    return max((r.diagnosis.overall for r in results), key=lambda verdict: verdict.rank, default=Verdict.UNKNOWN)
+
+
+def contexts_to_text(results: list[ContextResult], seconds: float, checked_at: datetime | None = None) -> str:
+    checked_at = checked_at or datetime.now(timezone.utc)
+    width = max([len("CONTEXT"), *(len(r.context) for r in results)])
+    lines = [f"cpwatch check of {len(results)} context(s) at {checked_at:%Y-%m-%d %H:%M:%S} UTC ({seconds:.1f} s): "
+             f"{worst(results).value.upper()}", "",
+             f"  {'CONTEXT':<{width}}  {'OVERALL':<8}  {'TIME':>6}  ROOT CAUSE"]
+    for result in results:
+        line = " ".join(headline(result.diagnosis).split())
+        line = line if len(line) <= 200 else line[:199] + "…"
+        lines.append(f"  {result.context:<{width}}  {result.diagnosis.overall.value.upper():<8}  "
+                     f"{result.seconds:>5.1f}s  {line}")
+    text = "\n".join(lines) + "\n"
+    for result in results:
+        if result.diagnosis.overall is not Verdict.HEALTHY:
+            text += "\n" + to_text(result.diagnosis)
+    return text
+
+
+def contexts_to_json(results: list[ContextResult], seconds: float, checked_at: datetime | None = None) -> str:
+    checked_at = checked_at or datetime.now(timezone.utc)
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "overall": worst(results).value,
+        "checked_at": checked_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z",
+        "duration_ms": int(seconds * 1000),
+        "clusters": [{"context": r.context, "seconds": round(r.seconds, 3), "diagnosis": to_dict(r.diagnosis)}
+                     for r in results],
+    }
+    return json.dumps(document, indent=2)
 
 
 _EXTENSIONS_TITLE = "between the components: admission webhooks, aggregated APIs (not component failures)"

@@ -86,7 +86,8 @@ def error_observation(probe: Probe, error: Exception) -> Observation:
     if isinstance(error, TooManyRequestsError):
         return observe("PROBE_THROTTLED", component, probe=probe.name, path=error.path)
     if isinstance(error, ForbiddenError):
-        return observe("CHECKER_FORBIDDEN", component, method=error.method, path=error.path, message=error.message)
+        return observe("CHECKER_FORBIDDEN", component, method=error.method, path=error.path, message=error.message,
+                       reason=error.reason, http_status=error.status)
     if isinstance(error, NotFoundError):
         return observe("PROBE_FAILED", component, probe=probe.name, detail=f"{error.path} not found: {error.message}")
     if isinstance(error, AwsAccessDeniedError):

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from ..errors import ApiError, CannotConnectError, CertificateValidityError, NoAnswerError
 from ..findings import Component, Observation, observe
-from ..kubeapi import Response
+from ..kubeapi import Response, one_line, status_answer
 from .context import ProbeContext, ms
 from .healthtext import HealthReport, parse_health_text
 
@@ -100,8 +100,10 @@ def _parsed(response: Response | ApiError, path: str, component: Component,
     if response.status == 401:
         observations.append(observe("CHECKER_UNAUTHORIZED", component, path=path))
     elif response.status == 403:
+        status = status_answer(response)
         observations.append(observe("CHECKER_FORBIDDEN", component, method="GET", path=path,
-                                    message=response.text()[:200]))
+                                    message=status.message if status else one_line(response.text(), 200),
+                                    reason=status.reason if status else "", http_status=response.status))
     else:
         kind = response.content_type.split(";")[0].strip() or "no content type"
         observations.append(observe("PROBE_FAILED", component, probe="health",
