@@ -85,6 +85,11 @@ class FakeCluster:
         self.etcd = Etcd()
         self._stopping = threading.Event()
         self._ca = ClusterCA()
+        # Client certificates come from a CA of their own: OpenSSL would otherwise send the
+        # serving CA along with the serving certificate (it completes chains from the server's
+        # trust store), which kube-apiserver does not do and which changes what a client with
+        # another CA sees (verify code 19 instead of the recorded 20).
+        self._client_ca = ClusterCA("fakecluster-client-ca")
         self._credentials = self._ca.issue_server(*validity("valid"))
         self.webhooks = Webhooks(self.store)
         self.flow_control = PriorityAndFairness()
@@ -133,7 +138,7 @@ class FakeCluster:
         if not self._seeded:
             self.seed_simulated()
         self.simulation.tick()
-        self._server = ApiServer(self._credentials.server_context(self._ca.pem), self.api.handle, self.clock, self._log,
+        self._server = ApiServer(self._credentials.server_context(self._client_ca.pem), self.api.handle, self.clock, self._log,
                                  self._stopping)
         self._server.start()
         if self._pending_mode:
@@ -198,7 +203,7 @@ class FakeCluster:
         """(certificate PEM, key PEM) of a client certificate this cluster accepts: CN `user`,
         O `groups`, signed by its CA (kubeadm's admin.conf has CN=kubernetes-admin,
         O=system:masters or kubeadm:cluster-admins)."""
-        return self._ca.issue_client_certificate(user, tuple(groups))
+        return self._client_ca.issue_client_certificate(user, tuple(groups))
 
     def client_certificate_user(self, user: str = CHECKER_USER, groups: Iterable[str] = ("cpwatch",)) -> dict:
         """A kubeconfig `user` section with client-certificate-data and client-key-data."""
@@ -511,7 +516,7 @@ class FakeCluster:
         self._fault_changed()
         self._credentials = credentials
         if self._server is not None:
-            self._server.tls = credentials.server_context(self._ca.pem)
+            self._server.tls = credentials.server_context(self._client_ca.pem)
 
     def _component_admits(self, resource: str, subresource: str, namespace: str, operation: str) -> bool:
         return self.webhooks.admits(WriteAttributes(operation, RESOURCES[resource], subresource, namespace,
