@@ -199,15 +199,17 @@ class FakeCluster:
     def add_token(self, token: str, user: str, groups: Iterable[str]) -> None:
         self.authenticator.add_token(token, user, tuple(groups))
 
-    def issue_client_certificate(self, user: str = CHECKER_USER, groups: Iterable[str] = ("cpwatch",)) -> tuple[str, str]:
+    def issue_client_certificate(self, user: str = CHECKER_USER, groups: Iterable[str] = ("cpwatch",),
+                                 valid_days: float = 365) -> tuple[str, str]:
         """(certificate PEM, key PEM) of a client certificate this cluster accepts: CN `user`,
         O `groups`, signed by its CA (kubeadm's admin.conf has CN=kubernetes-admin,
-        O=system:masters or kubeadm:cluster-admins)."""
-        return self._client_ca.issue_client_certificate(user, tuple(groups))
+        O=system:masters or kubeadm:cluster-admins), valid for `valid_days` from now."""
+        return self._client_ca.issue_client_certificate(user, tuple(groups), timedelta(days=valid_days))
 
-    def client_certificate_user(self, user: str = CHECKER_USER, groups: Iterable[str] = ("cpwatch",)) -> dict:
+    def client_certificate_user(self, user: str = CHECKER_USER, groups: Iterable[str] = ("cpwatch",),
+                                valid_days: float = 365) -> dict:
         """A kubeconfig `user` section with client-certificate-data and client-key-data."""
-        cert, key = self.issue_client_certificate(user, groups)
+        cert, key = self.issue_client_certificate(user, groups, valid_days)
         return {"client-certificate-data": base64.b64encode(cert.encode()).decode(),
                 "client-key-data": base64.b64encode(key.encode()).decode()}
 

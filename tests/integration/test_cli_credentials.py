@@ -163,6 +163,20 @@ def test_static_credentials_and_ca_file(tmp_path, kind):
     assert users == {"cpwatch-checker"}
 
 
+@pytest.mark.parametrize(("valid_days", "warned"), [(10, True), (90, False)])
+def test_client_certificate_expiring_soon_is_warned_about(tmp_path, valid_days, warned):
+    with FakeCluster(nodes=2) as fc:
+        user = fc.client_certificate_user("cpwatch-checker", ("cpwatch",), valid_days=valid_days)
+        kubeconfig = fc.write_kubeconfig(tmp_path / "kc", user=user)
+        result = cpwatch("check", "--kubeconfig", str(kubeconfig), "--read-only", "--json")
+    findings = [f for f in json.loads(result.stdout)["findings"] if f["code"] == "CHECKER_CLIENT_CERT_EXPIRING"]
+    assert bool(findings) is warned, findings
+    if warned:
+        assert findings[0]["evidence"]["subject"] == "cpwatch-checker"
+        assert findings[0]["evidence"]["days_left"] in (9, 10)
+    assert json.loads(result.stdout)["overall"] == "healthy"  # the checker's own, not the cluster's
+
+
 def test_client_certificate_identity_is_its_common_name_and_organizations(tmp_path):
     """kubeadm's admin.conf style: the fake reads the user from the certificate, so a
     certificate for a user without the checker's RBAC is forbidden, by that user's name."""

@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Sequence
 
-from . import __version__
+from . import __version__, clientcert
 from .check import blind_diagnosis, run_check
 from .errors import ConfigError, CredentialsError
 from .exec_credentials import credentials_observation
@@ -150,7 +150,8 @@ def _check(args: argparse.Namespace, already: float = 0.0) -> int:
         print(f"cpwatch: {finding.message()}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        diagnosis = run_check(api, target.name, settings, read_only=args.read_only)
+        diagnosis = run_check(api, target.name, settings, read_only=args.read_only,
+                              extra=clientcert.observations(target.client_certificate, settings.cert_expiry_warn_days))
     finally:
         api.close()
     sys.stdout.write(to_json(diagnosis) + "\n" if args.json else to_text(diagnosis))

@@ -19,6 +19,8 @@ from pathlib import Path
 from urllib3.exceptions import LocationValueError
 from urllib3.util import parse_url
 
+from . import clientcert
+from .clientcert import ClientCertificate
 from .errors import ConfigError, CredentialsError
 from .kubeapi import KubeApi
 from .timeutil import Deadline
@@ -30,6 +32,7 @@ class ClusterTarget:
 
     name: str
     server: str
+    client_certificate: ClientCertificate | None = None  # the one the context authenticates with
 
 
 def api_from_kubeconfig(
@@ -74,12 +77,14 @@ def api_for_context(context, request_timeout_s: float, deadline: Deadline | None
         except (ssl.SSLError, OSError) as error:
             raise ConfigError(f"{where}: the client certificate or key is unusable ({type(error).__name__}; "
                               "is it PEM, and does the key match the certificate?)") from None
+    client_certificate = clientcert.read(credentials.client_certificate_pem) if credentials.client_certificate_pem else None
     if credentials.token_file:
         token = _read_token_file(credentials.token_file, context.name)
     elif credentials.exec is not None:
         issued = run_exec_plugin(credentials.exec, context.name, deadline)
         token = issued.token
         if issued.client_certificate_pem and issued.client_key_pem:
+            client_certificate = clientcert.read(issued.client_certificate_pem)
             try:
                 _load_client_certificate(ssl_context, issued.client_certificate_pem.encode(),
                                          issued.client_key_pem.encode())
@@ -102,7 +107,7 @@ def api_for_context(context, request_timeout_s: float, deadline: Deadline | None
         tls_server_name=context.tls_server_name,
         proxy_url=context.proxy_url,
     )
-    return api, ClusterTarget(name=context.name, server=server)
+    return api, ClusterTarget(name=context.name, server=server, client_certificate=client_certificate)
 
 
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")

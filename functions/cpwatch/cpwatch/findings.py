@@ -443,7 +443,7 @@ _KINDS = (
                 "{by} denied cpwatch's write to {object}: {detail} (exempt the {namespace} namespace from it)",
                 _CHECKER_RUNBOOK),
     FindingKind("CHECKER_CLIENT_CERT_EXPIRING", Status.WARN,
-                "cpwatch's client certificate ({subject}) expires on {not_after}, in {days_left} day(s)",
+                "cpwatch's client certificate ({subject}) {when}",
                 _CERT_EXPIRING_RUNBOOK),
     FindingKind("PROBE_BLOCKED", Status.UNKNOWN, "{probe}: could not look, because {because}", None),
     FindingKind("PROBE_THROTTLED", Status.UNKNOWN,

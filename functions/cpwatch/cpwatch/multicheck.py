@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from . import clientcert
 from .check import Diagnosis, blind_diagnosis, run_check
 from .connect import api_for_context
 from .errors import ConfigError, CredentialsError
@@ -48,7 +49,8 @@ def check_context(kubeconfig, name: str, settings: Settings, deadline: Deadline,
         finding = observe("CHECKER_KUBECONFIG", Component.CHECKER, context=name, detail=str(error))
         return ContextResult(name, blind_diagnosis(name, (finding,), read_only), time.monotonic() - started, usable=False)
     try:
-        diagnosis = run_check(api, target.name, settings, read_only=read_only)
+        diagnosis = run_check(api, target.name, settings, read_only=read_only,
+                              extra=clientcert.observations(target.client_certificate, settings.cert_expiry_warn_days))
     finally:
         api.close()
     return ContextResult(name, diagnosis, time.monotonic() - started)
