@@ -240,7 +240,7 @@ class KubeApi:
         NoAnswerError, CannotConnectError, DeadlineExceededError."""
         remaining = self.deadline.remaining()
         if remaining <= 0.05:
-            raise DeadlineExceededError("TLS", "handshake", "the run's deadline has passed")
+            raise DeadlineExceededError("TLS", self.server, "the run's deadline has passed")
         try:
             return servingcert.read(self.server, self._ssl_context, min(self.request_timeout_s, remaining),
                                     self._tls_server_name, self._proxy_url, ignore_validity)
