@@ -58,11 +58,20 @@ checkov: $(CHECKOV_VENV)/.installed
 # No container: sam build pip-installs manylinux aarch64 wheels from PyPI with the python3.13
 # found on PATH. --language-extensions lets it read Fn::ForEach; the built template keeps the
 # loop for CloudFormation, so the ClusterNames value here is only a stand-in.
+# The artifact is functions/cpwatch/ plus functions/cpwatch/requirements.txt, which holds only
+# what the function imports (kubernetes is the CLI's, in pyproject.toml). Its unzipped size
+# (bytes of the files, as Lambda counts them against its 250 MB limit) must stay within
+# ARTIFACT_LIMIT_MB: a bigger artifact is a slower cold start and a longer deploy.
+ARTIFACT := .aws-sam/build/CheckerFunction
+ARTIFACT_LIMIT_MB := 100
 package: $(SAM_VENV)/.installed
 	PATH="$(dir $(PYTHON)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build \
 	  --language-extensions --template template.yaml --build-dir .aws-sam/build \
 	  --parameter-overrides ClusterNames=package-only
-	@du -sh .aws-sam/build/CheckerFunction | awk '{print "function artifact, unzipped: " $$1}'
+	@bytes=$$(du -s --apparent-size -B1 $(ARTIFACT) | cut -f1); \
+	  awk -v b=$$bytes -v limit=$(ARTIFACT_LIMIT_MB) 'BEGIN { mb = b / 1e6; \
+	    printf "function artifact, unzipped: %.1f MB (limit %d MB)\n", mb, limit; \
+	    if (mb > limit) { print "function artifact is above " limit " MB: see functions/cpwatch/requirements.in"; exit 1 } }'
 
 # Mutation testing (~10-20 min on 2 cores; not part of `make test`): mutmut 3 over diagnosis.py,
 # alerting.py, findings.py and probes/ against the fast tests that exercise them

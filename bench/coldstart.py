@@ -1,59 +1,116 @@
 """Cold start: importing the handler module in a fresh process, against a bare
 `import kubernetes, boto3` measured in the same run (fresh processes, interleaved, median).
 
+The handler is imported from the built artifact (.aws-sam/build/CheckerFunction, `make package`)
+when it exists and its cpwatch package matches the source tree: what Lambda puts in /var/task,
+with the packages of functions/cpwatch/requirements.txt only. Otherwise (not built, or built from
+older code) from the source tree with the dev venv's packages; the section says which.
+
 Each sample is a new interpreter that times only its import statement (interpreter start-up is
 the same for all and not counted). Variants show what the import-path choices gain:
 - cpwatch.handler: what Lambda imports (kubernetes is imported lazily, only by the kubeconfig
-  loader the CLI uses; the Lambda path never loads it).
-- cpwatch.handler + kubernetes: the same handler had connect.py imported kubernetes eagerly.
-- kubernetes, boto3: the bare import the target is relative to.
+  loader the CLI uses; the Lambda path never loads it, which each sample checks).
+- cpwatch.handler + kubernetes: the same handler had connect.py imported kubernetes eagerly
+  (kubernetes from the dev venv: the artifact does not ship it).
+- kubernetes, boto3: the bare import the target is relative to (dev venv).
 - boto3 alone, and the handler's first-invocation set-up (settings, boto3 session and clients).
 """
 
 from __future__ import annotations
 
+import filecmp
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 from .common import REPO, Figures, median
 
 SAMPLES = 5
 TARGET_RATIO = 1.3
+SOURCE_ROOT = REPO / "functions" / "cpwatch"  # template.yaml's CodeUri
+ARTIFACT_ROOT = REPO / ".aws-sam" / "build" / "CheckerFunction"  # `make package`
 
+# name -> (statement, loads the handler)
 VARIANTS = {
-    "handler": "import cpwatch.handler",
-    "handler_eager_kubernetes": "import cpwatch.handler, kubernetes",
-    "bare_kubernetes_boto3": "import kubernetes, boto3",
-    "boto3": "import boto3",
-    "handler_and_first_setup": ("import cpwatch.handler as h; h.configuration(); h.dependencies()"),
+    "handler": ("import cpwatch.handler", True),
+    "handler_eager_kubernetes": ("import cpwatch.handler, kubernetes", True),
+    "bare_kubernetes_boto3": ("import kubernetes, boto3", False),
+    "boto3": ("import boto3", False),
+    "handler_and_first_setup": ("import cpwatch.handler as h; h.configuration(); h.dependencies()", True),
 }
 
 _PROGRAM = """
-import time, json
+import time, json, sys
 started = time.perf_counter()
 {statement}
-print(json.dumps(time.perf_counter() - started))
+elapsed = time.perf_counter() - started
+handler = sys.modules.get("cpwatch.handler")
+print(json.dumps({{"seconds": elapsed, "handler_file": handler and handler.__file__,
+                  "boto3_file": sys.modules["boto3"].__file__ if "boto3" in sys.modules else None,
+                  "kubernetes": "kubernetes" in sys.modules}}))
 """
 
 
-def _sample(statement: str, env: dict) -> float:
+@dataclass(frozen=True)
+class HandlerSource:
+    root: Path  # on PYTHONPATH, before the venv's site-packages
+    description: str
+    from_artifact: bool
+
+
+def handler_source() -> HandlerSource:
+    """The built artifact when it holds the current code; else the source tree, saying why."""
+    built = ARTIFACT_ROOT / "cpwatch"
+    if not built.is_dir():
+        return HandlerSource(SOURCE_ROOT, "source tree functions/cpwatch (no built artifact: run `make package`)", False)
+    if _differs(filecmp.dircmp(SOURCE_ROOT / "cpwatch", built, ignore=["__pycache__"])):
+        return HandlerSource(SOURCE_ROOT, "source tree functions/cpwatch (the built artifact is older than the "
+                                          "code: run `make package`)", False)
+    return HandlerSource(ARTIFACT_ROOT, f"built artifact {ARTIFACT_ROOT.relative_to(REPO)}", True)
+
+
+def _differs(comparison: filecmp.dircmp) -> bool:
+    _, mismatch, errors = filecmp.cmpfiles(comparison.left, comparison.right, comparison.common_files, shallow=False)
+    if comparison.left_only or comparison.right_only or mismatch or errors:
+        return True
+    return any(_differs(sub) for sub in comparison.subdirs.values())
+
+
+def _sample(statement: str, loads_handler: bool, source: HandlerSource, env: dict) -> float:
+    if loads_handler:
+        env = {**env, "PYTHONPATH": str(source.root)}
+        if source.from_artifact:
+            # As in Lambda: the artifact ships no .pyc (sam build writes none) and /var/task is
+            # read-only, so every cold start compiles the modules it imports; nor is the build changed.
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
     completed = subprocess.run([sys.executable, "-c", _PROGRAM.format(statement=statement)], capture_output=True,
                                text=True, cwd=REPO, env=env, timeout=120)
     if completed.returncode != 0:
         raise RuntimeError(f"{statement!r} failed: {completed.stderr[-1500:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    if loads_handler:
+        for module in ("handler_file", "boto3_file"):
+            if source.from_artifact and not Path(result[module]).is_relative_to(source.root):
+                raise RuntimeError(f"{statement!r} loaded {result[module]}, not the artifact's")
+        if "kubernetes" not in statement and result["kubernetes"]:
+            raise RuntimeError(f"{statement!r} imported kubernetes: the Lambda path must not")
+    return result["seconds"]
 
 
 def run(figures: Figures, env: dict, samples: int = SAMPLES) -> dict:
+    source = handler_source()
+    print(f"  cpwatch.handler imported from the {source.description}", flush=True)
     times: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    for name, statement in VARIANTS.items():
-        _sample(statement, env)  # warm the OS file cache and the .pyc files once
+    for name, (statement, loads_handler) in VARIANTS.items():
+        _sample(statement, loads_handler, source, env)  # warm the OS file cache (and the venv's .pyc files) once
     for _ in range(samples):
-        for name, statement in VARIANTS.items():  # interleaved, so drift hits every variant alike
-            times[name].append(_sample(statement, env))
+        for name, (statement, loads_handler) in VARIANTS.items():  # interleaved, so drift hits every variant alike
+            times[name].append(_sample(statement, loads_handler, source, env))
     medians = {name: median(values) for name, values in times.items()}
-    figures.add(f"cold: import cpwatch.handler (median of {samples} fresh processes)", medians["handler"], "s")
+    where = "built artifact" if source.from_artifact else "source tree"
+    figures.add(f"cold: import cpwatch.handler, {where} (median of {samples} fresh processes)", medians["handler"], "s")
     figures.add("cold: bare import kubernetes, boto3 (same run)", medians["bare_kubernetes_boto3"], "s")
     figures.ratio("cold: handler import / bare import", medians["handler"], medians["bare_kubernetes_boto3"],
                   "handler_s", "bare_s", "s", target=f"<= {TARGET_RATIO}x", limit=TARGET_RATIO)

@@ -3,20 +3,25 @@ loads and calls the handler inside Lambda, against tests/lambda_runtime.py's loc
 
 The harness is proven first with tests/aws/echo_handler.py (events, deadlines, errors, init
 errors); then cpwatch.handler.lambda_handler is cold-started the way Lambda does it and must
-answer a bad payload with a summary, not an error.
+answer a bad payload with a summary, not an error, and check a cluster (moto and the fake
+control plane) loading no package the function's build leaves out (kubernetes is the CLI's).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
+from importlib.metadata import packages_distributions, requires
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from tests.aws.deployment import FAST_ENV, deploy
 from tests.aws.moto_server import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
 from tests.lambda_runtime import LocalRuntimeApi
 
@@ -169,3 +174,64 @@ def test_cpwatch_handler_rejects_bad_input_through_awslambdaric(runtime_api, sta
     assert isinstance(result.body, dict) and "status" in result.body, result.body
     assert result.body["status"] == "rejected", result.body
     assert result.body.get("error"), result.body
+
+
+# Imported in try/except by a shipped package, which works without them; installed here (for
+# the dev tools), so the import succeeds in the tests, but the artifact has them not.
+OPTIONAL_IMPORTS_OF_SHIPPED = {
+    "certifi",  # botocore.httpsession: without it, botocore's own cacert.pem (DEFAULT_CA_BUNDLE)
+}
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pinned_distributions(requirements: Path) -> set[str]:
+    return {normalized(line.split("==")[0]) for line in requirements.read_text().splitlines() if "==" in line}
+
+
+def imported_top_level_modules(importtime_output: str) -> set[str]:
+    """Top-level names of the modules -X importtime reported (`import time: self | cumulative | name`)."""
+    names = set()
+    for line in importtime_output.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "imported package":
+                names.add(name.split(".")[0])
+    return names
+
+
+def test_cpwatch_handler_checks_a_cluster_importing_only_what_its_build_ships(runtime_api, start_runtime, aws_env,
+                                                                             monkeypatch):
+    # What the runtime itself loads is Lambda's (awslambdaric and its requirements); everything
+    # else must come from the stdlib, cpwatch or a pin of functions/cpwatch/requirements.txt.
+    runtime_own = {"awslambdaric"} | {normalized(re.split(r"[\s\[<>=!~;]", r, maxsplit=1)[0])
+                                      for r in requires("awslambdaric") or [] if "extra ==" not in r}
+    shipped = pinned_distributions(TASK_ROOT / "requirements.txt")
+    with deploy(aws_env, monkeypatch) as d:
+        d.fc.advance(15)
+        runtime = start_runtime("cpwatch.handler.lambda_handler", TASK_ROOT, TASK_ROOT,
+                                AWS_ENDPOINT_URL=aws_env.endpoint, PYTHONPROFILEIMPORTTIME="1",
+                                POWERTOOLS_SERVICE_NAME="cpwatch", POWERTOOLS_METRICS_NAMESPACE="cpwatch",
+                                LOG_LEVEL="INFO", CPWATCH_TABLE_NAME=d.table, CPWATCH_TOPIC_ARN=d.topic, **FAST_ENV)
+
+        result = runtime_api.invoke(d.event(), timeout_ms=60_000, wait_s=COLD_START_BUDGET_S + 30)
+        runtime.stop()  # every import of the invocation is in the log now
+
+        assert result.status == "response", f"{result.status}: {result.body}\n{runtime.output()}"
+        assert result.body["clusters"][0]["overall"] == "healthy", result.body
+        assert d.auth.tokens, "the check never reached the control plane"
+    output = runtime.log.read_text(errors="replace")
+    modules = imported_top_level_modules(output) - set(sys.stdlib_module_names) - {"cpwatch"}
+    provided_by = packages_distributions()
+    # Optional imports (urllib3's brotli, botocore's awscrt, site's sitecustomize) are attempted
+    # and logged even when nothing provides them: not installed here, so not loaded either.
+    attempted_only = {module for module in modules if module not in provided_by and find_spec(module) is None}
+    unknown = sorted(module for module in modules - attempted_only if module not in provided_by)
+    imported = {normalized(dist) for module in modules - attempted_only - set(unknown) for dist in provided_by[module]}
+
+    assert {"boto3", "prometheus-client", "aws-lambda-powertools"} <= imported  # importtime was read
+    assert "kubernetes" not in modules
+    assert unknown == [], (unknown, sorted(modules))
+    assert imported - shipped - runtime_own - OPTIONAL_IMPORTS_OF_SHIPPED == set()
