@@ -366,12 +366,15 @@ class FakeCluster:
         deny_code: int = 400,
         deny_message: str = "image not allowed",
         url: str | None = None,
+        service: tuple[str, str, int] | None = None,
     ) -> dict:
         """Store a Validating/MutatingWebhookConfiguration `configuration` with webhook `name`
         (added to, or replacing its namesake in, an existing configuration) whose backend
         refuses connections, hangs (`timeout`), fails TLS verification (`tls`) or denies
         (`deny`); matching writes are answered as kube-apiserver does (webhooks.py).
-        namespaces=None: every namespace. Returns the stored configuration."""
+        namespaces=None: every namespace. service=(namespace, name, port): the webhook is called
+        through that Service (no EndpointSlice exists for it unless a test adds one), not `url`.
+        Returns the stored configuration."""
         if kind not in WEBHOOK_KINDS:
             raise ValueError(f"webhook kind must be one of {', '.join(WEBHOOK_KINDS)}, not {kind!r}")
         if failure_policy not in ("Fail", "Ignore"):
@@ -392,7 +395,8 @@ class FakeCluster:
                                      operations=tuple(operations), api_groups=tuple(api_groups),
                                      api_versions=tuple(api_versions), resources=tuple(resources), scope=scope,
                                      namespaces=tuple(namespaces) if namespaces is not None else None,
-                                     timeout_seconds=timeout_seconds, failure_policy=failure_policy)
+                                     timeout_seconds=timeout_seconds, failure_policy=failure_policy,
+                                     service=service)
         plural = WEBHOOK_KINDS[kind]
         self._fault_changed()
         with self.simulation.lock, self.store.lock:

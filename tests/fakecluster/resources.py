@@ -49,6 +49,7 @@ RESOURCES: dict[str, ResourceType] = {
         ResourceType("apps", "v1", "deployments", "Deployment", True, _ALL, frozenset({"status", "scale"})),
         ResourceType("apps", "v1", "replicasets", "ReplicaSet", True, _ALL, frozenset({"status"})),
         ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True, _ALL),
+        ResourceType("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True, _ALL),
         ResourceType("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True,
                      _ALL, frozenset({"status"})),
         ResourceType("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations",

@@ -78,15 +78,19 @@ class Call:
 def configuration_object(kind: str, configuration: str, webhook: str, *, url: str, ca_pem: str,
                          operations: tuple[str, ...], api_groups: tuple[str, ...], api_versions: tuple[str, ...],
                          resources: tuple[str, ...], scope: str, namespaces: tuple[str, ...] | None,
-                         timeout_seconds: int, failure_policy: str) -> dict:
-    """A webhook configuration shaped like the recorded one (one webhook, one rule)."""
+                         timeout_seconds: int, failure_policy: str,
+                         service: tuple[str, str, int] | None = None) -> dict:
+    """A webhook configuration shaped like the recorded one (one webhook, one rule); with
+    `service` (namespace, name, port) its clientConfig names that Service instead of a URL."""
     namespace_selector: dict = {}
     if namespaces is not None:
         namespace_selector = {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In",
                                                     "values": list(namespaces)}]}
     hook = {
         "name": webhook,
-        "clientConfig": {"url": url, "caBundle": base64.b64encode(ca_pem.encode()).decode()},
+        "clientConfig": {**({"service": {"namespace": service[0], "name": service[1], "port": service[2],
+                                         "path": "/validate"}} if service else {"url": url}),
+                         "caBundle": base64.b64encode(ca_pem.encode()).decode()},
         "rules": [{"operations": list(operations), "apiGroups": list(api_groups), "apiVersions": list(api_versions),
                    "resources": list(resources), "scope": scope}],
         "failurePolicy": failure_policy,

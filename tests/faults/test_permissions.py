@@ -47,6 +47,12 @@ def nothing(fc: FakeCluster) -> None:
     fc.advance(15)
 
 
+def service_webhook(fc: FakeCluster) -> None:
+    """A fail-closed webhook called through a Service: its endpoints are read."""
+    fc.add_failing_webhook(mode="refused", service=("policy", "policy-webhook", 443))
+    fc.advance(15)
+
+
 # rule -> (cluster set-up, (component, path fragment) of the request it alone allows)
 NEEDED = {
     reader(0): (nothing, ("apiserver", "/livez")),
@@ -62,6 +68,7 @@ NEEDED = {
     reader(4): (nothing, ("extensions", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations")),
     reader(5): (nothing, ("extensions", "/apis/apiregistration.k8s.io/v1/apiservices")),
     reader(6): (nothing, ("etcd", "/metrics")),
+    reader(7): (service_webhook, ("extensions", "/apis/discovery.k8s.io/v1/namespaces/policy/endpointslices")),
 }
 
 

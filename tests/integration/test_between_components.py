@@ -89,6 +89,41 @@ def test_webhook_outside_the_checkers_namespaces_leaves_the_verdicts_healthy(run
     assert "image-policy.policy.example.org" in listed.evidence["fail_closed_webhooks"][0]
 
 
+def test_webhook_whose_service_has_no_endpoints_is_named_even_outside_the_checkers_writes(run_check_on):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(15)
+        fc.add_failing_webhook(mode="refused", service=("policy", "policy-webhook", 443))  # default and demo only
+        diagnosis = run_check_on(fc, read_only=True)
+    assert set(verdicts(diagnosis).values()) == {H}
+    assert diagnosis.overall.value == D
+    (failing,) = findings(diagnosis, "WEBHOOK_FAILING_CLOSED")
+    assert failing.evidence["cause"] == "its Service policy/policy-webhook has no ready endpoints"
+    assert "default" in failing.evidence["covers"]
+
+
+def test_webhook_whose_service_has_a_ready_endpoint_is_not_failing(run_check_on):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(15)
+        fc.add_failing_webhook(mode="refused", service=("policy", "policy-webhook", 443))
+        fc.remove_webhooks()  # the backend answers again; the configuration stays
+        fc.apply({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+                  "metadata": {"name": "image-policy"}, "webhooks": [{
+                      "name": "image-policy.policy.example.org", "sideEffects": "None",
+                      "admissionReviewVersions": ["v1"], "failurePolicy": "Fail",
+                      "clientConfig": {"service": {"namespace": "policy", "name": "policy-webhook", "port": 443}},
+                      "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                                 "resources": ["pods"]}]}]})
+        fc.ensure_namespace("policy")
+        fc.apply({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                  "metadata": {"name": "policy-webhook-abc", "namespace": "policy",
+                               "labels": {"kubernetes.io/service-name": "policy-webhook"}},
+                  "addressType": "IPv4", "endpoints": [{"addresses": ["10.0.0.7"], "conditions": {"ready": True}}],
+                  "ports": [{"port": 443}]})
+        diagnosis = run_check_on(fc, read_only=True)
+    assert "WEBHOOK_FAILING_CLOSED" not in codes(diagnosis)
+    assert diagnosis.overall.value == H
+
+
 def test_webhook_on_lease_deletes_only_is_no_risk(run_check_on):
     with FakeCluster(nodes=3) as fc:
         fc.advance(15)

@@ -94,6 +94,8 @@ def _distinct(observations: tuple[Observation, ...]) -> tuple[Observation, ...]:
     kept = []
     for observation in observations:
         key = repr((observation.code, observation.component, sorted(observation.evidence.items())))
+        if observation.code == "WEBHOOK_FAILING_CLOSED":  # one webhook, seen by a write and by its Service
+            key = repr((observation.code, observation.evidence.get("webhook")))
         if key not in seen:
             seen.add(key)
             kept.append(observation)

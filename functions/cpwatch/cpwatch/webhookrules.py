@@ -62,6 +62,7 @@ class Webhook:
     namespace_selector: Mapping
     object_selector: Mapping
     has_match_conditions: bool = False
+    service: tuple[str, str] | None = None  # (namespace, name) of the Service it is called through
 
     def intercepts(self, write: Write) -> bool:
         """True if this webhook is called for `write`."""
@@ -94,6 +95,7 @@ def parse_configuration(item: Mapping, kind: str) -> list[Webhook]:
         if not isinstance(entry, dict):
             continue
         timeout = entry.get("timeoutSeconds")
+        service = _mapping(_mapping(entry.get("clientConfig")).get("service"))
         webhooks.append(Webhook(
             name=str(entry.get("name") or "?"),
             configuration=configuration,
@@ -105,6 +107,8 @@ def parse_configuration(item: Mapping, kind: str) -> list[Webhook]:
             namespace_selector=_mapping(entry.get("namespaceSelector")),
             object_selector=_mapping(entry.get("objectSelector")),
             has_match_conditions=bool(entry.get("matchConditions")),
+            service=(str(service["namespace"]), str(service["name"]))
+            if isinstance(service.get("namespace"), str) and isinstance(service.get("name"), str) else None,
         ))
     return webhooks
 

@@ -5,14 +5,17 @@ covers leader Leases, node Leases or status, pod binding or endpoints, the contr
 do its own work the day that happens: the controller-manager and scheduler lose leadership, nodes
 go NotReady, Services stop following their pods. Such webhooks are reported before they fail
 (WEBHOOK_COVERS_CONTROL_PLANE, a warning about a risk: it changes no verdict). A webhook that is
-failing now is seen by the probes whose writes it refuses (WEBHOOK_FAILING_CLOSED).
+failing now (WEBHOOK_FAILING_CLOSED) is seen by the probes whose writes it refuses, and here when
+the Service it is called through has no ready endpoint.
 """
 
 from __future__ import annotations
 
-from ..findings import Component, Observation, observe
-from ..webhookrules import Write
-from .context import ProbeContext, examples
+from ..errors import ForbiddenError
+from ..findings import Component, Observation, Status, observe
+from ..kubeapi import FROM_CACHE
+from ..webhookrules import Webhook, Write
+from .context import ProbeContext, entries, examples, field
 from .interceptors import webhooks
 
 # (write, what it is, what stops when a webhook refuses it). Namespaced writes outside
@@ -36,7 +39,7 @@ def probe(ctx: ProbeContext) -> list[Observation]:
     view = webhooks(ctx)
     if view.error is not None:
         raise view.error
-    observations: list[Observation] = []
+    observations: list[Observation] = _without_endpoints(ctx, [w for w in view.webhooks if w.fail_closed])
     for webhook in view.webhooks:
         if not webhook.fail_closed:
             continue
@@ -48,8 +51,41 @@ def probe(ctx: ProbeContext) -> list[Observation]:
                 configuration=webhook.label(), writes=examples([what for what, _ in covered], limit=7),
                 consequence="; ".join(consequences), timeout_s=webhook.timeout_s,
                 match_conditions=webhook.has_match_conditions))
-    if not observations:
+    if not any(o.status is not Status.UNKNOWN for o in observations):
         fail_closed = [f"{w.name} ({w.label()}): {w.coverage()}" for w in view.webhooks if w.fail_closed]
         observations.append(observe("WEBHOOKS_OK", Component.EXTENSIONS, count=len(view.webhooks),
                                     fail_closed=len(fail_closed), fail_closed_webhooks=fail_closed[:20]))
     return observations
+
+
+def _without_endpoints(ctx: ProbeContext, fail_closed: list[Webhook]) -> list[Observation]:
+    """A fail-closed webhook called through a Service with no ready endpoint cannot be called:
+    the apiserver refuses every write it covers, whoever makes them. Seen from the Service's
+    EndpointSlices (from the watch cache), so it is named even when none of cpwatch's writes
+    pass through it."""
+    found: list[Observation] = []
+    ready_by_service: dict[tuple[str, str], int] = {}
+    for webhook in fail_closed:
+        if webhook.service is None:
+            continue
+        if webhook.service not in ready_by_service:
+            try:
+                ready_by_service[webhook.service] = _ready_endpoints(ctx, *webhook.service)
+            except ForbiddenError as error:
+                return [observe("CHECKER_FORBIDDEN", Component.EXTENSIONS, method=error.method, path=error.path,
+                                message=error.message, reason=error.reason, http_status=error.status)]
+        if ready_by_service[webhook.service] == 0:
+            namespace, name = webhook.service
+            found.append(observe("WEBHOOK_FAILING_CLOSED", Component.EXTENSIONS, webhook=webhook.name,
+                                 configuration=webhook.label(),
+                                 cause=f"its Service {namespace}/{name} has no ready endpoints",
+                                 covers=webhook.coverage()))
+    return found
+
+
+def _ready_endpoints(ctx: ProbeContext, namespace: str, service: str) -> int:
+    """Ready endpoints of a Service (EndpointSlice: a missing `ready` condition means ready)."""
+    body = ctx.api.get_json(f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices",
+                            {"labelSelector": f"kubernetes.io/service-name={service}", **FROM_CACHE})
+    return sum(1 for endpoint_slice in entries(body.get("items")) for endpoint in entries(endpoint_slice.get("endpoints"))
+               if field(endpoint, "conditions").get("ready") is not False)
