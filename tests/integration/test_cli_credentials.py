@@ -230,7 +230,7 @@ def test_failing_exec_plugin_is_one_line_and_exit_64_with_nothing_sent(tmp_path,
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("cpwatch: cpwatch got no credentials for context prod: aws get-token --cluster-name fake: ")
+    assert lines[0].startswith("cpwatch got no credentials for context prod: aws get-token --cluster-name fake: ")
     assert expected in lines[0]
     assert lines[0].endswith("(no request was sent)")
     assert requests == []

@@ -147,7 +147,7 @@ def _check(args: argparse.Namespace, already: float = 0.0) -> int:
         finding = credentials_observation(error)
         if args.json:
             sys.stdout.write(to_json(blind_diagnosis(context.name, (finding,), args.read_only)) + "\n")
-        print(f"cpwatch: {finding.message()}", file=sys.stderr)
+        print(finding.message(), file=sys.stderr)  # it names cpwatch already
         return EXIT_USAGE
     try:
         diagnosis = run_check(api, target.name, settings, read_only=args.read_only,
