@@ -86,6 +86,7 @@ def test_function_environment(function):
         "CPWATCH_RECOVERY_RUNS": {"Ref": "RecoveryRuns"},
         "CPWATCH_REMINDER_HOURS": {"Ref": "ReminderHours"},
         "CPWATCH_RUN_TIMEOUT_S": {"Ref": "RunTimeoutSeconds"},
+        "CPWATCH_SCHEDULE_EXPRESSION": {"Ref": "ScheduleExpression"},
     }
 
 

@@ -35,3 +35,22 @@ def test_environment_overrides_apply():
 def test_unknown_override_is_rejected():
     with pytest.raises(ConfigError, match="unknown setting"):
         Settings().with_overrides(nonsense=1)
+
+
+@pytest.mark.parametrize(("expression", "seconds"), [
+    ("rate(1 minute)", 60), ("rate(5 minutes)", 300), ("rate(2 hours)", 7200), ("rate(1 day)", 86400),
+    ("cron(0/5 * * * ? *)", 60),
+])
+def test_schedule_expression_gives_the_run_interval(expression, seconds):
+    from cpwatch.settings import deployment_settings_from_env
+
+    assert deployment_settings_from_env({"CPWATCH_SCHEDULE_EXPRESSION": expression}).run_interval_s == seconds
+
+
+@pytest.mark.parametrize("expression", ["rate(0 minutes)", "every minute", "rate(5 seconds)", "at(2026-12-01T00:00:00)"])
+def test_unreadable_schedule_expression_is_a_config_error(expression):
+    from cpwatch.errors import ConfigError
+    from cpwatch.settings import deployment_settings_from_env
+
+    with pytest.raises(ConfigError, match="CPWATCH_SCHEDULE_EXPRESSION must be rate"):
+        deployment_settings_from_env({"CPWATCH_SCHEDULE_EXPRESSION": expression})

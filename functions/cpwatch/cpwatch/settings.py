@@ -172,8 +172,13 @@ class DeploymentSettings:
     region: str | None = None  # AWS_REGION: default region of targets (set by Lambda)
     # Kept back from the Lambda's remaining time for storing and publishing after the checks.
     reserve_s: float = 6.0  # CPWATCH_RESERVE_S
-    # The schedule's period; paces the probes that run once per metrics_interval_s.
-    run_interval_s: float = 60.0  # CPWATCH_RUN_INTERVAL_S
+    # The EventBridge Scheduler expression that starts the runs; its period paces the probes
+    # that run once per metrics_interval_s.
+    schedule_expression: str = "rate(1 minute)"  # CPWATCH_SCHEDULE_EXPRESSION
+
+    @property
+    def run_interval_s(self) -> float:
+        return schedule_period_s(self.schedule_expression)
 
 
 _DEPLOYMENT_ENV = {
@@ -187,7 +192,7 @@ _DEPLOYMENT_ENV = {
     "targets_json": "CPWATCH_TARGETS",
     "region": "AWS_REGION",
     "reserve_s": "CPWATCH_RESERVE_S",
-    "run_interval_s": "CPWATCH_RUN_INTERVAL_S",
+    "schedule_expression": "CPWATCH_SCHEDULE_EXPRESSION",
 }
 
 
@@ -210,6 +215,25 @@ def deployment_settings_from_env(environ: Mapping[str, str]) -> DeploymentSettin
         else:
             values[field.name] = raw
     deployment = DeploymentSettings(**values)
+    deployment.run_interval_s  # an expression that cannot be read fails here, at cold start
     if deployment.topic_arn and not deployment.topic_arn.startswith("arn:"):
         raise ConfigError(f"CPWATCH_TOPIC_ARN must be an SNS topic ARN, got {deployment.topic_arn!r}")
     return deployment
+
+
+_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
+_UNIT_S = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+
+
+def schedule_period_s(expression: str) -> float:
+    """Seconds between runs of an EventBridge Scheduler expression: rate(N unit) exactly; a
+    cron() expression as one minute, its finest period (the periodic probes may then run more
+    often than once per interval, never less)."""
+    match = _RATE.fullmatch(expression.strip())
+    if match:
+        period = int(match[1]) * _UNIT_S[match[2]]
+        if period > 0:
+            return float(period)
+    if expression.strip().startswith("cron(") and expression.strip().endswith(")"):
+        return 60.0
+    raise ConfigError(f"CPWATCH_SCHEDULE_EXPRESSION must be rate(N minutes|hours|days) or cron(...), got {expression!r}")
