@@ -54,6 +54,19 @@ def test_webhook_hanging_on_the_checkers_writes_is_named_and_never_etcd(run_chec
     assert diagnosis.overall.value == D
 
 
+def test_canary_blocked_by_a_hanging_webhook_names_it(run_check_on):
+    """The canary pod's create carries ?timeout=: the apiserver stops waiting on the webhook
+    first and answers with the webhook's name, instead of the client timing out blind."""
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(15)
+        fc.add_failing_webhook(mode="timeout", timeout_seconds=30, resources=("pods",), namespaces=None)
+        diagnosis = run_check_on(fc)
+    assert verdicts(diagnosis)["scheduler"] != X
+    (failing,) = findings(diagnosis, "WEBHOOK_FAILING_CLOSED")
+    assert "deadline" in failing.evidence["cause"]
+    assert any(o.evidence.get("probe") == "scheduler_canary" for o in findings(diagnosis, "PROBE_BLOCKED"))
+
+
 def test_no_answer_under_a_webhook_slower_than_the_write_is_not_etcd(run_check_on):
     """The webhook waits as long as the write's own ?timeout=: the connection may end with no
     answer; with a fail-closed webhook that slow on the write, etcd is not blamed for it."""

@@ -287,8 +287,9 @@ class KubeApi:
             seen.add(token)
             params["continue"] = token
 
-    def post_json(self, path: str, body: object, query: Mapping[str, str] | None = None) -> dict:
-        return parse_json_object(self.request("POST", path, query, body=body), "POST", path)
+    def post_json(self, path: str, body: object, query: Mapping[str, str] | None = None,
+                  timeout_s: float | None = None) -> dict:
+        return parse_json_object(self.request("POST", path, query, body=body, timeout_s=timeout_s), "POST", path)
 
     def merge_patch(self, path: str, patch: object, query: Mapping[str, str] | None = None,
                     timeout_s: float | None = None) -> dict:

@@ -75,6 +75,13 @@ class ProbeContext:
             time.sleep(self.settings.canary_poll_s)
 
 
+def bounded_write(settings: Settings) -> tuple[dict[str, str], float]:
+    """(query, client timeout) of a write: `?timeout=` makes the apiserver give up first and
+    answer why (an admission webhook still waiting is then named in its error), and the client
+    waits 2 s more for that answer."""
+    return {"timeout": f"{int(settings.write_timeout_s)}s"}, settings.write_timeout_s + 2
+
+
 def ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..errors import ApiStatusError, BadResponseError, NotFoundError
 from ..findings import Component, Observation, observe
 from ..webhookrules import Write
-from .context import MANAGED_BY, ProbeContext, field, ms, whole_number
+from .context import MANAGED_BY, ProbeContext, bounded_write, field, ms, whole_number
 from .refused_writes import intercepted_reaction, observations_for
 
 CANARY_DEPLOYMENT = "cpwatch-canary"
@@ -28,7 +28,8 @@ def probe(ctx: ProbeContext) -> list[Observation]:
                         message=error.message)]
     min_ready = field(current, "spec").get("minReadySeconds") or 0
     try:
-        patched = ctx.api.merge_patch(path, {"spec": {"minReadySeconds": 0 if min_ready else 1}})
+        patched = ctx.api.merge_patch(path, {"spec": {"minReadySeconds": 0 if min_ready else 1}},
+                                      *bounded_write(ctx.settings))
     except ApiStatusError as error:
         return observations_for(ctx, "deployment_canary", Component.CONTROLLER_MANAGER, f"Deployment {target}", error)
     generation = whole_number(field(patched, "metadata").get("generation"))

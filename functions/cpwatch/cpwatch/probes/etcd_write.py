@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from ..errors import ApiStatusError, NoAnswerError, NotFoundError
 from ..findings import Component, Observation, observe
+from ..kubeapi import MERGE_PATCH
 from ..refusals import Cause, classify
 from ..webhookrules import Write
-from .context import MANAGED_BY, ProbeContext, ms
+from .context import MANAGED_BY, ProbeContext, bounded_write, ms
 from .interceptors import webhooks
 from .refused_writes import WEBHOOK_INTERCEPTS, blocked, observations_for
 
@@ -36,9 +37,10 @@ def probe(ctx: ProbeContext) -> list[Observation]:
     timeout_s = ctx.settings.write_timeout_s
     patch = {"data": {"written-at": ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ"), "run": ctx.run_id}}
     target = f"ConfigMap {namespace}/{HEARTBEAT}"
+    query, client_timeout_s = bounded_write(ctx.settings)
     try:
-        response = ctx.api.request("PATCH", path, {"timeout": f"{int(timeout_s)}s"}, body=patch,
-                                   content_type="application/merge-patch+json", timeout_s=timeout_s + 2)
+        response = ctx.api.request("PATCH", path, query, body=patch, content_type=MERGE_PATCH,
+                                   timeout_s=client_timeout_s)
     except NoAnswerError as error:
         if error.reason not in ("timeout", "closed"):
             raise  # refused, or a certificate no client accepts: the apiserver's, not etcd's

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..errors import ApiStatusError, BadResponseError, NotFoundError
 from ..findings import Component, Observation, observe
 from ..webhookrules import Write
-from .context import MANAGED_BY, ProbeContext, condition, field, ms
+from .context import MANAGED_BY, ProbeContext, bounded_write, condition, field, ms
 from .refused_writes import intercepted_reaction, observations_for
 
 CANARY_LABEL = "cpwatch.io/canary"
@@ -42,7 +42,7 @@ def probe(ctx: ProbeContext) -> list[Observation]:
     name = f"cpwatch-canary-{ctx.run_id}"
     pod = canary_pod(name, namespace)
     try:
-        ctx.api.post_json(pods, pod)
+        ctx.api.post_json(pods, pod, *bounded_write(ctx.settings))
     except NotFoundError as error:
         return [observe("CHECKER_NOT_INSTALLED", Component.SCHEDULER, object=f"namespace {namespace}", message=error.message)]
     except ApiStatusError as error:
