@@ -14,10 +14,9 @@ from cpwatch.report import summary
 from cpwatch.timeutil import Deadline
 from tests.fakecluster import FakeCluster
 
-from .conftest import FAST, check, codes, verdicts
+from .conftest import FAST, codes, verdicts
 
 H, D, U, X = "healthy", "degraded", "unknown", "down"
-NOT_DOWN = {H, D, U}
 
 
 def findings(diagnosis, code):
