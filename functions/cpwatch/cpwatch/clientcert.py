@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from .findings import Component, Observation, observe
+from .timeutil import format_k8s_time
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def observations(certificate: ClientCertificate | None, warn_days: float,
     days_left = (certificate.not_after - now).total_seconds() / 86400
     if days_left >= warn_days:
         return ()
-    stamp = certificate.not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = format_k8s_time(certificate.not_after)
     when = f"expires on {stamp}, in {int(days_left)} day(s)" if days_left > 0 else f"expired on {stamp}"
     return (observe("CHECKER_CLIENT_CERT_EXPIRING", Component.CHECKER, subject=certificate.subject, when=when,
                     not_after=stamp, days_left=int(days_left)),)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
+from .timeutil import format_k8s_time
+
 # OpenSSL X509_V_ERR_* codes of ssl.SSLCertVerificationError.verify_code.
 CERT_NOT_YET_VALID = 9
 CERT_HAS_EXPIRED = 10
@@ -35,9 +37,9 @@ class ServingCertificate:
 
     def problem(self, now: datetime) -> str:
         if self.not_after <= now:
-            return f"expired on {_iso(self.not_after)}"
+            return f"expired on {format_k8s_time(self.not_after)}"
         if self.not_before > now:
-            return f"is not valid before {_iso(self.not_before)} (check the clocks too)"
+            return f"is not valid before {format_k8s_time(self.not_before)} (check the clocks too)"
         return "chains to a CA certificate outside its validity period"
 
 
@@ -103,7 +105,3 @@ def _subject(peer: dict) -> str:
             if key == "commonName":
                 return value
     return "?"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -19,6 +19,7 @@ from ..errors import ApiStatusError, NoAnswerError, NotFoundError
 from ..findings import Component, Observation, observe
 from ..kubeapi import MERGE_PATCH
 from ..refusals import Cause, classify
+from ..timeutil import format_k8s_time
 from ..webhookrules import Write
 from .context import MANAGED_BY, ProbeContext, bounded_write, ms
 from .interceptors import webhooks
@@ -35,7 +36,7 @@ def probe(ctx: ProbeContext) -> list[Observation]:
     namespace = ctx.settings.namespace
     path = f"/api/v1/namespaces/{namespace}/configmaps/{HEARTBEAT}"
     timeout_s = ctx.settings.write_timeout_s
-    patch = {"data": {"written-at": ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ"), "run": ctx.run_id}}
+    patch = {"data": {"written-at": format_k8s_time(ctx.now()), "run": ctx.run_id}}
     target = f"ConfigMap {namespace}/{HEARTBEAT}"
     query, client_timeout_s = bounded_write(ctx.settings)
     try:

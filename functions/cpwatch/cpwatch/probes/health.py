@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from ..errors import ApiError, CannotConnectError, CertificateValidityError, NoAnswerError
 from ..findings import Component, Observation, observe
 from ..kubeapi import Response, one_line, status_answer
+from ..timeutil import format_k8s_time
 from .context import ProbeContext, ms
 from .healthtext import HealthReport, parse_health_text
 
@@ -73,12 +74,8 @@ def _invalid_certificate(ctx: ProbeContext, error: CertificateValidityError) -> 
                        detail=f"{error.detail}; and not trusted apart from its validity: {second.detail}"[:300])
     return observe("APISERVER_CERT_INVALID", Component.APISERVER, path=ctx.api.server,
                    problem=certificate.problem(datetime.now(timezone.utc)),
-                   not_before=_iso(certificate.not_before), not_after=_iso(certificate.not_after),
+                   not_before=format_k8s_time(certificate.not_before), not_after=format_k8s_time(certificate.not_after),
                    subject=certificate.subject, verify_code=error.verify_code)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _from_apiserver(response: Response) -> bool:

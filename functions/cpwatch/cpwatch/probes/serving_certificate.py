@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from ..errors import CertificateValidityError
 from ..findings import Component, Observation, observe
+from ..timeutil import format_k8s_time
 from .context import ProbeContext
 
 
@@ -21,7 +22,7 @@ def probe(ctx: ProbeContext) -> list[Observation]:
     except CertificateValidityError:
         return []  # the health probe reports it, with the dates
     days_left = (certificate.not_after - datetime.now(timezone.utc)).total_seconds() / 86400
-    evidence = dict(not_after=certificate.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"), days_left=int(days_left),
+    evidence = dict(not_after=format_k8s_time(certificate.not_after), days_left=int(days_left),
                     subject=certificate.subject)
     if days_left < ctx.settings.cert_expiry_warn_days:
         return [observe("APISERVER_CERT_EXPIRING", Component.APISERVER, warn_days=int(ctx.settings.cert_expiry_warn_days),
