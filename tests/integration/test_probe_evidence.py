@@ -103,6 +103,25 @@ def test_unreadable_renew_time_is_a_probe_failure_naming_the_lease_and_value(run
     assert "LEADER_LEASE_FRESH" in codes(diagnosis, "scheduler")
 
 
+
+@pytest.mark.parametrize(("age", "stale"), [(100, False), (3 * 60 + SETTINGS.clock_margin_s + 10, True)],
+                         ids=["100s-fresh", "past-3x60s"])
+def test_a_longer_lease_duration_is_read_from_the_lease(age, stale, run_check_on):
+    """--leader-elect-lease-duration=60s: the threshold is 3 x 60 s + margin (190 s), read from
+    the Lease's own leaseDurationSeconds; with the 15 s default a 100 s old Lease would be stale."""
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.stop_component("scheduler")
+        fc.store.mutate("leases", "kube-system", "kube-scheduler",
+                        lambda lease: lease["spec"].update(leaseDurationSeconds=60))
+        fc.advance(age)
+        diagnosis = run_check_on(fc, read_only=True)
+    if stale:
+        assert only(diagnosis, "LEADER_LEASE_STALE", "scheduler").evidence["threshold_s"] == 190
+    else:
+        assert "LEADER_LEASE_FRESH" in codes(diagnosis, "scheduler")
+        assert "LEADER_LEASE_STALE" not in codes(diagnosis)
+
 # --- pending_pods ---------------------------------------------------------------------------
 
 
