@@ -87,6 +87,9 @@ def test_missing_leader_lease_is_named(run_check_on):
         diagnosis = run_check_on(fc, read_only=True)
     assert only(diagnosis, "LEADER_LEASE_MISSING", "scheduler").evidence == {"lease": "kube-system/kube-scheduler"}
     assert "LEADER_LEASE_FRESH" in codes(diagnosis, "controller-manager")
+    # the latency probe reads that very Lease: an answered 404 is still a measured round trip
+    assert only(diagnosis, "APISERVER_READS_OK", "apiserver").evidence["samples"] == SETTINGS.latency_samples
+    assert "PROBE_FAILED" not in codes(diagnosis)
 
 
 def test_unreadable_renew_time_is_a_probe_failure_naming_the_lease_and_value(run_check_on):
@@ -334,3 +337,18 @@ def test_unavailable_apiservices_past_the_grace_are_named_with_condition_and_con
         assert evidence == {"name": name, "group": group, "reason": available[name]["reason"],
                             "message": available[name]["message"], "consequences": consequences}
     assert "APISERVICES_AVAILABLE" not in codes(diagnosis)
+
+
+# --- latency ----------------------------------------------------------------------------------
+
+
+def test_reads_that_hang_name_the_path_and_the_timeout(run_check_on):
+    """etcd without quorum: the health endpoints answer, a read of a Lease gets no answer before
+    the request timeout (the recorded signature); the latency probe names what it read."""
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.stop_etcd_members(2)
+        diagnosis = run_check_on(fc, read_only=True)
+    assert only(diagnosis, "APISERVER_READS_NO_ANSWER", "apiserver").evidence == {
+        "path": "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-scheduler", "reason": "timeout"}
+    assert "APISERVER_LIVE" in codes(diagnosis, "apiserver") and "APISERVER_READS_OK" not in codes(diagnosis)
