@@ -9,6 +9,8 @@ the fake control plane and compares the evidence with the fake's own objects.
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 from cryptography import x509
 
@@ -156,6 +158,38 @@ def test_attempted_pending_pods_are_counted(run_check_on):
         diagnosis = run_check_on(fc, read_only=True)
     assert only(diagnosis, "PENDING_PODS_ATTEMPTED", "scheduler").evidence == {"pending": 2}
 
+
+
+def test_pods_being_deleted_or_attempted_are_not_unattempted(run_check_on):
+    """An unbound pod held by a finalizer while being deleted (the apiserver deletes unbound pods
+    at once, so only a finalizer keeps one) and a pod the scheduler attempted but could not
+    place (PodScheduled=False, Unschedulable): neither is waiting for a scheduler that ignores it."""
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.add_pod("apps", "nowhere", created_seconds_ago=5, node_selector={"example.com/none": "x"})
+        fc.advance(SETTINGS.unattempted_pod_age_s + 30)
+        fc.wedge_component("scheduler")
+        fc.add_pod("apps", "leaving", created_seconds_ago=600, deleted_seconds_ago=5, finalizers=["example.com/hold"])
+        diagnosis = run_check_on(fc, read_only=True)
+        [scheduled] = [c for c in fc.store.peek("pods", "apps", "nowhere")["status"]["conditions"]
+                       if c["type"] == "PodScheduled"]
+    assert (scheduled["status"], scheduled["reason"]) == ("False", "Unschedulable")
+    assert only(diagnosis, "PENDING_PODS_ATTEMPTED", "scheduler").evidence == {"pending": 2}
+
+
+def test_pending_pods_are_listed_from_the_watch_cache_filtered_by_the_apiserver(run_check_on):
+    """One list, answered from the watch cache (resourceVersion=0) and filtered server-side to
+    Pending unbound pods: a large cluster's running pods never leave the apiserver."""
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.clear_requests()
+        run_check_on(fc, read_only=True)
+        queries = [parse_qs(urlsplit(r.path).query) for r in fc.requests
+                   if r.method == "GET" and urlsplit(r.path).path == "/api/v1/pods"]
+    # other probes list pods too (terminating pods, RBAC checks), never for Pending ones
+    [pending] = [q for q in queries if "Pending" in "".join(q.get("fieldSelector", []))]
+    assert pending["fieldSelector"] == ["status.phase=Pending,spec.nodeName="]
+    assert pending["resourceVersion"] == ["0"]
 
 # --- node_heartbeats --------------------------------------------------------------------------
 
