@@ -186,7 +186,7 @@ def test_pending_pods_are_listed_from_the_watch_cache_filtered_by_the_apiserver(
         run_check_on(fc, read_only=True)
         queries = [parse_qs(urlsplit(r.path).query) for r in fc.requests
                    if r.method == "GET" and urlsplit(r.path).path == "/api/v1/pods"]
-    # other probes list pods too (terminating pods, RBAC checks), never for Pending ones
+    # other probes list pods too, never for Pending ones
     [pending] = [q for q in queries if "Pending" in "".join(q.get("fieldSelector", []))]
     assert pending["fieldSelector"] == ["status.phase=Pending,spec.nodeName="]
     assert pending["resourceVersion"] == ["0"]
