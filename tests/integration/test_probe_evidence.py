@@ -9,6 +9,7 @@ the fake control plane and compares the evidence with the fake's own objects.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -17,7 +18,7 @@ from cryptography import x509
 from cpwatch.settings import Settings
 from tests.fakecluster import FakeCluster
 
-from .conftest import codes
+from .conftest import FAST, codes
 
 SETTINGS = Settings()
 LEASE_STALE = 3 * 15 + SETTINGS.clock_margin_s          # 55 s for the default leaseDurationSeconds 15
@@ -146,6 +147,20 @@ def test_unattempted_pods_evidence_counts_and_names_them_oldest_first(run_check_
     assert evidence == {"count": 2, "examples": evidence["examples"], "threshold_s": SETTINGS.unattempted_pod_age_s,
                         "confirmed": 2}
     assert "apps/older" in evidence["examples"] and "apps/old " in evidence["examples"]
+
+
+def test_unattempted_pods_beyond_the_confirming_reads_are_counted_from_the_cache(run_check_on):
+    """Five unattempted pods, two confirming reads: the two oldest are confirmed and named, the
+    count includes the three the cache alone shows."""
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.wedge_component("scheduler")
+        for i in range(5):
+            fc.add_pod("apps", f"p{i}", created_seconds_ago=300 + 60 * i)
+        diagnosis = run_check_on(fc, read_only=True, settings=replace(FAST, max_confirm_lookups=2))
+    evidence = only(diagnosis, "PODS_UNATTEMPTED", "scheduler").evidence
+    assert (evidence["count"], evidence["confirmed"]) == (5, 2)
+    assert [p.split(" ")[0] for p in evidence["pods"]] == ["apps/p4", "apps/p3"]
 
 
 def test_attempted_pending_pods_are_counted(run_check_on):
