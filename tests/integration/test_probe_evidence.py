@@ -401,3 +401,16 @@ def test_reads_that_hang_name_the_path_and_the_timeout(run_check_on):
     assert only(diagnosis, "APISERVER_READS_NO_ANSWER", "apiserver").evidence == {
         "path": "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-scheduler", "reason": "timeout"}
     assert "APISERVER_LIVE" in codes(diagnosis, "apiserver") and "APISERVER_READS_OK" not in codes(diagnosis)
+
+
+def test_slow_reads_report_median_samples_and_threshold(run_check_on):
+    """Every answer 0.3 s late against a 200 ms threshold: slow, with the median it measured."""
+    settings = replace(FAST, latency_warn_ms=200.0)
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.set_apiserver("slow", delay=0.3)
+        diagnosis = run_check_on(fc, read_only=True, settings=settings)
+    evidence = dict(only(diagnosis, "APISERVER_SLOW", "apiserver").evidence)
+    assert 300 <= evidence.pop("median_ms") < 3000
+    assert evidence == {"samples": settings.latency_samples, "threshold_ms": 200}
+    assert "APISERVER_READS_OK" not in codes(diagnosis)
