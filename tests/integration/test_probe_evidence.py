@@ -237,20 +237,45 @@ def test_silent_ready_nodes_are_listed_oldest_first_with_both_ages(run_check_on)
     with FakeCluster(nodes=3) as fc:
         fc.advance(5)
         fc.wedge_component("controller-manager")
-        fc.lose_node("node-b")
-        fc.advance(30)
         fc.lose_node("node-c")
+        fc.advance(30)
+        fc.lose_node("node-b")
         fc.advance(NODE_SILENT + 20)
         diagnosis = run_check_on(fc, read_only=True)
     silent = only(diagnosis, "NODE_READY_BUT_SILENT", "controller-manager")
     nodes = silent.evidence["nodes"]
-    assert [n.split(" ")[0] for n in nodes] == ["node-b", "node-c"]
+    assert [n.split(" ")[0] for n in nodes] == ["node-c", "node-b"]  # by silence, not by name
     assert {k: v for k, v in silent.evidence.items() if k != "nodes"} == {
         "count": 2, "examples": ", ".join(nodes), "threshold_s": NODE_SILENT}
     ages = [(seconds_in(n, "Lease"), seconds_in(n, "NodeStatus")) for n in nodes]
     assert NODE_SILENT + 45 <= ages[0][0] <= NODE_SILENT + 80 and NODE_SILENT + 15 <= ages[1][0] <= NODE_SILENT + 50
     assert all(status > NODE_SILENT for _, status in ages)  # Ready.lastHeartbeatTime old too, or not silent
     assert "NODE_LIFECYCLE_OK" not in codes(diagnosis)
+
+
+def test_the_longest_silent_nodes_get_the_lookups(run_check_on):
+    """One node lookup allowed: the node silent longest is read and named."""
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.wedge_component("controller-manager")
+        fc.lose_node("node-c")
+        fc.advance(30)
+        fc.lose_node("node-a")
+        fc.advance(NODE_SILENT + 20)
+        diagnosis = run_check_on(fc, read_only=True, settings=replace(FAST, max_node_lookups=1))
+    silent = only(diagnosis, "NODE_READY_BUT_SILENT", "controller-manager").evidence
+    assert silent["count"] == 1 and silent["nodes"][0].startswith("node-c ")
+
+
+def test_node_leases_are_listed_from_the_watch_cache(run_check_on):
+    """A 5,000-node cluster's Leases come from the apiserver's cache (resourceVersion=0), not etcd."""
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.clear_requests()
+        run_check_on(fc, read_only=True)
+        queries = [parse_qs(urlsplit(r.path).query) for r in fc.requests
+                   if r.method == "GET" and urlsplit(r.path).path == "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"]
+    assert len(queries) == 1 and queries[0]["resourceVersion"] == ["0"]
 
 
 def test_silent_nodes_within_the_threshold_are_counted_not_blamed(run_check_on):
