@@ -245,9 +245,7 @@ class KubeApi:
             return servingcert.read(self.server, self._ssl_context, min(self.request_timeout_s, remaining),
                                     self._tls_server_name, self._proxy_url, ignore_validity)
         except ssl.SSLCertVerificationError as error:
-            if error.verify_code in servingcert.VALIDITY_CODES:
-                raise CertificateValidityError("TLS", self.server, error.verify_code, _verification_detail(error)) from None
-            raise CannotConnectError("TLS", self.server, "tls", _verification_detail(error)) from None
+            raise _verification_error("TLS", self.server, error) from None
         except (TimeoutError, socket.timeout):
             raise NoAnswerError("TLS", self.server, "timeout", "TLS handshake timed out") from None
         except ConnectionRefusedError as error:
@@ -385,10 +383,8 @@ def _transport_error(method: str, path: str, error: HTTPError) -> Exception:
         return CannotConnectError(method, path, "proxy", detail)
     if isinstance(error, SSLError):
         cause = _root_cause(error)
-        if isinstance(cause, ssl.SSLCertVerificationError) and cause.verify_code in servingcert.VALIDITY_CODES:
-            return CertificateValidityError(method, path, cause.verify_code, detail)
         if isinstance(cause, ssl.SSLCertVerificationError):
-            return CannotConnectError(method, path, "tls", _verification_detail(cause))
+            return _verification_error(method, path, cause)
         if isinstance(cause, (TimeoutError, socket.timeout)):
             return NoAnswerError(method, path, "timeout", "TLS handshake timed out")
         return NoAnswerError(method, path, "closed", detail)
@@ -414,6 +410,14 @@ def _transport_error(method: str, path: str, error: HTTPError) -> Exception:
 # not the one that issued the server's certificate), and "issued for another name".
 _OTHER_CA_CODES = (2, 18, 19, 20, 21)
 _HOSTNAME_MISMATCH = 62
+
+
+def _verification_error(method: str, path: str, error: ssl.SSLCertVerificationError) -> Exception:
+    """A failed certificate verification: only the validity period (the health probe then checks
+    the rest), or anything else (the checker's configuration)."""
+    if error.verify_code in servingcert.VALIDITY_CODES:
+        return CertificateValidityError(method, path, error.verify_code, _verification_detail(error))
+    return CannotConnectError(method, path, "tls", _verification_detail(error))
 
 
 def _verification_detail(error: ssl.SSLCertVerificationError) -> str:
