@@ -140,3 +140,11 @@ def test_the_run_deadline_bounds_every_request(hung_port):
     assert time.monotonic() - started < 1.5
     with pytest.raises(DeadlineExceededError):
         api.request("GET", "/livez")
+
+
+def test_a_call_without_answer_ends_before_the_run_deadline_so_its_probe_can_report(hung_port):
+    deadline = Deadline.after(2.0)
+    api = api_for(f"https://127.0.0.1:{hung_port}", timeout=5.0, deadline=deadline)
+    with pytest.raises(NoAnswerError):
+        api.request("GET", "/livez")
+    assert deadline.remaining() >= 0.3  # time enough for the probe to report it

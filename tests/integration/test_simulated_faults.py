@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from urllib.parse import parse_qs, urlsplit
@@ -11,7 +12,7 @@ import pytest
 from tests.fakecluster import FakeCluster
 from tests.scenarios import SCENARIOS
 
-from .conftest import FAST, codes, verdicts
+from .conftest import FAST, check, codes, verdicts
 
 H, D, U, X = "healthy", "degraded", "unknown", "down"
 
@@ -102,3 +103,14 @@ def test_no_full_pod_or_node_list(run_check_on):
         one_item = query.get("limit") == ["1"]
         assert "fieldSelector" in query or query.get("includeObject") == ["None"] or one_item, request.path
     assert not any(r.path.split("?")[0] == "/api/v1/nodes" for r in requests)
+
+
+def test_hung_apiserver_is_down_when_one_request_could_take_the_whole_run(tmp_path):
+    """/livez's timeout is cut short of the run's deadline, so the health probe reports the
+    apiserver unreachable instead of being abandoned as timed out with the other probes."""
+    settings = dataclasses.replace(FAST, run_timeout_s=2.5, request_timeout_s=2.5)
+    with FakeCluster(nodes=3) as fc:
+        fc.set_apiserver("hung")
+        diagnosis = check(fc, tmp_path, settings=settings)
+    assert "APISERVER_UNREACHABLE" in codes(diagnosis, "apiserver")
+    assert verdicts(diagnosis)["apiserver"] == "down"

@@ -59,6 +59,8 @@ MERGE_PATCH = "application/merge-patch+json"
 PRIORITY_LEVEL_HEADER = "X-Kubernetes-PF-PriorityLevel-UID"
 MAX_THROTTLE_RETRIES = 3
 MAX_RETRY_AFTER_S = 5.0
+# A call ends this long before the run's deadline: the time its probe needs to report the timeout.
+REPORT_MARGIN_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -194,10 +196,7 @@ class KubeApi:
     def _request_once(self, method: str, path: str, query: Mapping[str, str] | None, body: object,
                       content_type: str, accept: str, timeout_s: float | None,
                       compressed: bool = False) -> tuple[Response, float]:
-        remaining = self.deadline.remaining()
-        if remaining <= 0.05:
-            raise DeadlineExceededError(method, path, "the run's deadline has passed")
-        timeout = min(timeout_s or self.request_timeout_s, remaining)
+        timeout = self._call_timeout(method, path, timeout_s or self.request_timeout_s)
         url = self.server + path + ("?" + urlencode(query) if query else "")
         headers = {"Accept": accept, "User-Agent": "cpwatch"}
         if compressed:
@@ -234,15 +233,22 @@ class KubeApi:
         self._observe_date(response.date, received_at)
         return response, _retry_after_s(raw.headers.get("Retry-After"))
 
+    def _call_timeout(self, method: str, path: str, wanted_s: float) -> float:
+        """The timeout of one call: what was asked, but ending REPORT_MARGIN_S before the run's
+        deadline, so a call that gets no answer becomes its probe's finding (an apiserver that
+        does not answer /livez is down) before the runner stops waiting for the probe."""
+        available = self.deadline.remaining() - REPORT_MARGIN_S
+        if available <= 0.05:
+            raise DeadlineExceededError(method, path, "the run's deadline has passed")
+        return min(wanted_s, available)
+
     def serving_certificate(self, ignore_validity: bool = False) -> ServingCertificate:
         """The apiserver's serving certificate from a handshake of its own (verified against the
         cluster CA; with ignore_validity, everything but the validity period). Errors:
         NoAnswerError, CannotConnectError, DeadlineExceededError."""
-        remaining = self.deadline.remaining()
-        if remaining <= 0.05:
-            raise DeadlineExceededError("TLS", self.server, "the run's deadline has passed")
+        timeout = self._call_timeout("TLS", self.server, self.request_timeout_s)
         try:
-            return servingcert.read(self.server, self._ssl_context, min(self.request_timeout_s, remaining),
+            return servingcert.read(self.server, self._ssl_context, timeout,
                                     self._tls_server_name, self._proxy_url, ignore_validity)
         except ssl.SSLCertVerificationError as error:
             raise _verification_error("TLS", self.server, error) from None
