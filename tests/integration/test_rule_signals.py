@@ -16,6 +16,7 @@ import pytest
 
 from cpwatch.settings import Settings
 from tests.fakecluster import FakeCluster
+from tests.fakecluster.clock import rfc3339
 
 from .conftest import codes, verdicts
 
@@ -123,6 +124,72 @@ def test_silent_ready_node_long_after_a_failover_is_blamed(run_check_on):
         diagnosis = run_check_on(fc, read_only=True)
     assert finding(diagnosis, "NODE_READY_BUT_SILENT", "controller-manager").evidence["nodes"][0].startswith("node-c ")
     assert verdicts(diagnosis) == {"apiserver": H, "etcd": H, "controller-manager": D, "scheduler": H}
+
+
+def _set_heartbeat_now(fc: FakeCluster, node: str) -> None:
+    """node's NodeStatus posted now (Ready.lastHeartbeatTime), its Lease left as it is."""
+    stamp = rfc3339(fc.clock.now())
+
+    def post(obj: dict) -> None:
+        for condition in obj["status"]["conditions"]:
+            condition["lastHeartbeatTime"] = stamp
+    fc.store.mutate("nodes", None, node, post)
+
+
+def test_a_node_lease_expires_on_its_own_duration(run_check_on):
+    """A kubelet started with --node-lease-duration-seconds=10: 25 s without renewal is expired
+    (the default 40 s would not be), so the node is counted as silent, still within grace."""
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.lose_node("node-c")
+        fc.store.mutate("leases", "kube-node-lease", "node-c", lambda lease: lease["spec"].update(leaseDurationSeconds=10))
+        fc.advance(25)
+        diagnosis = run_check_on(fc, read_only=True)
+    assert finding(diagnosis, "NODE_LIFECYCLE_OK", "controller-manager").evidence["marked"] == "1 silent node(s) within grace"
+
+
+def test_a_recent_node_status_is_a_heartbeat_too(run_check_on):
+    """The node lifecycle controller counts a NodeStatus post as a heartbeat as well as a Lease
+    renewal: a node whose Lease is old but whose status is fresh is not silent."""
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.wedge_component("controller-manager")
+        fc.lose_node("node-c")
+        fc.advance(NODE_SILENT + 30)
+        _set_heartbeat_now(fc, "node-c")
+        diagnosis = run_check_on(fc, read_only=True)
+    assert "NODE_READY_BUT_SILENT" not in codes(diagnosis)
+    assert finding(diagnosis, "NODE_LIFECYCLE_OK", "controller-manager").evidence["marked"] == "1 silent node(s) within grace"
+
+
+def test_a_deleted_node_with_a_lingering_lease_does_not_hide_the_next_silent_node(run_check_on):
+    """node-b's Node was deleted but its Lease awaits garbage collection (by the wedged
+    controller-manager); the scan goes on to node-c, silent and still Ready."""
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.wedge_component("controller-manager")
+        fc.lose_node("node-b")
+        fc.advance(30)
+        fc.lose_node("node-c")
+        fc.advance(NODE_SILENT + 30)
+        fc.store.delete("nodes", None, "node-b")
+        diagnosis = run_check_on(fc, read_only=True)
+    assert finding(diagnosis, "NODE_READY_BUT_SILENT", "controller-manager").evidence["nodes"][0].startswith("node-c ")
+
+
+def test_a_node_already_marked_does_not_hide_the_next_silent_node(run_check_on):
+    """node-b was marked Unknown before the controller-manager wedged; node-c went silent after
+    and stays Ready: both are reported, each for what it is."""
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.lose_node("node-b")
+        fc.advance(60)
+        fc.wedge_component("controller-manager")
+        fc.lose_node("node-c")
+        fc.advance(NODE_SILENT + 30)
+        diagnosis = run_check_on(fc, read_only=True)
+    assert finding(diagnosis, "NODE_NOT_READY", "node").evidence["node"] == "node-b"
+    assert finding(diagnosis, "NODE_READY_BUT_SILENT", "controller-manager").evidence["nodes"][0].startswith("node-c ")
 
 
 # --- leader Leases: fresh while 30-50 s old, stale just past the threshold -------------------
