@@ -17,8 +17,9 @@ from cryptography import x509
 
 from cpwatch.settings import Settings
 from tests.fakecluster import FakeCluster
+from tests.fakecluster.health import CHECKS as HEALTH_CHECKS
 
-from .conftest import FAST, codes
+from .conftest import FAST, codes, verdicts
 
 SETTINGS = Settings()
 LEASE_STALE = 3 * 15 + SETTINGS.clock_margin_s          # 55 s for the default leaseDurationSeconds 15
@@ -439,3 +440,50 @@ def test_slow_reads_report_median_samples_and_threshold(run_check_on):
     assert 300 <= evidence.pop("median_ms") < 3000
     assert evidence == {"samples": settings.latency_samples, "threshold_ms": 200}
     assert "APISERVER_READS_OK" not in codes(diagnosis)
+
+
+# --- health -----------------------------------------------------------------------------------
+
+
+def test_a_live_apiserver_counts_every_check_of_its_verbose_answers(run_check_on):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        diagnosis = run_check_on(fc, read_only=True)
+    evidence = dict(only(diagnosis, "APISERVER_LIVE", "apiserver").evidence)
+    assert 0 <= evidence.pop("latency_ms") < 3000
+    assert evidence == {"checks": len(HEALTH_CHECKS["livez"]) + len(HEALTH_CHECKS["readyz"])}
+    assert only(diagnosis, "ETCD_CHECK_PASSED", "etcd").evidence == {"path": "/livez/etcd"}
+
+
+def test_an_apiserver_refusing_connections_is_unreachable_on_livez(run_check_on):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.set_apiserver("down")
+        diagnosis = run_check_on(fc, read_only=True)
+    unreachable = only(diagnosis, "APISERVER_UNREACHABLE", "apiserver")
+    assert (unreachable.evidence["path"], unreachable.evidence["reason"]) == ("/livez", "refused")
+
+
+def test_an_expired_serving_certificate_is_named_with_its_dates_and_subject(run_check_on):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.set_serving_certificate("expired")
+        served = x509.load_pem_x509_certificate(fc.serving_certificate_pem.encode())
+        diagnosis = run_check_on(fc, read_only=True)
+    evidence = only(diagnosis, "APISERVER_CERT_INVALID", "apiserver").evidence
+    assert evidence["path"] == fc.url and evidence["verify_code"] == 10
+    assert evidence["not_after"] == served.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert evidence["not_before"] == served.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert evidence["subject"] == served.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
+
+
+def test_a_refused_token_is_the_checkers_credentials_on_livez(run_check_on):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        diagnosis = run_check_on(fc, read_only=True, token="not-a-token-the-fake-knows")
+        health_paths = [urlsplit(r.path).path for r in fc.requests if urlsplit(r.path).path in ("/livez", "/readyz", "/livez/etcd")]
+    assert health_paths == ["/livez"], "a refused token is not sent to the other health endpoints"
+    refused = [o.evidence for o in diagnosis.observations if o.code == "CHECKER_UNAUTHORIZED"]
+    assert {"path": "/livez"} in refused
+    assert "APISERVER_LIVE" not in codes(diagnosis)
+    assert set(verdicts(diagnosis).values()) == {"unknown"}
