@@ -96,10 +96,13 @@ class Settings:
     # item with a few API calls, and the apiserver ends every non-watch request after its
     # --request-timeout (60 s by default): a worker still on one item after this long hangs.
     controller_stuck_after_s: float = 300.0
-    # When items (or pods, for the scheduler) wait at the first look, the endpoint is read again
-    # this much later: a live worker takes a ready item at once, the scheduler pops its active
-    # queue continuously, so nothing taken in this gap means they do not run.
-    eks_metrics_second_look_s: float = 5.0
+    # When ready items wait and no worker is busy (or pods wait in the scheduler's active queue)
+    # at the first look, the endpoint is read again this much later: an idle worker takes a ready
+    # item within milliseconds and the scheduler pops its active queue continuously, and client-go
+    # refreshes the unfinished-work gauges every 500 ms, so a busy worker shows by then. Nothing
+    # taken in 2 s (four refreshes) means the workers do not run. The run waits this long only
+    # when the first look asks for it.
+    eks_metrics_second_look_s: float = 2.0
 
     page_size: int = 500
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 
 from ..findings import Component, Observation, observe
-from ..errors import BadResponseError
+from ..errors import ApiError, BadResponseError
 from ..kubeapi import Response, one_line, raise_for_status_of, status_answer
 from .context import ProbeContext
 from .eksmetrics import (
@@ -52,9 +52,8 @@ def controller_manager(ctx: ProbeContext) -> list[Observation]:
                      depth=int(s.queue.depth), threshold_s=int(stuck_after))
              for s in hung_workers(look, stuck_after)]
     if waiting_without_workers(look) and _second_look_fits(ctx):
-        time.sleep(ctx.settings.eks_metrics_second_look_s)
-        second = _read(ctx, KCM_PATH)
-        if second.status == 200:
+        second = _second_read(ctx, KCM_PATH)
+        if second is not None:
             gap = ctx.settings.eks_metrics_second_look_s
             found += [observe("CONTROLLER_QUEUE_NOT_DRAINING", component, controller=s.queue.name,
                               depth=int(s.queue.depth), first_depth=int(s.first_depth), taken=int(s.queue.taken),
@@ -78,9 +77,8 @@ def scheduler(ctx: ProbeContext) -> list[Observation]:
     if look.leader is False:
         return [observe("EKS_METRICS_STANDBY", component, path=KSH_PATH)]
     if look.pending["active"] > 0 and _second_look_fits(ctx):
-        time.sleep(ctx.settings.eks_metrics_second_look_s)
-        second = _read(ctx, KSH_PATH)
-        if second.status == 200:
+        second = _second_read(ctx, KSH_PATH)
+        if second is not None:
             later = _parsed(parse_scheduler, second, KSH_PATH)
             if scheduler_stalled(look, later):
                 return [observe("SCHEDULER_NOT_ATTEMPTING", component, gap_s=ctx.settings.eks_metrics_second_look_s,
@@ -95,6 +93,17 @@ def _read(ctx: ProbeContext, path: str) -> Response:
     if response.status not in (200, 404) and response.status < 500:
         raise_for_status_of(response, "GET", path)
     return response
+
+
+def _second_read(ctx: ProbeContext, path: str) -> Response | None:
+    """The endpoint again after the gap; None when it gives no usable answer then (the first
+    look's finding stands: the second only adds the rules that need two looks)."""
+    time.sleep(ctx.settings.eks_metrics_second_look_s)
+    try:
+        response = _read(ctx, path)
+    except ApiError:
+        return None
+    return response if response.status == 200 else None
 
 
 def _unusable(response: Response, component: Component, path: str) -> Observation:
@@ -113,8 +122,9 @@ def _parsed(parse, response: Response, path: str):
 
 
 def _second_look_fits(ctx: ProbeContext) -> bool:
-    needed = ctx.settings.eks_metrics_second_look_s + ctx.settings.request_timeout_s + 1.0
-    return ctx.api.deadline.remaining() > needed
+    """The gap and a quick read fit before the run's deadline (a slow second read is cut by the
+    deadline and dropped)."""
+    return ctx.api.deadline.remaining() > ctx.settings.eks_metrics_second_look_s + 2.0
 
 
 def _queues(pending: dict[str, float]) -> dict[str, int]:
