@@ -9,13 +9,15 @@ process series, so real expositions are larger (the probe parses only the lines 
 
 from __future__ import annotations
 
+import statistics
 import tempfile
+import time
 from pathlib import Path
 
 from cpwatch.connect import api_from_kubeconfig
 from cpwatch.probes import PROBES
 from cpwatch.probes.context import ProbeContext
-from cpwatch.probes.eksmetrics import KCM_PATH, KSH_PATH
+from cpwatch.probes.eksmetrics import KCM_PATH, KSH_PATH, parse_controller_manager
 from cpwatch.runner import run_probes
 from cpwatch.settings import Settings
 from cpwatch.timeutil import Deadline
@@ -58,6 +60,28 @@ def main() -> None:
     for name, requests, received, codes in rows:
         print(f"{name:44} {requests:>8} {received:>8}  {codes}")
     print(f"decoded expositions of the fake: {KCM_PATH} {kcm} B, {KSH_PATH} {ksh} B")
+    size, median_ms = parse_ms()
+    print(f"parsing a {size // 1024} KB controller-manager exposition (the fake's plus "
+          f"{BULK_LINES} lines of other series): {median_ms:.1f} ms median of 20")
+
+
+# A real controller-manager also exports rest-client latency histograms, Go runtime and process
+# series: the probe skips their lines before parsing.
+BULK_LINES = 6000
+LARGE = "".join(f'rest_client_request_duration_seconds_bucket{{host="10.0.0.1:443",verb="GET",le="{i % 12}"}} {i}\n'
+                for i in range(BULK_LINES))
+
+
+def parse_ms() -> tuple[int, float]:
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(10)
+        text = eks_metrics.kcm_text(fc.controller_manager, fc.clock.now()) + LARGE
+    timings = []
+    for _ in range(20):
+        started = time.perf_counter()
+        parse_controller_manager(text)
+        timings.append((time.perf_counter() - started) * 1000)
+    return len(text.encode()), statistics.median(timings)
 
 
 if __name__ == "__main__":
