@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import time
 
-from ..findings import Component, Observation, observe
 from ..errors import ApiError, BadResponseError
+from ..findings import Component, Observation, observe
 from ..kubeapi import Response, one_line, raise_for_status_of, status_answer
 from .context import ProbeContext
 from .eksmetrics import (

@@ -1,6 +1,6 @@
 """The EKS control-plane metrics API: reading its Prometheus text and judging it (pure).
 
-Called by probes/kcm_metrics.py and probes/ksh_metrics.py. EKS (1.28 and later) serves the
+Called by probes/eks_metrics.py (both of its probes). EKS (1.28 and later) serves the
 metrics of its kube-controller-manager and kube-scheduler through the apiserver, as an
 aggregated API: GET /apis/metrics.eks.amazonaws.com/v1/{kcm,ksh}/container/metrics (RBAC:
 resources kcm/metrics and ksh/metrics, verb get). Only the lines of the series used here are
