@@ -151,3 +151,16 @@ def test_failing_endpoint_with_a_fresh_lease_changes_no_verdict(tmp_path):
     assert judged(served)["controller-manager"] == ("degraded", "low")
     assert served.components[K].key_finding().code == "COMPONENTSTATUS_UNHEALTHY"
 
+
+
+def test_a_standby_controller_manager_is_not_judged(tmp_path):
+    """Writes fail: the leader loses its Lease and its process starts over as a standby, which
+    runs no controller. Its empty queues say nothing (etcd is the verdict here)."""
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(10)
+        fc.fail_writes()
+        fc.advance(15)
+        diagnosis = check(fc, tmp_path, SETTINGS, read_only=True)
+    assert only(diagnosis, "EKS_METRICS_STANDBY", K).evidence["path"].endswith("/kcm/container/metrics")
+    assert "CONTROLLER_QUEUES_DRAINING" not in codes(diagnosis)
