@@ -99,6 +99,28 @@ def throttled(fc: FakeCluster) -> None:
     fc.advance(15)
 
 
+# --- EKS control-plane metrics API (issue 10): the fake serves it only in these scenarios ---
+
+
+def eks_controller_stuck(fc: FakeCluster) -> None:
+    """EKS: the controller-manager runs and renews its Lease, but its node lifecycle controller's
+    worker has hung for six minutes (no node has died yet, so only the metrics show it)."""
+    fc.serve_eks_metrics()
+    fc.advance(15)
+    fc.stall_controller("node_lifecycle_controller", "hung")
+    fc.advance(360)
+
+
+def eks_scheduler_stalled(fc: FakeCluster) -> None:
+    """EKS: the scheduler renews its Lease and pops nothing: two new pods wait in its active queue."""
+    fc.serve_eks_metrics()
+    fc.advance(15)
+    fc.wedge_component("scheduler")
+    fc.add_pod("default", "web-0")
+    fc.add_pod("default", "web-1")
+    fc.advance(10)
+
+
 SCENARIOS: dict[str, Callable[[FakeCluster], None]] = {
     "healthy": healthy,
     "apiserver-down": apiserver_down,
@@ -117,4 +139,6 @@ SCENARIOS: dict[str, Callable[[FakeCluster], None]] = {
     "etcd-nospace": etcd_nospace,
     "etcd-near-quota": etcd_near_quota,
     "throttled": throttled,
+    "eks-controller-stuck": eks_controller_stuck,
+    "eks-scheduler-stalled": eks_scheduler_stalled,
 }

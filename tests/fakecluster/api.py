@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Mapping, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from . import admission, aggregation, errors, health, metrics, rbac, tables, throttling
+from . import admission, aggregation, eks_metrics, errors, health, metrics, rbac, tables, throttling
 from .auth import Authenticator, Identity
 from .clock import SimClock
 from .components.etcd import Etcd
@@ -91,7 +91,8 @@ class Api:
                  authorizer: rbac.Authorizer, etcd: Etcd, component_health: Callable[[], list[ComponentHealth]],
                  poke: Callable[[], None], settings: ApiSettings, stopping: threading.Event,
                  version: dict, webhooks: Webhooks, flow_control: throttling.PriorityAndFairness,
-                 metrics_body: Callable[[], bytes]) -> None:
+                 metrics_body: Callable[[], bytes],
+                 eks_metrics: Callable[[str], tuple[int, bytes] | None] = lambda component: None) -> None:
         self.store = store
         self.clock = clock
         self.authenticator = authenticator
@@ -105,6 +106,7 @@ class Api:
         self.webhooks = webhooks
         self.flow_control = flow_control
         self.metrics_body = metrics_body
+        self.eks_metrics = eks_metrics
         # Replay: answers served verbatim, by request target ("/livez?verbose").
         self.recorded: dict[str, RecordedAnswer] = {}
 
@@ -144,6 +146,8 @@ class Api:
         unavailable = self._unavailable_aggregated(route.group, route.version, identity.user)
         if unavailable is not None:
             return unavailable
+        if route.group == eks_metrics.GROUP and self._aggregated(route.group, route.version) is not None:
+            return self._eks_metrics(route, request, identity.user)
         rt = self._resource_type(route)
         if not self._etcd_ready(route, query, request):
             return NoAnswer(identity.user)
@@ -255,6 +259,22 @@ class Api:
             return None
         unavailable = self._unavailable_aggregated(group, version, user)
         return unavailable or ApiResponse(200, dumps(aggregation.discovery(apiservice)), JSON, user)
+
+    def _eks_metrics(self, route: Route, request: ApiRequest, user: str) -> ApiResponse:
+        """GET /apis/metrics.eks.amazonaws.com/v1/{kcm,ksh}/container/metrics (eks_metrics.py);
+        gzipped when the client accepts it, as promhttp does."""
+        if route.verb != "get" or route.version != "v1" or route.name != "container" or route.subresource != "metrics":
+            raise errors.path_not_found()
+        answer = self.eks_metrics(route.resource)
+        if answer is None:
+            raise errors.path_not_found()
+        status, body = answer
+        if status != 200:
+            return ApiResponse(status, body, health.TEXT, user, (("X-Content-Type-Options", "nosniff"),))
+        if "gzip" in (request.headers.get("Accept-Encoding") or ""):
+            return ApiResponse(200, metrics.compress(body), eks_metrics.CONTENT_TYPE, user,
+                               (("Content-Encoding", "gzip"),))
+        return ApiResponse(200, body, eks_metrics.CONTENT_TYPE, user)
 
     def _aggregated_groups(self, served: set[str]) -> list[dict]:
         groups: dict[str, list[str]] = {}

@@ -19,12 +19,13 @@ from typing import Iterable, Sequence
 
 import yaml
 
-from . import admission, aggregation, metrics, objects
+from . import admission, aggregation, eks_metrics, metrics, objects
 from .api import Api, ApiSettings, ComponentHealth
 from .auth import Authenticator, TokenValidator
 from .clock import SimClock, rfc3339
 from .components import Context, ControllerManager, Etcd, Kubelets, Scheduler, Simulation, StaticPods
 from .components.static_pods import CONTROL_PLANE_LABEL
+from .components.workqueues import NODE_LIFECYCLE
 from .health import SIMULATED_VERSION
 from .infra import demo_manifests, demo_web_pods, infra_objects
 from .components.etcd import WriteFault
@@ -123,7 +124,8 @@ class FakeCluster:
                        poke=self.simulation.poke,
                        settings=ApiSettings(etcd_health_delay, etcd_write_fail_delay, read_hang_cap),
                        stopping=self._stopping, version=dict(SIMULATED_VERSION), webhooks=self.webhooks,
-                       flow_control=self.flow_control, metrics_body=self._metrics_body)
+                       flow_control=self.flow_control, metrics_body=self._metrics_body,
+                       eks_metrics=self._eks_metrics_answer)
         self._infra_dir = rbac_dir if install_infra else None
         self._demo_objects = demo_objects
         self._seeded = False
@@ -318,6 +320,8 @@ class FakeCluster:
         component = self._component(name)
         with self.simulation.lock:
             component.wedged = wedged
+            if not wedged and component is self.controller_manager:
+                component.workqueues.unhang_all()
             self.simulation.tick()
 
     def start_component(self, name: str) -> None:
@@ -422,6 +426,30 @@ class FakeCluster:
             self._webhook_configurations.clear()
             self.webhooks.clear()
         self.simulation.poke()
+
+    def serve_eks_metrics(self, on: bool = True) -> None:
+        """The EKS control-plane metrics API (EKS 1.28+): its APIService v1.metrics.eks.amazonaws.com,
+        Available, and the kcm and ksh metrics of the simulated components (eks_metrics.py).
+        Off (the default): the group does not exist and its paths answer 404."""
+        self._fault_changed()
+        now = self.clock.now()
+        with self.simulation.lock:
+            if on:
+                namespace, service, port = eks_metrics.SERVICE
+                apiservice = aggregation.aggregated_apiservice(eks_metrics.APISERVICE, namespace, service, port, now)
+                apiservice["status"] = aggregation.available_status(now)
+                self.store.put("apiservices", apiservice)
+            elif self.store.peek("apiservices", None, eks_metrics.APISERVICE) is not None:
+                self.store.delete("apiservices", None, eks_metrics.APISERVICE)
+
+    def stall_controller(self, queue: str = NODE_LIFECYCLE, mode: str | None = "hung") -> None:
+        """One controller of the running controller-manager stops working while the process and
+        its Lease live: `hung` (a worker holds one item: unfinished work and the longest running
+        processor grow) or `idle` (no worker takes the ready items); None lets it work again."""
+        self._fault_changed()
+        with self.simulation.lock:
+            self.controller_manager.workqueues.stall(queue, mode)
+            self.simulation.tick()
 
     def register_unavailable_apiservice(self, name: str = "v1beta1.metrics.k8s.io", reason: str = "ServiceNotFound",
                                         message: str | None = None, *,
@@ -534,6 +562,10 @@ class FakeCluster:
         served = [(rt.group, rt.version, rt.plural, rt.namespaced) for rt in RESOURCES.values()]
         counts = {plural: self.store.count(plural) for plural in RESOURCES}
         return metrics.render(metric, self._db_sizes, self.etcd.endpoints(), minor, served, counts)
+
+    def _eks_metrics_answer(self, component: str) -> tuple[int, bytes] | None:
+        with self.simulation.lock:
+            return eks_metrics.answer(component, self.controller_manager, self.scheduler, self.clock.now())
 
     def _component(self, name: str) -> ControllerManager | Scheduler:
         components = {"controller-manager": self.controller_manager, "kube-controller-manager": self.controller_manager,

@@ -122,4 +122,9 @@ FAULTS: dict[str, Callable[[FakeCluster, str | None], None]] = {
     "cert-valid": lambda fc, arg: fc.set_serving_certificate(
         "valid", expires_in_days=float(arg) if arg else None),
     "cert-other-ca": lambda fc, arg: fc.set_serving_certificate_from_other_ca(),
+    "eks-metrics-on": lambda fc, arg: fc.serve_eks_metrics(True),
+    "eks-metrics-off": lambda fc, arg: fc.serve_eks_metrics(False),
+    "controller-hung": lambda fc, arg: fc.stall_controller(arg or "node_lifecycle_controller", "hung"),
+    "controller-idle": lambda fc, arg: fc.stall_controller(arg or "node_lifecycle_controller", "idle"),
+    "controller-ok": lambda fc, arg: fc.stall_controller(arg or "node_lifecycle_controller", None),
 }

@@ -69,6 +69,7 @@ NEEDED = {
     reader(5): (nothing, ("extensions", "/apis/apiregistration.k8s.io/v1/apiservices")),
     reader(6): (nothing, ("etcd", "/metrics")),
     reader(7): (service_webhook, ("extensions", "/apis/discovery.k8s.io/v1/namespaces/policy/endpointslices")),
+    reader(8): (nothing, ("controller-manager", "/apis/metrics.eks.amazonaws.com/v1/kcm/container/metrics")),
 }
 
 

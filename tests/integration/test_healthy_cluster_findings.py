@@ -27,6 +27,7 @@ READ_ONLY = [
     ("controller-manager", "NODE_LIFECYCLE_OK"), ("controller-manager", "ORPHAN_PODS_COLLECTED"),
     ("scheduler", "PENDING_PODS_ATTEMPTED"),
     ("extensions", "WEBHOOKS_OK"), ("extensions", "APISERVICES_AVAILABLE"),
+    ("controller-manager", "EKS_METRICS_NOT_SERVED"), ("scheduler", "EKS_METRICS_NOT_SERVED"),
     ("controller-manager", "COMPONENTSTATUS_HEALTHY"), ("scheduler", "COMPONENTSTATUS_HEALTHY"),
     ("etcd", "COMPONENTSTATUS_HEALTHY"),
 ]
@@ -80,6 +81,9 @@ def test_every_probe_reports_its_own_working_finding(read_only, run_check_on):
                                                                else [{"pending": 0}, {"pending": 1}])
     assert evidence["extensions", "WEBHOOKS_OK"] == {"count": 0, "fail_closed": 0, "fail_closed_webhooks": []}
     assert evidence["extensions", "APISERVICES_AVAILABLE"] == {"count": apiservices, "aggregated": 0}
+    eks = "/apis/metrics.eks.amazonaws.com/v1"
+    assert evidence["controller-manager", "EKS_METRICS_NOT_SERVED"] == {"path": f"{eks}/kcm/container/metrics"}
+    assert evidence["scheduler", "EKS_METRICS_NOT_SERVED"] == {"path": f"{eks}/ksh/container/metrics"}
     assert evidence["controller-manager", "COMPONENTSTATUS_HEALTHY"] == {"name": "controller-manager", "message": "ok"}
     assert evidence["scheduler", "COMPONENTSTATUS_HEALTHY"] == {"name": "scheduler", "message": "ok"}
     assert evidence["etcd", "COMPONENTSTATUS_HEALTHY"] == {"name": "3 etcd member(s)"}

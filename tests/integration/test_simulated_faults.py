@@ -24,6 +24,8 @@ EXPECTED = {
     "controller-manager-down": {"apiserver": H, "etcd": H, "controller-manager": X, "scheduler": H},
     "scheduler-down": {"apiserver": H, "etcd": H, "controller-manager": H, "scheduler": X},
     "both-down": {"apiserver": H, "etcd": H, "controller-manager": X, "scheduler": X},
+    "eks-controller-stuck": {"apiserver": H, "etcd": H, "controller-manager": D, "scheduler": H},
+    "eks-scheduler-stalled": {"apiserver": H, "etcd": H, "controller-manager": H, "scheduler": D},
 }
 
 

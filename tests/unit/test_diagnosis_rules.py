@@ -106,6 +106,32 @@ ROWS = [
      background("LEADER_LEASE_FRESH/scheduler", "PENDING_PODS_ATTEMPTED/scheduler")
      + [observe("LEADER_LEASE_MISSING", S)], {S: (U, LOW)}, None),
     ("one working signal: healthy, medium", background("NODE_LIFECYCLE_OK/controller-manager"), {K: (H, MEDIUM)}, None),
+    # EKS control-plane metrics API (issue 10)
+    ("a hung controller worker, Lease fresh: controller-manager degraded, low",
+     background() + [observe("CONTROLLER_WORKER_HUNG", K, controller="node_lifecycle_controller")], {K: (D, LOW)}, K),
+    ("a controller queue not draining, Lease fresh: controller-manager degraded, low",
+     background() + [observe("CONTROLLER_QUEUE_NOT_DRAINING", K, controller="job")], {K: (D, LOW)}, K),
+    ("scheduler not attempting its active queue, Lease fresh: scheduler degraded, low",
+     background() + [observe("SCHEDULER_NOT_ATTEMPTING", S)], {S: (D, LOW)}, S),
+    ("metrics endpoint failing with the Lease stale: down, high instead of medium",
+     background("LEADER_LEASE_FRESH/controller-manager")
+     + [observe("LEADER_LEASE_STALE", K), observe("EKS_METRICS_FAILING", K)], {K: (X, HIGH)}, K),
+    ("scheduler metrics endpoint failing with its Lease stale: down, high",
+     background("LEADER_LEASE_FRESH/scheduler")
+     + [observe("LEADER_LEASE_STALE", S), observe("EKS_METRICS_FAILING", S)], {S: (X, HIGH)}, S),
+    ("metrics endpoint failing with a symptom, Lease fresh: degraded, medium instead of low",
+     background("NODE_LIFECYCLE_OK/controller-manager")
+     + [observe("NODE_READY_BUT_SILENT", K), observe("EKS_METRICS_FAILING", K)], {K: (D, MEDIUM)}, K),
+    ("metrics endpoint failing alone, Lease fresh: no verdict change",
+     background() + [observe("EKS_METRICS_FAILING", K), observe("EKS_METRICS_FAILING", S)], {}, None),
+    ("metrics endpoint failing and nothing else seen: still unknown, never down",
+     background("LEADER_LEASE_FRESH/controller-manager", "NODE_LIFECYCLE_OK/controller-manager")
+     + [observe("EKS_METRICS_FAILING", K)], {K: (U, LOW)}, None),
+    ("metrics API absent, standby or quiet: context only, confidence unchanged",
+     background("NODE_LIFECYCLE_OK/controller-manager", "PENDING_PODS_ATTEMPTED/scheduler")
+     + [observe("EKS_METRICS_NOT_SERVED", K), observe("CONTROLLER_QUEUES_DRAINING", K),
+        observe("EKS_METRICS_STANDBY", S), observe("SCHEDULER_QUEUES_MOVING", S)],
+     {K: (H, MEDIUM), S: (H, MEDIUM)}, None),
     # never decisive
     ("node and checker findings never decide a control-plane verdict",
      background() + [observe("NODE_NOT_READY", N), observe("CHECKER_CLOCK_SKEW", C)], {}, None),

@@ -34,6 +34,13 @@ ROWS = [
     ("LEADER_LEASE_STALE", K, {}, "kube-controller-manager down"),
     ("LEADER_LEASE_STALE", S, {}, "kube-scheduler down"),
     ("NODE_NOT_READY", Component.NODE, {}, "node problem"),
+    # a failing EKS metrics endpoint is evidence about its component, not about cpwatch's sight
+    ("EKS_METRICS_FAILING", K, {}, "kube-controller-manager down"),
+    ("EKS_METRICS_FAILING", S, {}, "kube-scheduler down"),
+    ("EKS_METRICS_NOT_SERVED", K, {}, None),
+    ("CONTROLLER_WORKER_HUNG", K, {}, "controller stuck while kube-controller-manager runs"),
+    ("CONTROLLER_QUEUE_NOT_DRAINING", K, {}, "controller stuck while kube-controller-manager runs"),
+    ("SCHEDULER_NOT_ATTEMPTING", S, {}, "kube-scheduler down"),
 ]
 
 

@@ -18,6 +18,8 @@ def test_defaults_are_valid():
         ({"CPWATCH_NAMESPACE": "Not_A_Label"}, "setting namespace must be a DNS label (a-z, 0-9, '-'), got 'Not_A_Label'"),
         ({"CPWATCH_REQUEST_TIMEOUT_S": "60"}, "setting request_timeout_s (60.0) must not exceed run_timeout_s (30.0)"),
         ({"CPWATCH_CANARY_POLL_S": "20"}, "setting canary_poll_s (20.0) must not exceed canary_wait_s (10.0)"),
+        ({"CPWATCH_EKS_METRICS_SECOND_LOOK_S": "30"},
+         "setting eks_metrics_second_look_s (30.0) must be less than run_timeout_s (30.0)"),
     ],
 )
 def test_each_mistake_has_its_exact_message(environ, message):

@@ -6,7 +6,8 @@ Called by check.py; pure (no I/O). Rules, in order (DESIGN.md, "Diagnosis"):
    controller reactions are its consequences (those components become unknown, not down), and
    reads that hang are explained by it.
 3. controller-manager / scheduler: stale Lease plus any symptom -> down, high confidence; stale
-   Lease alone -> down, medium; symptoms alone -> degraded.
+   Lease alone -> down, medium; symptoms alone -> degraded. A failing EKS metrics endpoint of the
+   component raises the confidence of either, and decides nothing alone.
 4. Overall is the worst verdict (healthy < degraded < unknown < down); a failure between the
    components (a webhook failing closed, an aggregated API unavailable: the `extensions`
    findings) makes a cluster whose components are all healthy degraded, never down.
@@ -132,7 +133,15 @@ def root_cause(verdicts: dict[Component, ComponentVerdict]) -> Component | None:
 
 # OK findings that describe a component without showing that it works (a valid certificate, a
 # database size read from /metrics): never enough on their own for "healthy".
-_CONTEXT_ONLY = frozenset({"APISERVER_CERT_OK", "ETCD_DB_SIZE_OK"})
+# The EKS metrics API's answers that find nothing wrong are context too: the endpoint is not
+# documented well enough to let its silence vouch for a component.
+_CONTEXT_ONLY = frozenset({"APISERVER_CERT_OK", "ETCD_DB_SIZE_OK", "EKS_METRICS_NOT_SERVED", "EKS_METRICS_STANDBY",
+                           "CONTROLLER_QUEUES_DRAINING", "SCHEDULER_QUEUES_MOVING"})
+
+# Supporting evidence only: the EKS metrics endpoint of the component fails. What it answers
+# while the component is down is not documented, so it raises the confidence of a verdict the
+# Lease or the symptoms reached, and never makes one alone.
+_SUPPORTING = "EKS_METRICS_FAILING"
 
 
 def _codes(observations: list[Observation], status: Status) -> set[str]:
@@ -168,11 +177,12 @@ def _judge_leader(component: Component, observations: list[Observation]) -> Comp
     fails, warns, oks = (_codes(observations, s) for s in (Status.FAIL, Status.WARN, Status.OK))
     lease_stale = "LEADER_LEASE_STALE" in fails
     symptoms = fails - {"LEADER_LEASE_STALE"}
+    supported = any(o.code == _SUPPORTING for o in observations)
     if lease_stale:
-        confidence = Confidence.HIGH if symptoms else Confidence.MEDIUM
+        confidence = Confidence.HIGH if symptoms or supported else Confidence.MEDIUM
         return ComponentVerdict(component, Verdict.DOWN, confidence, tuple(observations))
     if symptoms:
-        return ComponentVerdict(component, Verdict.DEGRADED, _by_count(len(symptoms)), tuple(observations))
+        return ComponentVerdict(component, Verdict.DEGRADED, _by_count(len(symptoms) + supported), tuple(observations))
     if warns:
         return ComponentVerdict(component, Verdict.DEGRADED, Confidence.LOW, tuple(observations))
     return _healthy_or_unknown(component, oks, observations)

@@ -292,6 +292,24 @@ _THROTTLED_RUNBOOK = Runbook(
                   "headroom."),
 )
 
+_CONTROLLER_STUCK_RUNBOOK = Runbook(
+    title="controller stuck while kube-controller-manager runs",
+    meaning=("kube-controller-manager runs and renews its Lease, but one controller does no work: a "
+             "worker hangs on one item, or ready items wait and no worker takes them. What that "
+             "controller does stops (node lifecycle: silent nodes stay Ready; HPA: no scaling; job: "
+             "no pods for Jobs; endpoint: Services keep stale endpoints) while everything else works."),
+    confirm=("kubectl get --raw /apis/metrics.eks.amazonaws.com/v1/kcm/container/metrics | grep -E "
+             "'^workqueue_(depth|longest_running_processor_seconds|unfinished_work_seconds)\\{name=\"<controller>\"'",
+             "kubectl -n kube-system get lease kube-controller-manager -o yaml  (renewTime still moving)",
+             "kubectl get events -A --field-selector source=<controller>  (no recent events)"),
+    eks=(_SUPPORT_CASE + " Name the controller and attach the workqueue lines above: a hung controller "
+         "is fixed by restarting kube-controller-manager, which only AWS can do."),
+    self_managed=("Restart kube-controller-manager (move its static pod manifest out of "
+                  "/etc/kubernetes/manifests and back); before that, save its goroutine dump "
+                  "(`curl -sk https://127.0.0.1:10257/debug/pprof/goroutine?debug=2` with profiling "
+                  "on) and `crictl logs` for the bug report."),
+)
+
 _KINDS = (
     # --- apiserver ---------------------------------------------------------------------
     FindingKind("APISERVER_LIVE", Status.OK, "livez and readyz pass ({checks} checks, {latency_ms} ms)"),
@@ -378,6 +396,26 @@ _KINDS = (
     FindingKind("INSTANCE_GONE_NODE_READY", Status.FAIL,
                 "{count} node(s) still Ready although their EC2 instance is stopped or terminated: {examples}",
                 _KCM_RUNBOOK),
+    FindingKind("CONTROLLER_WORKER_HUNG", Status.FAIL,
+                "controller {controller}: a worker has been on one item for {longest_running_s} s (hung from "
+                "{threshold_s} s; unfinished work {unfinished_s} s, {depth} item(s) waiting) while "
+                "kube-controller-manager runs", _CONTROLLER_STUCK_RUNBOOK),
+    FindingKind("CONTROLLER_QUEUE_NOT_DRAINING", Status.FAIL,
+                "controller {controller}: {depth} item(s) ready in its work queue ({first_depth} {gap_s} s "
+                "earlier), none taken and no worker busy: its workers do not run while kube-controller-manager "
+                "does", _CONTROLLER_STUCK_RUNBOOK),
+    FindingKind("CONTROLLER_QUEUES_DRAINING", Status.OK,
+                "EKS metrics: {queues} controller work queue(s), none stuck (deepest {deepest}: {depth})"),
+    # --- EKS control-plane metrics API (kube-controller-manager, kube-scheduler) -----------
+    FindingKind("EKS_METRICS_NOT_SERVED", Status.OK,
+                "the EKS control-plane metrics API is not available here ({path}: 404; not EKS, or EKS "
+                "before 1.28): nothing judged from it"),
+    FindingKind("EKS_METRICS_STANDBY", Status.OK,
+                "{path} was answered by a standby instance (leader_election_master_status 0): its queues are "
+                "not judged"),
+    FindingKind("EKS_METRICS_FAILING", Status.UNKNOWN,
+                "the EKS control-plane metrics endpoint {path} fails: HTTP {http_status} {detail} (supporting "
+                "evidence only: what it answers while the component is down is not documented)", None),
     # --- scheduler ---------------------------------------------------------------------
     FindingKind("PENDING_PODS_ATTEMPTED", Status.OK, "{pending} unscheduled pending pod(s), all attempted by the scheduler"),
     FindingKind("PODS_UNATTEMPTED", Status.FAIL,
@@ -386,6 +424,13 @@ _KINDS = (
     FindingKind("SCHEDULER_CANARY_ATTEMPTED", Status.OK, "canary pod attempted by the scheduler in {latency_ms} ms"),
     FindingKind("SCHEDULER_CANARY_NOT_ATTEMPTED", Status.FAIL,
                 "canary pod {object} not attempted by the scheduler within {wait_s} s", _SCHEDULER_RUNBOOK),
+    FindingKind("SCHEDULER_NOT_ATTEMPTING", Status.FAIL,
+                "kube-scheduler holds {active} pod(s) ready to schedule (active queue) and made no scheduling "
+                "attempt in {gap_s} s (attempts stayed at {attempts}; backoff {backoff}, unschedulable "
+                "{unschedulable}, gated {gated})", _SCHEDULER_RUNBOOK),
+    FindingKind("SCHEDULER_QUEUES_MOVING", Status.OK,
+                "EKS metrics: pending pods active {active}, backoff {backoff}, unschedulable {unschedulable}, "
+                "gated {gated}; {attempts} scheduling attempts since the scheduler started"),
     FindingKind("SCHEDULER_CANARY_BOUND", Status.WARN,
                 "canary pod {object} was bound to a node: a node carries the canary's never-schedule label",
                 _CHECKER_RUNBOOK),
@@ -504,6 +549,8 @@ def runbook_for(observation: Observation) -> Runbook | None:
         return None
     if observation.kind.runbook is not None:
         return observation.kind.runbook
+    if observation.code == "EKS_METRICS_FAILING":  # evidence about the component, not about cpwatch
+        return COMPONENT_RUNBOOKS.get(observation.component)
     if observation.code == "PROBE_BLOCKED" and observation.evidence.get("cause") in _BLOCKED_BY_RUNBOOKS:
         return _BLOCKED_BY_RUNBOOKS[str(observation.evidence["cause"])]
     if observation.status is Status.UNKNOWN:

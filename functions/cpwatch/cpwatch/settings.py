@@ -92,6 +92,18 @@ class Settings:
     # Probes that read something large (the apiserver's /metrics) run once per this period.
     metrics_interval_s: float = 900.0
 
+    # EKS control-plane metrics API (probes/eks_metrics.py). A controller's worker processes one
+    # item with a few API calls, and the apiserver ends every non-watch request after its
+    # --request-timeout (60 s by default): a worker still on one item after this long hangs.
+    controller_stuck_after_s: float = 300.0
+    # When ready items wait and no worker is busy (or pods wait in the scheduler's active queue)
+    # at the first look, the endpoint is read again this much later: an idle worker takes a ready
+    # item within milliseconds and the scheduler pops its active queue continuously, and client-go
+    # refreshes the unfinished-work gauges every 500 ms, so a busy worker shows by then. Nothing
+    # taken in 2 s (four refreshes) means the workers do not run. The run waits this long only
+    # when the first look asks for it.
+    eks_metrics_second_look_s: float = 2.0
+
     page_size: int = 500
 
     def validated(self) -> Settings:
@@ -115,6 +127,11 @@ class Settings:
         if self.canary_poll_s > self.canary_wait_s:
             raise ConfigError(
                 f"setting canary_poll_s ({self.canary_poll_s}) must not exceed canary_wait_s ({self.canary_wait_s})"
+            )
+        if self.eks_metrics_second_look_s >= self.run_timeout_s:
+            raise ConfigError(
+                f"setting eks_metrics_second_look_s ({self.eks_metrics_second_look_s}) must be less than "
+                f"run_timeout_s ({self.run_timeout_s})"
             )
         return self
 

@@ -13,6 +13,8 @@ Modelled controllers and their Kubernetes timings:
 - ServiceAccount controller: every active namespace has a `default` ServiceAccount.
 - namespace controller: a deleted namespace is emptied, then removed.
 - HPA controller: every 15 s, whether each HPA's metrics API answers (autoscaler.py).
+Each controller's items pass through its work queue (workqueues.py), which the EKS metrics
+endpoint reports (eks_metrics.py): a wedged process's workers hang on their items.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .autoscaler import SYNC_PERIOD as HPA_SYNC_PERIOD
 from .autoscaler import sync_autoscalers
 from .context import Context
 from .leader import LeaderElector
+from .workqueues import NODE_LIFECYCLE, WorkQueues
 
 NODE_MONITOR_PERIOD = 5.0
 NODE_MONITOR_GRACE = 40.0
@@ -48,6 +51,7 @@ class ControllerManager:
         self.running = True
         self.wedged = False  # leader election goes on, the controllers do not (see FakeCluster.wedge_component)
         self.restarts = 0
+        self.workqueues = WorkQueues()
         self._reset()
 
     def _reset(self) -> None:
@@ -66,6 +70,7 @@ class ControllerManager:
         self.elector.leader = False
         self.running = False
         self._reset()
+        self.workqueues.reset()
 
     def start(self) -> None:
         if not self.running:
@@ -73,6 +78,7 @@ class ControllerManager:
             self.restarts += 1
             self.elector.restart()
             self._reset()
+            self.workqueues.reset()
 
     # --- loop ---------------------------------------------------------------------------
 
@@ -83,8 +89,7 @@ class ControllerManager:
         if not leading:
             if self._leading:
                 self._reset()
-            return
-        if self.wedged:
+                self.workqueues.reset()  # losing the Lease ends the process (leader.py)
             return
         if not self._leading:
             self._leading = True
@@ -92,18 +97,36 @@ class ControllerManager:
             self._next_monitor = now
             self._next_gc = now
             self._next_hpa = now
-        self._service_accounts()
-        self._namespaces()
-        self._deployments(now)
+        # Each controller's items go through its work queue; a wedged process's workers hang,
+        # and a stalled controller (FakeCluster.stall_controller) does no work of its own.
+        store, queues, hung = self.context.store, self.workqueues, self.wedged
+        namespaces = store.scan("namespaces")
+        if queues.work("serviceaccount", [n["metadata"]["name"] for n in namespaces
+                                          if not n["metadata"].get("deletionTimestamp")
+                                          and store.peek("serviceaccounts", n["metadata"]["name"], "default") is None],
+                       now, hung):
+            self._service_accounts()
+        if queues.work("namespace", [n["metadata"]["name"] for n in namespaces if n["metadata"].get("deletionTimestamp")],
+                       now, hung):
+            self._namespaces()
+        if queues.work("deployment", [f"{d['metadata']['namespace']}/{d['metadata']['name']}"
+                                      for d in store.scan("deployments")
+                                      if (d.get("status") or {}).get("observedGeneration")
+                                      != d["metadata"].get("generation", 1)], now, hung):
+            self._deployments(now)
         if now >= self._next_monitor:
             self._next_monitor = now + timedelta(seconds=NODE_MONITOR_PERIOD)
-            self._monitor_nodes(now)
-        if now >= self._next_gc:
+            if queues.work(NODE_LIFECYCLE, [n["metadata"]["name"] for n in store.scan("nodes")], now, hung):
+                self._monitor_nodes(now)
+        if now >= self._next_gc and not hung:  # pod GC is a periodic loop, not a work queue
             self._next_gc = now + timedelta(seconds=POD_GC_PERIOD)
             self._pod_gc(now)
         if now >= self._next_hpa:
             self._next_hpa = now + timedelta(seconds=HPA_SYNC_PERIOD)
-            sync_autoscalers(self.context.store, now)
+            hpas = [f"{h['metadata']['namespace']}/{h['metadata']['name']}"
+                    for h in store.scan("horizontalpodautoscalers")]
+            if queues.work("horizontalpodautoscaler", hpas, now, hung):
+                sync_autoscalers(store, now)
 
     # --- node lifecycle -------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ class Scheduler:
         self.wedged = False  # leader election goes on, scheduling does not (see FakeCluster.wedge_component)
         self.restarts = 0
         self._attempts: dict[str, tuple[datetime, tuple]] = {}  # pod uid -> (when, nodes seen)
+        self.attempt_results: Counter[str] = Counter()  # scheduler_schedule_attempts_total by result
 
     def stop(self, now: datetime, release_lease: bool = False) -> None:
         if release_lease:
@@ -44,6 +45,7 @@ class Scheduler:
             self.restarts += 1
             self.elector.restart()
             self._attempts.clear()
+            self.attempt_results.clear()
 
     def remember_attempts(self, now: datetime) -> None:
         """Treat pods already marked Unschedulable as attempted now (replay start)."""
@@ -73,6 +75,18 @@ class Scheduler:
         for uid in set(self._attempts) - live_uids:
             del self._attempts[uid]
 
+    def pending_queues(self) -> dict[str, int]:
+        """scheduler_pending_pods by queue: never attempted pods wait in the active queue,
+        attempted ones in unschedulable (retried every RETRY_SECONDS, without a backoff queue),
+        gated ones apart."""
+        pods = [pod for pod in self.context.store.indexed("pods", "spec.nodeName", "")
+                if (pod.get("spec") or {}).get("schedulerName", DEFAULT_SCHEDULER) == DEFAULT_SCHEDULER
+                and not pod["metadata"].get("deletionTimestamp")
+                and (pod.get("status") or {}).get("phase", "Pending") == "Pending"]
+        gated = sum(1 for pod in pods if pod["spec"].get("schedulingGates"))
+        attempted = sum(1 for pod in self._pending() if pod["metadata"].get("uid", "") in self._attempts)
+        return {"active": len(pods) - gated - attempted, "backoff": 0, "unschedulable": attempted, "gated": gated}
+
     def _pending(self) -> list[dict]:
         return [pod for pod in self.context.store.indexed("pods", "spec.nodeName", "")
                 if (pod.get("spec") or {}).get("schedulerName", DEFAULT_SCHEDULER) == DEFAULT_SCHEDULER
@@ -91,6 +105,7 @@ class Scheduler:
                 reasons[reason] += 1
         store = self.context.store
         metadata = pod["metadata"]
+        self.attempt_results["scheduled" if feasible else "unschedulable"] += 1
         if feasible:
             target = min(feasible, key=lambda n: (store.index_count("pods", "spec.nodeName", n["metadata"]["name"]),
                                                   n["metadata"]["name"]))["metadata"]["name"]

@@ -18,6 +18,7 @@ from . import (
     componentstatuses,
     deployment_canary,
     ec2_instances,
+    eks_metrics,
     etcd_db_size,
     etcd_write,
     health,
@@ -59,6 +60,9 @@ PROBES: tuple[Probe, ...] = (
     Probe("scheduler_canary", Component.SCHEDULER, scheduler_canary.probe, writes=True),
     Probe("admission_webhooks", Component.EXTENSIONS, admission_webhooks.probe),
     Probe("aggregated_apis", Component.EXTENSIONS, aggregated_apis.probe),
+    # EKS control-plane metrics API (404 elsewhere: a context finding, nothing judged)
+    Probe("eks_kcm_metrics", Component.CONTROLLER_MANAGER, eks_metrics.controller_manager),
+    Probe("eks_ksh_metrics", Component.SCHEDULER, eks_metrics.scheduler),
     # supporting evidence last, so a component's key finding is its primary signal
     Probe("componentstatuses", Component.CHECKER, componentstatuses.probe),
     Probe("static_pods", Component.CHECKER, static_pods.probe),
