@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from botocore.config import Config
+
 from cpwatch.check import run_check
 from cpwatch.connect import api_from_kubeconfig
 from cpwatch.timeutil import Deadline
@@ -12,7 +14,11 @@ CLUSTER = "prod-a"
 
 
 def launch(aws_env, tags: dict[str, str]) -> dict:
-    ec2 = aws_env.client("ec2")
+    # Setup, not the code under test: moto's first image listing reads its whole AMI catalogue,
+    # which can take longer than the tests' usual 5 s read timeout on a loaded machine.
+    ec2 = aws_env.session().client(
+        "ec2", region_name=aws_env.region, endpoint_url=aws_env.endpoint,
+        config=aws_env.config.merge(Config(read_timeout=60)))
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     return ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="m5.large", TagSpecifications=[
         {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}])["Instances"][0]
