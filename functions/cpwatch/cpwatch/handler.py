@@ -13,7 +13,10 @@ import boto3
 from aws_lambda_powertools import Logger
 
 from .errors import ConfigError
-from .eks import AFTER_CHECK_CLIENT_CONFIG, CredentialsCache, TokenCache, api_from_eks, assumed_session, aws_client
+from .aws.clients import AFTER_CHECK_CLIENT_CONFIG, aws_client
+from .aws.eks_connect import api_from_eks
+from .aws.eks_token import TokenCache
+from .aws.role_chain import CredentialsCache, assumed_session
 from .invocation import Target
 from .pipeline import Dependencies, handle
 from .settings import DeploymentSettings, Settings, deployment_settings_from_env, settings_from_env

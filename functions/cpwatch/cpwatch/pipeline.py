@@ -24,7 +24,7 @@ from . import alerting
 from .alerting import AlertPolicy, ClusterState, Look, Transition
 from .check import Diagnosis, blind_diagnosis, run_check
 from .diagnosis import Verdict
-from .eks import ClusterInfo
+from .aws.eks_cluster import ClusterInfo
 from .errors import AwsAccessDeniedError, AwsError, ConfigError, EksClusterNotServingError
 from .findings import CONTROL_PLANE, Component, Observation, observe
 from .invocation import EventError, Invocation, Target, parse_event, parse_targets
