@@ -27,6 +27,12 @@ AFTER_CHECK_CLIENT_CONFIG = Config(
     connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2, "mode": "standard"}
 )
 
+# Second opinions (vended metrics, control-plane logs) are read inside the run's deadline, after
+# the probes: at most 1 s to connect and 3 s to read, one attempt (the next run tries again).
+SECOND_OPINION_CLIENT_CONFIG = Config(
+    connect_timeout=1, read_timeout=3, retries={"total_max_attempts": 1, "mode": "standard"}
+)
+
 _REGION = re.compile(r"^[a-z]{2,4}(-[a-z0-9]+)+-\d+$")
 
 

@@ -1,5 +1,5 @@
-"""eks:DescribeCluster as a ClusterInfo: endpoint, CA, status, health issues, versions and
-endpoint access.
+"""eks:DescribeCluster as a ClusterInfo: endpoint, CA, status, health issues, versions,
+endpoint access and the control-plane log types sent to CloudWatch Logs.
 
 Called by eks_connect (every run) and, through the ClusterInfo it returns, by the pipeline.
 """
@@ -55,6 +55,9 @@ class ClusterInfo:
     endpoint_public_access: bool | None = None
     endpoint_private_access: bool | None = None
     public_access_cidrs: tuple[str, ...] = ()
+    # Control-plane log types enabled (logging.clusterLogging): api, audit, authenticator,
+    # controllerManager, scheduler.
+    log_types: tuple[str, ...] = ()
 
     @property
     def serving(self) -> bool:
@@ -98,7 +101,18 @@ def cluster_info(cluster: dict, name: str) -> ClusterInfo:
         endpoint_public_access=vpc.get("endpointPublicAccess"),
         endpoint_private_access=vpc.get("endpointPrivateAccess"),
         public_access_cidrs=tuple(vpc.get("publicAccessCidrs") or ()),
+        log_types=_enabled_log_types(cluster.get("logging")),
     )
+
+
+def _enabled_log_types(logging: object) -> tuple[str, ...]:
+    """logging.clusterLogging is a list of {"types": [...], "enabled": bool} entries."""
+    entries = logging.get("clusterLogging") if isinstance(logging, dict) else None
+    enabled: list[str] = []
+    for entry in entries or ():
+        if isinstance(entry, dict) and entry.get("enabled") is True:
+            enabled += [str(t) for t in entry.get("types") or () if str(t) not in enabled]
+    return tuple(enabled)
 
 
 def _decode_ca(data: object) -> str | None:
