@@ -312,3 +312,17 @@ def test_handler_quotes_the_controller_manager_log_when_describecluster_says_it_
     assert outcome["transitions"] == ["controller-manager:alarm"]  # newly down: the log is read at once
     excerpt = next(f for f in run.document["findings"] if f["code"] == "CONTROL_PLANE_LOG_ERRORS")
     assert excerpt["component"] == "controller-manager" and "leaderelection lost" in excerpt["evidence"]["lines"]
+
+
+def test_a_token_in_a_log_line_never_reaches_the_finding(aws_env, tmp_path):
+    token = "k8s-aws-v1.aHR0cHM6Ly9zdHMuZXUtd2VzdC0xLmFtYXpvbmF3cy5jb20vP0FjdGlvbj1HZXRDYWxsZXJJZGVudGl0eQ"
+    now = dt.datetime.now(dt.timezone.utc)
+    put_control_plane_log(aws_env, CLUSTER, "kube-controller-manager-4f1c2a9e", [
+        (now - dt.timedelta(seconds=20), f"E1201 09:02:03.123456      11 round_trippers.go:1] Authorization: Bearer {token}"),
+        (now - dt.timedelta(seconds=19), "E1201 09:02:04.1 11 x.go:1] GET /?X-Amz-Signature=0123456789abcdef&X-Amz-Date=1")])
+    with FakeCluster(nodes=2) as fc:
+        seen = kcm_down(fc, tmp_path)
+    amended = opinion(sources(aws_env), SECOND_OPINIONS_ONLY, now=now).amend(seen, info("controllerManager"))
+    text = repr(finding(amended, "CONTROL_PLANE_LOG_ERRORS").evidence)
+    assert token[11:] not in text and "0123456789abcdef" not in text
+    assert "k8s-aws-v1.<redacted>" in text and "X-Amz-Signature=<redacted>" in text
