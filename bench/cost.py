@@ -6,12 +6,16 @@ Prices (us-east-1 list prices, as given in the issue): Lambda arm64 $0.000013333
 $0.20 per million requests; DynamoDB on demand $1.25 per million write and $0.25 per million read
 request units, storage $0.25 per GB-month; CloudWatch Logs ingestion $0.50 per GB, storage $0.03
 per GB-month; custom metrics $0.30 per series-month (first 10,000); standard alarms $0.10 each;
-a dashboard $3 per month beyond the account's first 3; SNS a few messages a month (negligible).
+a dashboard $3 per month beyond the account's first 3; SNS a few messages a month (negligible);
+GetMetricData $0.01 per 1,000 metrics requested (the AWS/EKS early warnings, second_opinion.py).
 """
 
 from __future__ import annotations
 
 import math
+
+from cpwatch.second_opinion import EARLY_WARNING_SERIES, SCHEDULER_SERIES
+from cpwatch.settings import Settings
 
 from .common import Figures
 
@@ -32,6 +36,9 @@ ALARMS, ALARM_MONTH = 2, 0.10
 DASHBOARD_MONTH, FREE_DASHBOARDS = 3.00, 3
 PASSING_RUN_DAYS, CLAIM_DAYS = 7, 1  # store.py TTLs
 TARGET = 3.00
+# CloudWatch GetMetricData: $0.01 per 1,000 metrics requested (no free tier).
+GET_METRIC_DATA_PER_METRIC = 0.01 / 1000
+DEFAULTS = Settings()
 
 
 def run(figures: Figures, warm: dict, fleet_size: int = 200) -> list[tuple[str, float, str]]:
@@ -64,6 +71,11 @@ def run(figures: Figures, warm: dict, fleet_size: int = 200) -> list[tuple[str, 
     rows.append(("CloudWatch dashboard", DASHBOARD_MONTH / fleet_size,
                  f"$3 per deployment shared by {fleet_size} clusters (free within the account's first {FREE_DASHBOARDS})"))
     rows.append(("SNS", 0.0, "a few notifications a month (first 1,000 emails and 1M publishes free)"))
+    reads = RUNS_PER_MONTH * 60 / DEFAULTS.vended_metrics_interval_s
+    metrics = reads * len(EARLY_WARNING_SERIES)
+    rows.append(("CloudWatch GetMetricData (AWS/EKS early warnings)", metrics * GET_METRIC_DATA_PER_METRIC,
+                 f"{len(EARLY_WARNING_SERIES)} metrics x {reads:,.0f} reads (one per {DEFAULTS.vended_metrics_interval_s / 3600:g} h) "
+                 f"= {metrics:,.0f} metrics x $0.01 per 1,000"))
     total = sum(cost for _, cost, _ in rows)
     for name, cost, basis in rows:
         figures.add(f"cost per cluster-month: {name}", cost, "USD", basis=basis)
@@ -75,6 +87,11 @@ def run(figures: Figures, warm: dict, fleet_size: int = 200) -> list[tuple[str, 
     variable = sum(cost for name, cost, _ in rows if name in per_run)
     figures.add("cost per cluster-month: of which per-run costs (scale with the schedule)", variable, "USD")
     figures.add("cost per cluster-month: total with ScheduleExpression rate(2 minutes)", total - variable / 2, "USD")
+    # Second opinions are read only when a verdict needs one, so they are not in the default total.
+    scheduler_all_month = RUNS_PER_MONTH * 60 / DEFAULTS.vended_second_opinion_interval_s * len(SCHEDULER_SERIES)
+    figures.add("cost per cluster-month: extra if pods wait to be scheduled all month (scheduler second opinion)",
+                scheduler_all_month * GET_METRIC_DATA_PER_METRIC, "USD",
+                basis=f"{len(SCHEDULER_SERIES)} metrics every {DEFAULTS.vended_second_opinion_interval_s / 60:g} min")
     writes = next(cost for name, cost, _ in rows if name == "DynamoDB writes")
     figures.add("cost per cluster-month: total at DynamoDB's $0.625 per million WRU (on-demand price since Nov 2024)",
                 total - writes / 2, "USD")

@@ -241,7 +241,7 @@ def deploy(aws: AwsClients, monkeypatch: pytest.MonkeyPatch, *, cross_account: b
         monkeypatch.setenv("HTTPS_PROXY", relay.url)
         monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
         monkeypatch.setenv("AWS_CA_BUNDLE", str(relay.ca_file))
-        from cpwatch.eks import assumed_session
+        from cpwatch.aws.role_chain import assumed_session
 
         role_session = assumed_session(target["role_arn"], target.get("external_id"),
                                        sts_client=aws.client("sts", region, session=session), region=region)

@@ -1,5 +1,5 @@
 """An HTTPS forward proxy for tests: AWS calls that cpwatch makes on a fixed https:// endpoint
-(AssumeRole on https://sts.<region>.amazonaws.com, which eks.py names explicitly so that no
+(AssumeRole on https://sts.<region>.amazonaws.com, which aws/clients.py names explicitly so that no
 endpoint setting can redirect it) reach a loopback server instead of AWS.
 
 botocore sends them through HTTPS_PROXY with CONNECT; the relay answers CONNECT only for the

@@ -188,6 +188,40 @@ def set_cluster_status(name: str, region: str, status: str | None = None,
         cluster.health = {"issues": health_issues}
 
 
+# --- what EKS publishes outside the apiserver: vended AWS/EKS metrics, control-plane logs ----
+
+
+def set_cluster_logging(name: str, region: str, types: list[str], account_id: str = ACCOUNT_ID) -> None:
+    """DescribeCluster's logging.clusterLogging: `types` enabled (controllerManager, scheduler, ...)."""
+    _moto_cluster(name, region, account_id).logging = {"clusterLogging": [{"types": list(types), "enabled": True}]}
+
+
+def put_vended_metric(clients: AwsClients, cluster: str, metric: str, values: list[float | None],
+                      newest_minute: datetime.datetime, region: str | None = None) -> None:
+    """One value per minute into AWS/EKS (dimension ClusterName) as EKS publishes them, the last
+    at `newest_minute`; None leaves a minute without datapoint."""
+    cloudwatch = clients.client("cloudwatch", region)
+    first = newest_minute - datetime.timedelta(minutes=len(values) - 1)
+    data = [{"MetricName": metric, "Dimensions": [{"Name": "ClusterName", "Value": cluster}],
+             "Timestamp": first + datetime.timedelta(minutes=i), "Value": float(value)}
+            for i, value in enumerate(values) if value is not None]
+    for start in range(0, len(data), 100):
+        cloudwatch.put_metric_data(Namespace="AWS/EKS", MetricData=data[start:start + 100])
+
+
+def put_control_plane_log(clients: AwsClients, cluster: str, stream: str,
+                          lines: list[tuple[datetime.datetime, str]], region: str | None = None) -> None:
+    """Lines into /aws/eks/<cluster>/cluster, stream `stream` (e.g. kube-scheduler-<id>)."""
+    logs = clients.client("logs", region)
+    group = f"/aws/eks/{cluster}/cluster"
+    if not logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]:
+        logs.create_log_group(logGroupName=group)
+    if not logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=stream)["logStreams"]:
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    events = [{"timestamp": int(at.timestamp() * 1000), "message": message} for at, message in sorted(lines)]
+    logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+
+
 # --- AWS answering with errors ---------------------------------------------------------------
 
 

@@ -13,19 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from cpwatch.eks import (
-    AWS_CLIENT_CONFIG,
-    ClusterInfo,
-    CredentialsCache,
-    HealthIssue,
-    TokenCache,
-    api_from_eks,
-    assume_role,
-    assumed_credentials,
-    assumed_session,
-    aws_client,
-    describe_cluster,
-)
+from cpwatch.aws.clients import AWS_CLIENT_CONFIG, aws_client
+from cpwatch.aws.eks_cluster import ClusterInfo, HealthIssue, describe_cluster
+from cpwatch.aws.eks_connect import api_from_eks
+from cpwatch.aws.eks_token import TokenCache
+from cpwatch.aws.role_chain import CredentialsCache, assume_role, assumed_credentials, assumed_session
 from cpwatch.errors import (
     AwsAccessDeniedError,
     AwsError,

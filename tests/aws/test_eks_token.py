@@ -16,7 +16,8 @@ import pytest
 from awscli.customizations.eks.get_token import STSClientFactory
 from eks_token import logics as eks_token_oracle
 
-from cpwatch.eks import TOKEN_LIFETIME, Token, TokenCache, eks_token, regional_sts_url
+from cpwatch.aws.clients import regional_sts_url
+from cpwatch.aws.eks_token import TOKEN_LIFETIME, Token, TokenCache, eks_token
 from cpwatch.errors import AwsAccessDeniedError, ConfigError
 from tests.aws.moto_server import (
     FAKE_SECRET_ACCESS_KEY,
@@ -270,7 +271,7 @@ def test_token_is_redacted_in_repr_and_str(aws_env):
 
 
 def test_runtime_module_does_not_import_eks_token_or_awscli():
-    code = ("import sys, cpwatch.eks; "
+    code = ("import sys, cpwatch.aws.eks_connect; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('awscli', 'eks_token', 'moto')); "
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)

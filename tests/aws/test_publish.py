@@ -16,7 +16,7 @@ from botocore.config import Config
 
 from cpwatch.check import diagnosis_from
 from cpwatch.kubeapi import TransferStats
-from cpwatch.eks import AWS_CLIENT_CONFIG
+from cpwatch.aws.clients import AWS_CLIENT_CONFIG
 from cpwatch.errors import PublishError
 from cpwatch.findings import COMPONENT_RUNBOOKS, Component, observe
 from cpwatch.publish import (

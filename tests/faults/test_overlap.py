@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from cpwatch import handler
-from cpwatch.eks import aws_client
+from cpwatch.aws.clients import aws_client
 from cpwatch.pipeline import OUTBOX_TAKEOVER
 from tests.aws.deployment import Deployment, transitions
 

@@ -24,6 +24,8 @@ from tests.template.cfn import (
 ACTIONS_WITHOUT_RESOURCE_SCOPE = {
     # EC2 cross-check of nodes' instances.
     "ec2:DescribeInstances",
+    # Second opinions: EKS's vended AWS/EKS metrics.
+    "cloudwatch:GetMetricData",
     # VPC attachment (only with SubnetIds): Lambda manages the function's ENIs with its role.
     "ec2:CreateNetworkInterface",
     "ec2:DescribeNetworkInterfaces",
@@ -193,6 +195,22 @@ def test_checker_role_policy(template):
         "kms:Decrypt": {"Fn::GetAtt": ["AlertTopicKey", "Arn"]},
         "sqs:SendMessage": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
         "ec2:DescribeInstances": "*",
+        "cloudwatch:GetMetricData": "*",
+    }
+
+
+def test_control_plane_logs_are_granted_per_cluster_log_group(template):
+    grants = {}
+    for name, document in identity_documents(template):
+        for statement in statements(document):
+            if "logs:FilterLogEvents" in as_list(statement["Action"]):
+                assert as_list(statement["Action"]) == ["logs:FilterLogEvents"], name
+                grants[name] = statement["Resource"]
+    assert grants == {
+        logical_id("DescribeClusterPolicy", cluster): {
+            "Fn::Sub": f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/eks/{cluster}/cluster"
+        }
+        for cluster in CLUSTERS
     }
 
 

@@ -283,14 +283,38 @@ def dashboard(template) -> dict[str, Any]:
 _SEARCH = re.compile(r"SEARCH\('\{cpwatch,([A-Za-z,]+)\} MetricName=\"([A-Za-z]+)\"'")
 
 
+_VENDED_SEARCH = re.compile(r"SEARCH\('\{AWS/EKS,ClusterName\} MetricName=\"([A-Za-z0-9_]+)\"'")
+# EKS's vended control-plane metrics the dashboard shows, as named in the EKS user guide
+# ("Basic metrics in Amazon CloudWatch").
+VENDED_ON_DASHBOARD = {
+    "scheduler_pending_pods", "scheduler_pending_pods_GATED", "scheduler_schedule_attempts_total",
+    "scheduler_schedule_attempts_ERROR", "apiserver_request_total", "apiserver_request_total_5XX",
+    "apiserver_request_total_429", "apiserver_storage_size_bytes", "apiserver_request_duration_seconds_GET_P99",
+    "apiserver_request_duration_seconds_LIST_P99", "apiserver_request_duration_seconds_PUT_P99",
+}
+
+
 def test_dashboard_searches_every_metric_with_its_dimensions(dashboard):
-    searched = {}
+    searched, vended = {}, set()
     for _, node in walk(dashboard):
         if isinstance(node, dict) and "expression" in node:
+            if node["expression"].startswith("SEARCH('{AWS/EKS,"):
+                match = _VENDED_SEARCH.match(node["expression"])
+                assert match, node["expression"]
+                vended.add(match.group(1))
+                continue
             match = _SEARCH.match(node["expression"])
             assert match, node["expression"]
             searched[match.group(2)] = tuple(match.group(1).split(","))
     assert searched == METRICS
+    assert vended == VENDED_ON_DASHBOARD
+
+
+def test_dashboard_shows_the_vended_series_cpwatch_reads():
+    from cpwatch.second_opinion import APISERVER_SERIES, EARLY_WARNING_SERIES, SCHEDULER_SERIES
+
+    read = {series.name for series in (*EARLY_WARNING_SERIES, *SCHEDULER_SERIES, *APISERVER_SERIES)}
+    assert read <= VENDED_ON_DASHBOARD
 
 
 def test_dashboard_layout(dashboard):

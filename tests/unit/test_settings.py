@@ -20,6 +20,13 @@ def test_defaults_are_valid():
         ({"CPWATCH_CANARY_POLL_S": "20"}, "setting canary_poll_s (20.0) must not exceed canary_wait_s (10.0)"),
         ({"CPWATCH_EKS_METRICS_SECOND_LOOK_S": "30"},
          "setting eks_metrics_second_look_s (30.0) must be less than run_timeout_s (30.0)"),
+        ({"CPWATCH_VENDED_5XX_WARN_PERCENT": "101"}, "setting vended_5xx_warn_percent must be at most 100, got 101.0"),
+        ({"CPWATCH_VENDED_429_WARN_PERCENT": "150"}, "setting vended_429_warn_percent must be at most 100, got 150.0"),
+        ({"CPWATCH_VENDED_WINDOW_S": "300"},
+         "setting vended_window_s (300.0) must be at least vended_scheduler_silent_s + 120 s (540.0): "
+         "AWS/EKS publishes each minute with a delay"),
+        ({"CPWATCH_CONTROL_PLANE_LOG_PAGE_LIMIT": "20000"},
+         "setting control_plane_log_page_limit must be at most 10000 (FilterLogEvents' limit), got 20000"),
     ],
 )
 def test_each_mistake_has_its_exact_message(environ, message):

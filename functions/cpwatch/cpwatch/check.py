@@ -78,6 +78,14 @@ def diagnosis_from(results: list[ProbeResult], cluster: str, checked_at: datetim
                       api.stats.requests, api.stats.bytes_received)
 
 
+def with_observations(diagnosis: Diagnosis, extra: tuple[Observation, ...]) -> Diagnosis:
+    """The diagnosis judged again with observations made after its probes (second opinions from
+    outside the apiserver); timings and request counts stay those of the check."""
+    made = tuple(o for o in diagnosis.observations if o.code != "NOT_JUDGED")
+    return _diagnosis(diagnosis.cluster, _distinct(made + extra), diagnosis.checked_at, diagnosis.duration_ms / 1000,
+                      diagnosis.read_only, diagnosis.probe_seconds, diagnosis.requests, diagnosis.bytes_received)
+
+
 def _throttling(api: KubeApi) -> tuple[Observation, ...]:
     stats = api.stats
     if not stats.throttled:

@@ -181,7 +181,7 @@ def _history(args: argparse.Namespace) -> int:
     import os
     from datetime import datetime, timezone
 
-    from .eks import aws_client
+    from .aws.clients import aws_client
     from .history import parse_since, render_timeline
     from .store import Store, StoreError
 

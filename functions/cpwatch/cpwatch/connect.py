@@ -3,7 +3,7 @@
 Called by the CLI. kubeconfig.py reads and merges the files; here the context's credentials are
 obtained (a token file read, an exec plugin run within the run's deadline) and cpwatch makes its
 own TLS context, so that verification can never be turned off and no request is ever sent
-without the credentials the context asks for. eks.py builds the Lambda's KubeApi and only
+without the credentials the context asks for. aws/eks_connect.py builds the Lambda's KubeApi and only
 shares ssl_context_for_ca with this module.
 """
 

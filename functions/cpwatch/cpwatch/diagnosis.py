@@ -6,8 +6,10 @@ Called by check.py; pure (no I/O). Rules, in order (DESIGN.md, "Diagnosis"):
    controller reactions are its consequences (those components become unknown, not down), and
    reads that hang are explained by it.
 3. controller-manager / scheduler: stale Lease plus any symptom -> down, high confidence; stale
-   Lease alone -> down, medium; symptoms alone -> degraded. A failing EKS metrics endpoint of the
-   component raises the confidence of either, and decides nothing alone.
+   Lease alone -> down, medium; symptoms alone -> degraded (medium confidence for a symptom the
+   component's own published counters show over minutes: the scheduler not attempting in
+   AWS/EKS metrics). A failing EKS metrics endpoint of the component raises the confidence of
+   either, and decides nothing alone.
 4. Overall is the worst verdict (healthy < degraded < unknown < down); a failure between the
    components (a webhook failing closed, an aggregated API unavailable: the `extensions`
    findings) makes a cluster whose components are all healthy degraded, never down.
@@ -132,16 +134,26 @@ def root_cause(verdicts: dict[Component, ComponentVerdict]) -> Component | None:
 
 
 # OK findings that describe a component without showing that it works (a valid certificate, a
-# database size read from /metrics): never enough on their own for "healthy".
+# database size read from /metrics; what AWS/EKS metrics and control-plane logs, published
+# minutes late and from outside cpwatch's view, say): never enough on their own for "healthy".
 # The EKS metrics API's answers that find nothing wrong are context too: the endpoint is not
 # documented well enough to let its silence vouch for a component.
-_CONTEXT_ONLY = frozenset({"APISERVER_CERT_OK", "ETCD_DB_SIZE_OK", "EKS_METRICS_NOT_SERVED", "EKS_METRICS_STANDBY",
-                           "CONTROLLER_QUEUES_DRAINING", "SCHEDULER_QUEUES_MOVING"})
+_CONTEXT_ONLY = frozenset({"APISERVER_CERT_OK", "ETCD_DB_SIZE_OK", "VENDED_SCHEDULER_ATTEMPTING",
+                           "VENDED_APISERVER_SERVING", "CONTROL_PLANE_LOG_NO_ERROR", "EKS_METRICS_NOT_SERVED",
+                           "EKS_METRICS_STANDBY", "CONTROLLER_QUEUES_DRAINING", "SCHEDULER_QUEUES_MOVING"})
 
 # Supporting evidence only: the EKS metrics endpoint of the component fails. What it answers
 # while the component is down is not documented, so it raises the confidence of a verdict the
 # Lease or the symptoms reached, and never makes one alone.
 _SUPPORTING = "EKS_METRICS_FAILING"
+
+# Symptoms seen by a component's own counters over minutes, longer than any retry period of the
+# component (AWS/EKS: pods waiting and no scheduling attempt for over 5 min 30 s): enough alone
+# for degraded with medium confidence when the counter was published as zero in every minute
+# (AWS documents it as the attempts of each period); inferred from a counter EKS did not
+# publish at all (undocumented), low. Not down: the component publishes its queue, so its
+# process runs.
+_SUSTAINED_SYMPTOMS = frozenset({"VENDED_SCHEDULER_NOT_ATTEMPTING"})
 
 
 def _codes(observations: list[Observation], status: Status) -> set[str]:
@@ -182,7 +194,12 @@ def _judge_leader(component: Component, observations: list[Observation]) -> Comp
         confidence = Confidence.HIGH if symptoms or supported else Confidence.MEDIUM
         return ComponentVerdict(component, Verdict.DOWN, confidence, tuple(observations))
     if symptoms:
-        return ComponentVerdict(component, Verdict.DEGRADED, _by_count(len(symptoms) + supported), tuple(observations))
+        sustained = any(o.code in _SUSTAINED_SYMPTOMS and o.evidence.get("attempts_counted") is True
+                        for o in observations)
+        confidence = _by_count(len(symptoms) + supported)
+        if sustained and confidence is Confidence.LOW:
+            confidence = Confidence.MEDIUM
+        return ComponentVerdict(component, Verdict.DEGRADED, confidence, tuple(observations))
     if warns:
         return ComponentVerdict(component, Verdict.DEGRADED, Confidence.LOW, tuple(observations))
     return _healthy_or_unknown(component, oks, observations)

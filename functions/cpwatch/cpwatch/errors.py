@@ -134,8 +134,8 @@ def status_error_class(status: int) -> type[ApiStatusError]:
 class AwsError(CpwatchError):
     """A call to an AWS API (EKS, STS, ...) did not give a usable answer.
 
-    Raised by eks.py. `code` is the AWS error code (AccessDeniedException, ThrottlingException,
-    ...) or a cpwatch word for failures without one (NoCredentials, Unreachable). The message
+    Raised by the aws/ modules. `code` is the AWS error code (AccessDeniedException,
+    ThrottlingException, ...) or a cpwatch word for failures without one (NoCredentials, Unreachable). The message
     never contains credentials, tokens or presigned URLs.
     """
 

@@ -456,6 +456,30 @@ _KINDS = (
     FindingKind("APISERVICE_UNAVAILABLE", Status.FAIL,
                 "aggregated API {name} not Available for {age_s} s ({reason}: {message}); {consequences}",
                 _APISERVICE_RUNBOOK),
+    # --- from outside the apiserver (AWS pipeline): EKS vended metrics, control-plane logs ---
+    FindingKind("VENDED_SCHEDULER_NOT_ATTEMPTING", Status.FAIL,
+                "AWS/EKS: {waiting} pod(s) waiting to be scheduled in each of the {minutes} minutes from {since} "
+                "to {until} UTC and no scheduling attempt counted (a live scheduler retries every waiting pod "
+                "within {threshold_s} s)", _SCHEDULER_RUNBOOK),
+    FindingKind("VENDED_SCHEDULER_ATTEMPTING", Status.OK,
+                "AWS/EKS: {attempts} scheduling attempt(s) in the {minutes} minute(s) from {since} UTC "
+                "({waiting} pod(s) waiting in the newest)"),
+    FindingKind("VENDED_APISERVER_SERVING", Status.OK,
+                "AWS/EKS: the apiservers counted {requests} request(s) in the minute from {minute} UTC, the newest "
+                "published ({errors_5xx} answered 5XX, {throttled_429} 429)"),
+    FindingKind("VENDED_APISERVER_5XX", Status.WARN,
+                "AWS/EKS: {percent} % of the apiservers' requests answered 5XX in the {minutes} minute(s) from "
+                "{since} UTC ({errors} of {requests}; warning from {warn_percent} %)", _APISERVER_RUNBOOK),
+    FindingKind("VENDED_APISERVER_429", Status.WARN,
+                "AWS/EKS: {percent} % of the apiservers' requests rejected with 429 in the {minutes} minute(s) from "
+                "{since} UTC ({rejected} of {requests}; warning from {warn_percent} %)", _THROTTLED_RUNBOOK),
+    FindingKind("CONTROL_PLANE_LOG_SILENT", Status.WARN,
+                "no log line from {process} since {since} UTC ({log_group}, streams {stream_prefix}*)", None),
+    FindingKind("CONTROL_PLANE_LOG_ERRORS", Status.WARN,
+                "last error line(s) of {process} since {since} UTC ({log_group}): {lines}", None),
+    FindingKind("CONTROL_PLANE_LOG_NO_ERROR", Status.OK,
+                "{process} logged {lines_read} line(s) since {since} UTC, the newest at {newest} UTC, no error line"
+                "{partial} ({log_group})"),
     # --- the checker itself ------------------------------------------------------------
     FindingKind("CHECKER_UNAUTHORIZED", Status.UNKNOWN,
                 "the apiserver rejected cpwatch's credentials (401) on {path}", _CHECKER_RUNBOOK),

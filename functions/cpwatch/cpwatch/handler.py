@@ -13,9 +13,13 @@ import boto3
 from aws_lambda_powertools import Logger
 
 from .errors import ConfigError
-from .eks import AFTER_CHECK_CLIENT_CONFIG, CredentialsCache, TokenCache, api_from_eks, assumed_session, aws_client
+from .aws.clients import AFTER_CHECK_CLIENT_CONFIG, SECOND_OPINION_CLIENT_CONFIG, aws_client
+from .aws.eks_connect import api_from_eks
+from .aws.eks_token import TokenCache
+from .aws.role_chain import CredentialsCache, assumed_session
 from .invocation import Target
 from .pipeline import Dependencies, handle
+from .second_opinion import AwsSources
 from .settings import DeploymentSettings, Settings, deployment_settings_from_env, settings_from_env
 from .store import Store
 from .timeutil import Deadline
@@ -40,17 +44,25 @@ def dependencies() -> Dependencies:
                             role_arn=target.role_arn, external_id=target.external_id, token_cache=token_cache,
                             credentials_cache=credentials_cache)
 
-    def ec2_for(target: Target):
-        target_session = session
+    def session_for(target: Target) -> boto3.Session:
         if target.role_arn:
-            target_session = assumed_session(target.role_arn, target.external_id, region=target.region,
-                                             session=session, cache=credentials_cache)
-        return aws_client("ec2", target.region, target_session)
+            return assumed_session(target.role_arn, target.external_id, region=target.region,
+                                   session=session, cache=credentials_cache)
+        return session
+
+    def ec2_for(target: Target):
+        return aws_client("ec2", target.region, session_for(target))
+
+    def aws_sources_for(target: Target) -> AwsSources:
+        target_session = session_for(target)
+        return AwsSources(
+            cloudwatch=aws_client("cloudwatch", target.region, target_session, config=SECOND_OPINION_CLIENT_CONFIG),
+            logs=aws_client("logs", target.region, target_session, config=SECOND_OPINION_CLIENT_CONFIG))
 
     store = (Store(aws_client("dynamodb", region, session, config=AFTER_CHECK_CLIENT_CONFIG), deployment.table_name)
              if deployment.table_name else None)
     sns = aws_client("sns", region, session, config=AFTER_CHECK_CLIENT_CONFIG) if deployment.topic_arn else None
-    return Dependencies(connect=connect, store=store, sns=sns, ec2_for=ec2_for)
+    return Dependencies(connect=connect, store=store, sns=sns, ec2_for=ec2_for, aws_sources_for=aws_sources_for)
 
 
 @logger.inject_lambda_context(log_event=False)

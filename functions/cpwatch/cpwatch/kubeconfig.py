@@ -1,6 +1,6 @@
 """Kubeconfig files as kubectl reads them -> what cpwatch needs to reach one context's cluster.
 
-Called by connect.py (the CLI path; the Lambda connects through eks.py and never imports this).
+Called by connect.py (the CLI path; the Lambda connects through aws/eks_connect.py and never imports this).
 Merging is the kubernetes package's KubeConfigMerger: the files of KUBECONFIG (or --kubeconfig)
 are merged, missing ones ignored, the first file to define a cluster, user or context name wins,
 and relative paths are resolved against the file that defined the entry. Two kubectl rules it

@@ -24,7 +24,7 @@ from . import alerting
 from .alerting import AlertPolicy, ClusterState, Look, Transition
 from .check import Diagnosis, blind_diagnosis, run_check
 from .diagnosis import Verdict
-from .eks import ClusterInfo
+from .aws.eks_cluster import ClusterInfo
 from .errors import AwsAccessDeniedError, AwsError, ConfigError, EksClusterNotServingError
 from .findings import CONTROL_PLANE, Component, Observation, observe
 from .invocation import EventError, Invocation, Target, parse_event, parse_targets
@@ -32,6 +32,7 @@ from .kubeapi import KubeApi
 from .metrics import emit_run_metrics
 from .publish import Notification, PublishError, build_notification, publish
 from .report import to_dict
+from .second_opinion import AwsSources, SecondOpinion
 from .settings import DeploymentSettings, Settings
 from .store import (
     AlreadyClaimedError,
@@ -62,6 +63,8 @@ class Dependencies:
     store: Store | None = None
     sns: Any = None
     ec2_for: Callable[[Target], Any] = lambda target: None
+    # CloudWatch and CloudWatch Logs clients of a target's account (second opinions); None: not read.
+    aws_sources_for: Callable[[Target], AwsSources | None] = lambda target: None
     emit: Callable[[str], None] = print
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
 
@@ -153,11 +156,12 @@ def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, se
     policy = AlertPolicy(deployment.confirm_looks, deployment.recovery_runs, deployment.reminder_hours)
     state = stored_state.state if stored_state else ClusterState()
 
-    diagnosis = _look(target, deps, settings, read_only, deadline, deployment.run_interval_s)
+    opinion = _second_opinion(target, deps, settings, state, now, deployment.run_interval_s, deadline)
+    diagnosis = _look(target, deps, settings, read_only, deadline, deployment.run_interval_s, opinion)
     state, transitions = alerting.step(state, looks_of(diagnosis), deps.clock(), policy)
     if _needs_second_look(state, diagnosis, policy) and deadline.remaining() > diagnosis.duration_ms / 1000 + 2:
         log.info("%s: new failure, looking again to confirm", target.cluster)
-        diagnosis = _look(target, deps, settings, read_only, deadline, deployment.run_interval_s)
+        diagnosis = _look(target, deps, settings, read_only, deadline, deployment.run_interval_s, opinion)
         state, more = alerting.step(state, looks_of(diagnosis), deps.clock(), policy)
         transitions += more
 
@@ -222,8 +226,15 @@ def _needs_second_look(state: ClusterState, diagnosis: Diagnosis, policy: AlertP
                for name, look in looks_of(diagnosis).items())
 
 
+def _second_opinion(target: Target, deps: Dependencies, settings: Settings, state: ClusterState, now: datetime,
+                    run_interval_s: float, deadline: Deadline) -> SecondOpinion:
+    in_alarm = frozenset(name for name, component in state.components.items() if component.alarm)
+    return SecondOpinion(target.cluster, lambda: deps.aws_sources_for(target), settings, now, run_interval_s,
+                         deadline, in_alarm)
+
+
 def _look(target: Target, deps: Dependencies, settings: Settings, read_only: bool, deadline: Deadline,
-          run_interval_s: float) -> Diagnosis:
+          run_interval_s: float, opinion: SecondOpinion | None = None) -> Diagnosis:
     try:
         api, info = deps.connect(target, deadline)
     except EksClusterNotServingError as error:
@@ -237,10 +248,11 @@ def _look(target: Target, deps: Dependencies, settings: Settings, read_only: boo
         return blind_diagnosis(target.cluster, (observe("CHECKER_AWS_FAILED", Component.APISERVER,
                                                         operation=operation, detail=str(error)),), read_only)
     try:
-        return run_check(api, target.cluster, settings, read_only=read_only, ec2=deps.ec2_for(target),
-                         extra=cluster_info_observations(info), run_interval_s=run_interval_s)
+        diagnosis = run_check(api, target.cluster, settings, read_only=read_only, ec2=deps.ec2_for(target),
+                              extra=cluster_info_observations(info), run_interval_s=run_interval_s)
     finally:
         api.close()
+    return opinion.amend(diagnosis, info) if opinion is not None else diagnosis
 
 
 def cluster_info_observations(info: ClusterInfo | None) -> tuple[Observation, ...]:

@@ -32,7 +32,7 @@ from botocore.exceptions import (
 )
 
 from .alerting import TransitionKind
-from .eks import aws_client
+from .aws.clients import aws_client
 from .errors import PublishError
 from .findings import CATALOGUE, COMPONENT_RUNBOOKS, CONTROL_PLANE, Component, Observation, Runbook, runbook_for
 
@@ -133,7 +133,7 @@ def build_notification(cluster: str, region: str | None, component: str, kind: s
 def publish(sns_client, topic_arn: str, notification: Notification) -> str:
     """Publish one notification; returns SNS's MessageId. Raises PublishError.
 
-    `sns_client`: None makes one with eks.aws_client (bounded timeouts and retries) in the
+    `sns_client`: None makes one with aws_client (bounded timeouts and retries) in the
     topic's region.
     """
     if sns_client is None:

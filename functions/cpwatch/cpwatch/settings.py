@@ -106,6 +106,29 @@ class Settings:
 
     page_size: int = 500
 
+    # --- EKS vended metrics (CloudWatch AWS/EKS) and control-plane logs (AWS pipeline) -----
+    # GetMetricData is billed per metric requested ($0.01 per 1,000): the early warnings
+    # (apiserver 5XX and 429 rates, etcd database size) are read once per this period, each read
+    # covering the whole period, so no published minute goes unread (README "Performance and cost").
+    vended_metrics_interval_s: float = 7200.0
+    # Second opinions (pods waiting, scheduler or apiserver suspected) look back this far, once
+    # per vended_second_opinion_interval_s; a component newly looking down is read at once.
+    vended_window_s: float = 900.0
+    vended_second_opinion_interval_s: float = 900.0
+    # kube-scheduler retries every waiting pod that is not gated: activeQ at once, backoffQ within
+    # podMaxBackoffSeconds (10 s), unschedulable pods after podMaxInUnschedulablePodsDuration
+    # (5 min) through a flush every 30 s. Waiting pods in every 1-minute period for 5 min + 30 s
+    # + one period, with no attempt counted, mean the scheduling loop is not running.
+    vended_scheduler_silent_s: float = 420.0
+    # Share of the apiserver's requests answered 5XX (its own failures) or 429 (API Priority and
+    # Fairness rejections) from which a warning is raised, over at least this many requests.
+    vended_5xx_warn_percent: float = 5.0
+    vended_429_warn_percent: float = 5.0
+    vended_rate_min_requests: int = 100
+    # Control-plane logs of a suspected component: how far back, and events per page (3 pages).
+    control_plane_log_window_s: float = 600.0
+    control_plane_log_page_limit: int = 100
+
     def validated(self) -> Settings:
         for field in fields(self):
             value = getattr(self, field.name)
@@ -124,6 +147,19 @@ class Settings:
             )
         if self.etcd_db_warn_percent > 100:
             raise ConfigError(f"setting etcd_db_warn_percent must be at most 100, got {self.etcd_db_warn_percent!r}")
+        for name in ("vended_5xx_warn_percent", "vended_429_warn_percent"):
+            if getattr(self, name) > 100:
+                raise ConfigError(f"setting {name} must be at most 100, got {getattr(self, name)!r}")
+        if self.vended_window_s < self.vended_scheduler_silent_s + 120:
+            raise ConfigError(
+                f"setting vended_window_s ({self.vended_window_s}) must be at least vended_scheduler_silent_s + 120 s "
+                f"({self.vended_scheduler_silent_s + 120}): AWS/EKS publishes each minute with a delay"
+            )
+        if self.control_plane_log_page_limit > 10000:
+            raise ConfigError(
+                f"setting control_plane_log_page_limit must be at most 10000 (FilterLogEvents' limit), "
+                f"got {self.control_plane_log_page_limit!r}"
+            )
         if self.canary_poll_s > self.canary_wait_s:
             raise ConfigError(
                 f"setting canary_poll_s ({self.canary_poll_s}) must not exceed canary_wait_s ({self.canary_wait_s})"

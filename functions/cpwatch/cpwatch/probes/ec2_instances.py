@@ -10,7 +10,7 @@ controller has had its grace period). Runs only when an EC2 client is given (the
 
 from __future__ import annotations
 
-from ..eks import AWS_CALL_ERRORS, aws_error
+from ..aws.call_errors import AWS_CALL_ERRORS, aws_error
 from ..errors import NotFoundError
 from ..findings import Component, Observation, observe
 from .context import ProbeContext, condition, examples, field, lease_path, whole

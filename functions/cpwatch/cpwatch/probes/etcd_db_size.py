@@ -31,7 +31,7 @@ def probe(ctx: ProbeContext) -> list[Observation]:
                         detail=f"/metrics has none of {', '.join(SIZE_METRICS)}")]
     quota = _quota_bytes(ctx)
     percent = round(100 * size / quota, 1)
-    evidence = dict(size=_human(size), quota=_human(quota), percent=percent, metric=metric,
+    evidence = dict(size=human_bytes(size), quota=human_bytes(quota), percent=percent, metric=metric,
                     size_bytes=int(size), quota_bytes=int(quota), metrics_bytes=len(response.body))
     # metrics_bytes: the exposition's size once decompressed; what crossed the wire is in the run's stats.
     if percent >= ctx.settings.etcd_db_warn_percent:
@@ -65,7 +65,7 @@ def _quota_bytes(ctx: ProbeContext) -> float:
     return ctx.settings.eks_etcd_quota_bytes if on_eks else ctx.settings.etcd_quota_bytes
 
 
-def _human(size: float) -> str:
+def human_bytes(size: float) -> str:
     for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if size >= factor:
             return f"{size / factor:.1f} {unit}"
