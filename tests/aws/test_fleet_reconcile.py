@@ -2,10 +2,11 @@
 regions of 2 accounts (the member account through the role infra/aws/member-account.yaml
 creates), reconciled into one Scheduler schedule each; clusters added, deleted, opted out and
 opted in between reconciles; nothing created twice, also by two reconciles at once; a partition
-whose discovery fails keeps its schedules.
+whose discovery fails keeps its schedules; a cluster name taken twice is scheduled once and
+reported. The 1,002 clusters are the first test's; the others use 606 (101 per partition).
 
-moto 5.2.5 paginates both ListClusters and ListSchedules; both are exercised (167 clusters and
-schedules per partition, pages of 100).
+moto 5.2.5 paginates both ListClusters and ListSchedules; both are exercised (more than 100
+clusters and schedules per partition, pages of 100).
 """
 
 from __future__ import annotations
@@ -39,11 +40,19 @@ from tests.aws.https_relay import HttpsRelay
 from tests.aws.moto_server import ACCOUNT_ID, AwsClients, aws_error_endpoint
 
 PER_PARTITION = 167  # 6 partitions: 1,002 clusters
+SMALLER = 101
 
 
 @pytest.fixture
 def fleet(aws_env):
     return make_fleet(aws_env, PER_PARTITION)
+
+
+@pytest.fixture
+def smaller_fleet(aws_env):
+    """606 clusters: still two pages of ListClusters and ListSchedules per partition, for the
+    tests whose point is not the size."""
+    return make_fleet(aws_env, SMALLER)
 
 
 def clients(fleet, counter: CallCounter):
@@ -111,20 +120,20 @@ def test_a_thousand_clusters_reconciled_once_each(fleet):
     assert fleet.schedules().keys() == schedules.keys()
 
 
-def test_added_removed_opted_out_and_opted_in_clusters(fleet):
+def test_added_removed_opted_out_and_opted_in_clusters(smaller_fleet):
     settings = fleet_settings_from_env(fleet_environment())
-    eks_for, scheduler = clients(fleet, CallCounter())
+    eks_for, scheduler = clients(smaller_fleet, CallCounter())
     reconcile.reconcile_fleet(settings, eks_for, scheduler)
-    before = fleet.schedules()
+    before = smaller_fleet.schedules()
 
-    fleet.add(ACCOUNT_ID, "us-east-1", [f"new-{i}" for i in range(30)])
-    fleet.add(MEMBER_ACCOUNT, "ap-southeast-2", [f"new-member-{i}" for i in range(12)])
-    fleet.add(ACCOUNT_ID, "us-east-1", ["made-by-create-cluster"], through_api=True)
-    fleet.add(ACCOUNT_ID, "eu-west-1", ["still-creating"], status="CREATING")
-    fleet.add(MEMBER_ACCOUNT, "eu-west-1", ["opted-out"], tags={"cpwatch": "false"})
-    gone = fleet.clusters[(ACCOUNT_ID, "eu-west-1")][:20]
-    fleet.remove(ACCOUNT_ID, "eu-west-1", gone)
-    fleet.tag(MEMBER_ACCOUNT, "us-east-1", "mem-us-east-1-0007", {"cpwatch": "False"})
+    smaller_fleet.add(ACCOUNT_ID, "us-east-1", [f"new-{i}" for i in range(30)])
+    smaller_fleet.add(MEMBER_ACCOUNT, "ap-southeast-2", [f"new-member-{i}" for i in range(12)])
+    smaller_fleet.add(ACCOUNT_ID, "us-east-1", ["made-by-create-cluster"], through_api=True)
+    smaller_fleet.add(ACCOUNT_ID, "eu-west-1", ["still-creating"], status="CREATING")
+    smaller_fleet.add(MEMBER_ACCOUNT, "eu-west-1", ["opted-out"], tags={"cpwatch": "false"})
+    gone = smaller_fleet.clusters[(ACCOUNT_ID, "eu-west-1")][:20]
+    smaller_fleet.remove(ACCOUNT_ID, "eu-west-1", gone)
+    smaller_fleet.tag(MEMBER_ACCOUNT, "us-east-1", "mem-us-east-1-0007", {"cpwatch": "False"})
 
     outcomes = {(o.partition.account, o.partition.region): o for o in reconcile.reconcile_fleet(settings, eks_for, scheduler)}
 
@@ -133,30 +142,30 @@ def test_added_removed_opted_out_and_opted_in_clusters(fleet):
     assert (outcomes[(ACCOUNT_ID, "eu-west-1")].counts.created, outcomes[(ACCOUNT_ID, "eu-west-1")].counts.deleted) == (0, 20)
     assert (outcomes[(MEMBER_ACCOUNT, "us-east-1")].counts.created, outcomes[(MEMBER_ACCOUNT, "us-east-1")].counts.deleted) == (0, 1)
     assert outcomes[(MEMBER_ACCOUNT, "eu-west-1")].counts.created == 0
-    after = fleet.schedules()
-    expected = expected_targets(fleet) - {("still-creating", "eu-west-1", None), ("opted-out", "eu-west-1", MEMBER_ROLE_ARN),
+    after = smaller_fleet.schedules()
+    expected = expected_targets(smaller_fleet) - {("still-creating", "eu-west-1", None), ("opted-out", "eu-west-1", MEMBER_ROLE_ARN),
                                           ("mem-us-east-1-0007", "us-east-1", MEMBER_ROLE_ARN)}
     assert scheduled_targets(after) == expected
-    assert len(after) == 1002 + 31 + 12 - 20 - 1
+    assert len(after) == 606 + 31 + 12 - 20 - 1
     # Schedules of clusters that stayed are the same schedules, not new ones.
     kept = set(before) & set(after)
-    assert len(kept) == 1002 - 20 - 1
+    assert len(kept) == 606 - 20 - 1
     assert all(after[name]["CreationDate"] == before[name]["CreationDate"] for name in kept)
 
-    fleet.tag(MEMBER_ACCOUNT, "us-east-1", "mem-us-east-1-0007", {"cpwatch": "true"})
+    smaller_fleet.tag(MEMBER_ACCOUNT, "us-east-1", "mem-us-east-1-0007", {"cpwatch": "true"})
     opted_in = settings.__class__(**{**settings.__dict__, "opt_in": True})
     only_tagged = reconcile.reconcile_fleet(opted_in, eks_for, scheduler)
 
     assert sum(o.clusters for o in only_tagged) == 1
-    assert scheduled_targets(fleet.schedules()) == {("mem-us-east-1-0007", "us-east-1", MEMBER_ROLE_ARN)}
+    assert scheduled_targets(smaller_fleet.schedules()) == {("mem-us-east-1-0007", "us-east-1", MEMBER_ROLE_ARN)}
 
 
-def test_two_reconciles_at_once_create_nothing_twice(fleet):
+def test_two_reconciles_at_once_create_nothing_twice(smaller_fleet):
     settings = fleet_settings_from_env(fleet_environment())
     results = []
 
     def run():
-        eks_for, scheduler = clients(fleet, CallCounter())
+        eks_for, scheduler = clients(smaller_fleet, CallCounter())
         results.append(reconcile.reconcile_fleet(settings, eks_for, scheduler))
 
     threads = [threading.Thread(target=run) for _ in range(2)]
@@ -167,17 +176,17 @@ def test_two_reconciles_at_once_create_nothing_twice(fleet):
 
     assert all(o.error is None for outcome in results for o in outcome)
     created = sum(o.counts.created for outcome in results for o in outcome)
-    assert 1002 <= created + sum(o.counts.kept for o in results[0]) + sum(o.counts.kept for o in results[1])
-    schedules = fleet.schedules()
-    assert len(schedules) == 1002 and scheduled_targets(schedules) == expected_targets(fleet)
+    assert 606 <= created + sum(o.counts.kept for o in results[0]) + sum(o.counts.kept for o in results[1])
+    schedules = smaller_fleet.schedules()
+    assert len(schedules) == 606 and scheduled_targets(schedules) == expected_targets(smaller_fleet)
 
 
-def test_a_partition_that_cannot_be_listed_keeps_its_schedules(fleet):
+def test_a_partition_that_cannot_be_listed_keeps_its_schedules(smaller_fleet):
     settings = fleet_settings_from_env(fleet_environment())
     counter = CallCounter()
-    eks_for, scheduler = clients(fleet, counter)
+    eks_for, scheduler = clients(smaller_fleet, counter)
     reconcile.reconcile_fleet(settings, eks_for, scheduler)
-    fleet.remove(MEMBER_ACCOUNT, "us-east-1", fleet.clusters[(MEMBER_ACCOUNT, "us-east-1")][:5])
+    smaller_fleet.remove(MEMBER_ACCOUNT, "us-east-1", smaller_fleet.clusters[(MEMBER_ACCOUNT, "us-east-1")][:5])
 
     with aws_error_endpoint(403, "AccessDeniedException", "not authorized to perform eks:ListClusters") as denied:
         denied_clients = AwsClients(denied.url, "us-east-1")
@@ -193,13 +202,13 @@ def test_a_partition_that_cannot_be_listed_keeps_its_schedules(fleet):
     assert [(o.partition.account, o.partition.region) for o in failed] == [(MEMBER_ACCOUNT, "us-east-1")]
     assert "AccessDeniedException" in failed[0].error
     # The 5 deleted clusters' schedules stay until their partition can be listed again.
-    assert len(fleet.schedules()) == 1002
+    assert len(smaller_fleet.schedules()) == 606
 
 
-def test_the_reconcile_function_end_to_end(fleet, monkeypatch):
+def test_the_reconcile_function_end_to_end(smaller_fleet, monkeypatch):
     """The Lambda entry point with the template's environment: AssumeRole goes to the regional
     STS endpoint (https://sts.<region>.amazonaws.com), relayed to moto; nothing leaves."""
-    relay = HttpsRelay({f"sts.{region}.amazonaws.com": fleet.aws.endpoint for region in REGIONS})
+    relay = HttpsRelay({f"sts.{region}.amazonaws.com": smaller_fleet.aws.endpoint for region in REGIONS})
     with relay:
         monkeypatch.setenv("HTTPS_PROXY", relay.url)
         monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
@@ -213,8 +222,8 @@ def test_the_reconcile_function_end_to_end(fleet, monkeypatch):
             again = reconcile.lambda_handler({}, None)
             # STS refuses the member role (as IAM does for a wrong external id): the member's
             # partitions fail, the run raises for the Errors alarm, the rest is reconciled.
-            fleet.remove(MEMBER_ACCOUNT, "us-east-1", fleet.clusters[(MEMBER_ACCOUNT, "us-east-1")][:3])
-            fleet.remove(ACCOUNT_ID, "us-east-1", fleet.clusters[(ACCOUNT_ID, "us-east-1")][:2])
+            smaller_fleet.remove(MEMBER_ACCOUNT, "us-east-1", smaller_fleet.clusters[(MEMBER_ACCOUNT, "us-east-1")][:3])
+            smaller_fleet.remove(ACCOUNT_ID, "us-east-1", smaller_fleet.clusters[(ACCOUNT_ID, "us-east-1")][:2])
             reconcile._clients.cache_clear()  # a new environment: no cached role credentials
             with aws_error_endpoint(403, "AccessDenied", "not authorized to perform sts:AssumeRole", "query") as sts:
                 for region in REGIONS:
@@ -224,11 +233,26 @@ def test_the_reconcile_function_end_to_end(fleet, monkeypatch):
         finally:
             reconcile._configuration.cache_clear()
             reconcile._clients.cache_clear()
-    assert (result["clusters"], result["created"], result["deleted"]) == (1002, 1002, 0)
-    assert (again["clusters"], again["created"], again["deleted"]) == (1002, 0, 0)
+    assert (result["clusters"], result["created"], result["deleted"]) == (606, 606, 0)
+    assert (again["clusters"], again["created"], again["deleted"]) == (606, 0, 0)
     # Own us-east-1 lost its 2 schedules; the member's us-east-1 kept its 3 (not listed).
-    assert len(fleet.schedules()) == 1002 - 2
-    iam_role = fleet.aws.client("iam", session=fleet.member_session).get_role(RoleName=MEMBER_ROLE_NAME)["Role"]
+    assert len(smaller_fleet.schedules()) == 606 - 2
+    iam_role = smaller_fleet.aws.client("iam", session=smaller_fleet.member_session).get_role(RoleName=MEMBER_ROLE_NAME)["Role"]
     (trust,) = iam_role["AssumeRolePolicyDocument"]["Statement"]
     assert CHECKER_ROLE_ARN in trust["Principal"]["AWS"]
     assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
+
+
+def test_a_cluster_name_taken_in_another_partition_is_not_scheduled_and_said_so(smaller_fleet):
+    settings = fleet_settings_from_env(fleet_environment())
+    eks_for, scheduler = clients(smaller_fleet, CallCounter())
+    taken = smaller_fleet.clusters[(ACCOUNT_ID, "eu-west-1")][0]
+    smaller_fleet.add(MEMBER_ACCOUNT, "us-east-1", [taken])
+
+    outcomes = {(o.partition.account, o.partition.region): o for o in reconcile.reconcile_fleet(settings, eks_for, scheduler)}
+
+    clash = outcomes[(MEMBER_ACCOUNT, "us-east-1")]
+    assert f"{taken} (also in {ACCOUNT_ID}/eu-west-1)" in clash.error and clash.counts.created == 101
+    assert [k for k, o in outcomes.items() if o.error] == [(MEMBER_ACCOUNT, "us-east-1")]
+    assert (taken, "us-east-1", MEMBER_ROLE_ARN) not in scheduled_targets(smaller_fleet.schedules())
+    assert (taken, "eu-west-1", None) in scheduled_targets(smaller_fleet.schedules())

@@ -23,6 +23,7 @@ import boto3
 from .discovery import Partition, TagRule, discover
 from .eks import CredentialsCache, assumed_session, aws_client
 from .errors import AwsError, ConfigError, CpwatchError
+from .invocation import Target
 from .schedules import ReconcileCounts, ScheduleTemplate, reconcile_partition
 from .settings import FleetSettings, fleet_settings_from_env
 
@@ -71,21 +72,61 @@ def reconcile_fleet(fleet: FleetSettings, eks_for: Callable[[Partition], Any], s
     """Discover every partition's clusters and reconcile its schedules (partitions concurrently).
     `eks_for(partition)` gives an EKS client with that partition's credentials; `scheduler` is
     the stack's own Scheduler client. Never raises for one partition's AWS failure: it is in
-    that partition's outcome."""
+    that partition's outcome.
+
+    Run history, alert state and metrics are keyed by cluster name, so a name must be unique in
+    the fleet: a cluster whose name an earlier partition (own account first, regions in the
+    listed order) already has is not scheduled, and its partition's outcome says so.
+    """
     rule = TagRule(fleet.tag_key, fleet.opt_in)
     template = schedule_template(fleet)
+    every = partitions(fleet)
 
-    def one(partition: Partition) -> PartitionOutcome:
+    def find(partition: Partition) -> tuple[Target, ...] | str:
         try:
-            targets = discover(eks_for(partition), partition, rule)
-            counts = reconcile_partition(scheduler, partition, targets, template)
+            return discover(eks_for(partition), partition, rule)
         except (AwsError, ConfigError) as error:
             log.error("%s/%s: not reconciled, its schedules are kept: %s", partition.account, partition.region, error)
-            return PartitionOutcome(partition, error=str(error))
-        return PartitionOutcome(partition, clusters=len(targets), counts=counts)
+            return str(error)
+
+    with ThreadPoolExecutor(max_workers=PARTITION_CONCURRENCY, thread_name_prefix="discover") as pool:
+        found = list(pool.map(find, every))
+
+    owner: dict[str, Partition] = {}
+    clashes: dict[Partition, list[str]] = {}
+    unique: list[tuple[Target, ...] | str] = []
+    for partition, targets in zip(every, found):
+        if isinstance(targets, str):
+            unique.append(targets)
+            continue
+        kept = []
+        for target in targets:
+            first = owner.setdefault(target.cluster, partition)
+            if first is partition:
+                kept.append(target)
+            else:
+                clashes.setdefault(partition, []).append(f"{target.cluster} (also in {first.account}/{first.region})")
+        unique.append(tuple(kept))
+
+    def one(item: tuple[Partition, tuple[Target, ...] | str]) -> PartitionOutcome:
+        partition, targets = item
+        if isinstance(targets, str):
+            return PartitionOutcome(partition, error=targets)
+        try:
+            counts = reconcile_partition(scheduler, partition, targets, template)
+        except (AwsError, ConfigError) as error:
+            log.error("%s/%s: schedules not reconciled: %s", partition.account, partition.region, error)
+            return PartitionOutcome(partition, clusters=len(targets), error=str(error))
+        clash = clashes.get(partition)
+        error = None
+        if clash:
+            error = ("cluster names must be unique in the fleet (history, alert state and metrics are keyed by "
+                     "name); not checked: " + ", ".join(clash) + ". Rename, or opt one out with the tag")
+            log.error("%s/%s: %s", partition.account, partition.region, error)
+        return PartitionOutcome(partition, clusters=len(targets), counts=counts, error=error)
 
     with ThreadPoolExecutor(max_workers=PARTITION_CONCURRENCY, thread_name_prefix="partition") as pool:
-        return list(pool.map(one, partitions(fleet)))
+        return list(pool.map(one, zip(every, unique)))
 
 
 @lru_cache(maxsize=1)
