@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any, Callable
 
 import boto3
+from aws_lambda_powertools import Logger
 
 from .discovery import Partition, TagRule, discover
 from .eks import CredentialsCache, assumed_session, aws_client
@@ -27,6 +28,9 @@ from .invocation import Target
 from .schedules import ReconcileCounts, ScheduleTemplate, reconcile_partition
 from .settings import FleetSettings, fleet_settings_from_env
 
+# Powertools configures the "cpwatch" logger (JSON lines, LOG_LEVEL) as in handler.py; this
+# module's logger is its child.
+logger = Logger(service="cpwatch")
 log = logging.getLogger("cpwatch.reconcile")
 
 PARTITION_CONCURRENCY = 6
