@@ -35,6 +35,9 @@ def template() -> dict:
     return expand({"ClusterNames": CLUSTER})
 
 
+MODE: dict[str, str | None] = {}  # alarm -> its template Condition (which deployment mode has it)
+
+
 @pytest.fixture(scope="module")
 def alarms(template) -> dict[str, AlarmRule]:
     """Every alarm on cpwatch's own metrics: the listed cluster's and the fleet's."""
@@ -43,6 +46,7 @@ def alarms(template) -> dict[str, AlarmRule]:
         props = resource["Properties"]
         if props.get("Namespace") == "cpwatch" or "Metrics" in props:
             found[name] = AlarmRule.from_template(name, props)
+            MODE[name] = resource.get("Condition")
     assert {"BlindAlarmproda", "FleetBlindAlarm", "HeartbeatMissingAlarmproda", "FleetHeartbeatMissingAlarm",
             "ComponentsDownAlarmproda", "FleetComponentsDownAlarm"} <= set(found)
     return found
@@ -133,8 +137,12 @@ def test_each_way_of_being_blind_pages_once_within_five_minutes(aws_env, monkeyp
 
     pages = {name: rule.pages(documents) for name, rule in alarms.items()}
     pages = {name: found for name, found in pages.items() if found}
-    # The listed cluster's alarm, and in discovery mode the fleet's (one contributor): one page each
-    # mode; nothing from the function itself.
+    # A stack either lists its clusters or discovers them: in each mode, exactly one page (the
+    # listed cluster's Blind alarm, or the fleet's with this cluster as its contributor), and
+    # nothing from the function itself.
+    for mode in ("HasClusterNames", "DiscoveryMode"):
+        in_mode = {name: found for name, found in pages.items() if MODE[name] in (mode, None)}
+        assert sum(len(periods) for found in in_mode.values() for periods in found.values()) == 1, (mode, in_mode)
     assert pages == {"BlindAlarmproda": {"": [pages["BlindAlarmproda"][""][0]]},
                      "FleetBlindAlarm": {CLUSTER: [pages["BlindAlarmproda"][""][0]]}}
     assert messages == []
