@@ -1,9 +1,10 @@
 """`make bench`: every benchmark of issue 5, one table, bench/results.json.
 
-    python -m bench.run [--only large,cold,warm,cost,latency,fleet] [--quick] [--markdown PATH]
+    python -m bench.run [--only large,cold,warm,cost,latency,fleet,reconcile] [--quick] [--markdown PATH]
 
 Sections: large clusters (bench/large.py), cold start (coldstart.py), warm runs (warm.py), cost
-model (cost.py, from the warm figures), detection latency (latency.py), fleet (fleet.py).
+model (cost.py, from the warm figures), detection latency (latency.py), fleet (fleet.py), fleet
+in one stack: discovery's reconcile, IAM policy size, blind to page, artifact (reconcile.py).
 Ratios are measured in the same run, side by side. --quick shrinks every section (for trying the
 benchmark out, not for figures). --markdown writes the table with the machine description (the
 committed bench/RESULTS.md is one such run).
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from .common import REPO, Figures, machine
 
-SECTIONS = ("large", "cold", "warm", "cost", "latency", "fleet")
+SECTIONS = ("large", "cold", "warm", "cost", "latency", "fleet", "reconcile")
 RESULTS = REPO / "bench" / "results.json"
 
 
@@ -83,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
                           workers=10 if args.quick else fleet.WORKERS, periods=2 if args.quick else fleet.PERIODS)
         finally:
             deployment.stop()
+
+    if "reconcile" in only:
+        from . import reconcile
+
+        print("== fleet in one stack (discovery, IAM, blind to page, artifact)", flush=True)
+        reconcile.run(figures, per_partition=20 if args.quick else reconcile.PER_PARTITION)
 
     elapsed = time.monotonic() - started
     figures.add("bench: total wall time", elapsed, "s")

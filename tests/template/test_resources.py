@@ -33,6 +33,7 @@ METRICS = {
     "UnattemptedPods": ("Cluster",),
     "StuckTerminatingPods": ("Cluster",),
     "Notifications": ("Cluster",),
+    "Blind": ("Cluster",),
 }
 
 
@@ -87,13 +88,14 @@ def test_function_environment(function):
         "CPWATCH_REMINDER_HOURS": {"Ref": "ReminderHours"},
         "CPWATCH_RUN_TIMEOUT_S": {"Ref": "RunTimeoutSeconds"},
         "CPWATCH_SCHEDULE_EXPRESSION": {"Ref": "ScheduleExpression"},
+        "CPWATCH_BLIND_ALARM_IN_CLOUDWATCH": "true",
     }
 
 
 def test_parameter_defaults(template):
     defaults = {name: p.get("Default") for name, p in load()["Parameters"].items()}
     assert defaults == {
-        "ClusterNames": None,
+        "ClusterNames": "",
         "ScheduleExpression": "rate(1 minute)",
         "CreateAccessEntries": "false",
         "CrossAccountRoleArns": "",
@@ -107,6 +109,11 @@ def test_parameter_defaults(template):
         "LogRetentionDays": 30,
         "SubnetIds": "",
         "SecurityGroupIds": "",
+        "DiscoveryRegions": "",
+        "DiscoveryTagKey": "cpwatch",
+        "DiscoveryOptIn": "false",
+        "MemberExternalId": "",
+        "ReconcileExpression": "rate(5 minutes)",
     }
 
 
@@ -136,11 +143,23 @@ def test_one_schedule_per_cluster(template, cluster):
 def test_per_cluster_resources_are_exactly_these(template):
     per_cluster = {
         "AWS::Scheduler::Schedule": "Schedule",
-        "AWS::IAM::Policy": "DescribeClusterPolicy",
         "AWS::EKS::AccessEntry": "AccessEntry",
     }
     for type_name, prefix in per_cluster.items():
-        assert set(resources_of_type(template, type_name)) == {logical_id(prefix, c) for c in CLUSTERS}
+        found = {name for name, r in resources_of_type(template, type_name).items() if r.get("Condition") != "DiscoveryMode"}
+        assert found == {logical_id(prefix, c) for c in CLUSTERS}
+    alarms = {name for name in resources_of_type(template, "AWS::CloudWatch::Alarm")
+              if any(name == logical_id(prefix, c) for c in CLUSTERS
+                     for prefix in ("ComponentsDownAlarm", "HeartbeatMissingAlarm", "BlindAlarm"))}
+    assert len(alarms) == 3 * len(CLUSTERS)
+    for name in [*alarms, *(logical_id("Schedule", c) for c in CLUSTERS)]:
+        assert template["Resources"][name]["Condition"] == "HasClusterNames", name
+    conditions = load()["Conditions"]
+    joined = {"Fn::Join": ["", {"Ref": "ClusterNames"}]}
+    assert conditions["HasClusterNames"] == {"Fn::Not": [{"Fn::Equals": [joined, ""]}]}
+    assert conditions["DiscoveryMode"] == {"Fn::Equals": [joined, ""]}
+    assert conditions["CreateAccessEntriesCondition"] == {"Fn::And": [
+        {"Fn::Equals": [{"Ref": "CreateAccessEntries"}, "true"]}, {"Condition": "HasClusterNames"}]}
 
 
 @pytest.mark.parametrize("cluster", CLUSTERS)
@@ -224,6 +243,45 @@ def test_components_down_alarm(template, cluster):
 
 
 @pytest.mark.parametrize("cluster", CLUSTERS)
+def test_blind_alarm(template, cluster):
+    # Blind is written only by runs that could not see: three of them in a row page.
+    assert alarm(template, logical_id("BlindAlarm", cluster)) == {
+        "Namespace": "cpwatch",
+        "MetricName": "Blind",
+        "Dimensions": [{"Name": "Cluster", "Value": cluster}],
+        "Statistic": "Maximum",
+        "Period": 60,
+        "EvaluationPeriods": 3,
+        "DatapointsToAlarm": 3,
+        "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "notBreaching",
+    }
+
+
+FLEET_QUERY = re.compile(r"SELECT (MAX|COUNT)\((\w+)\) FROM SCHEMA\(cpwatch, Cluster\) GROUP BY Cluster "
+                         r"ORDER BY (MAX|COUNT)\(\) (ASC|DESC) LIMIT 100")
+
+
+@pytest.mark.parametrize(("name", "per_cluster"), [
+    ("FleetComponentsDownAlarm", "ComponentsDownAlarm"), ("FleetBlindAlarm", "BlindAlarm"),
+    ("FleetHeartbeatMissingAlarm", "HeartbeatMissingAlarm")])
+def test_fleet_alarms_are_the_per_cluster_alarms_grouped_by_cluster(template, name, per_cluster):
+    fleet, listed = alarm(template, name), alarm(template, logical_id(per_cluster, CLUSTERS[0]))
+    assert template["Resources"][name]["Condition"] == "DiscoveryMode"
+    (query,) = fleet.pop("Metrics")
+    assert (query["Id"], query["Period"], query["ReturnData"]) == (query["Id"], listed.pop("Period"), True)
+    function, metric, order_function, order = FLEET_QUERY.fullmatch(query["Expression"]).groups()
+    statistic = listed.pop("Statistic")
+    assert {"Maximum": "MAX", "SampleCount": "COUNT"}[statistic] == function == order_function
+    assert (listed.pop("Namespace"), listed.pop("MetricName"), listed.pop("Dimensions")) == (
+        "cpwatch", metric, [{"Name": "Cluster", "Value": CLUSTERS[0]}])
+    # The clusters that breach come first, so the query's limits never leave one out.
+    assert order == ("ASC" if listed["ComparisonOperator"] == "LessThanThreshold" else "DESC")
+    assert fleet == listed
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
 def test_dead_mans_switch(template, cluster):
     # ComponentsDown is written on every run: fewer than one sample a minute for three
     # minutes, or no data at all, means cpwatch itself stopped.
@@ -269,7 +327,10 @@ def test_checker_alarms(template):
 def test_alarms_use_only_emitted_metrics(template):
     for name, resource in resources_of_type(template, "AWS::CloudWatch::Alarm").items():
         props = resource["Properties"]
-        if props["Namespace"] == "cpwatch":
+        for query in props.get("Metrics", []):
+            metric = FLEET_QUERY.fullmatch(query["Expression"]).group(2)
+            assert METRICS[metric] == ("Cluster",), name
+        if props.get("Namespace") == "cpwatch":
             dimensions = tuple(d["Name"] for d in props["Dimensions"])
             assert METRICS[props["MetricName"]] == dimensions, name
 
@@ -320,6 +381,13 @@ def test_dashboard_shows_the_vended_series_cpwatch_reads():
 def test_dashboard_layout(dashboard):
     for widget in dashboard["widgets"]:
         assert widget["x"] + widget["width"] <= 24, widget
+    cells: dict[tuple[int, int], str] = {}
+    for widget in dashboard["widgets"]:
+        title = widget["properties"].get("title") or widget["properties"].get("markdown", "")[:40]
+        for x in range(widget["x"], widget["x"] + widget["width"]):
+            for y in range(widget["y"], widget["y"] + widget["height"]):
+                assert (x, y) not in cells, f"{title!r} overlaps {cells[(x, y)]!r}"
+                cells[(x, y)] = title
     alarms = next(w for w in dashboard["widgets"] if w["type"] == "alarm")
     assert alarms["properties"]["alarms"] == ["<CheckerErrorsAlarm.Arn>", "<DeadLetterQueueAlarm.Arn>"]
 

@@ -20,12 +20,19 @@ Namespace `cpwatch`. Names and dimensions are fixed: template.yaml's alarms and 
     StuckTerminatingPods  [Cluster]             only when non-zero: orphans pod GC left behind plus
                                                 pods stuck Terminating on nodes.
     Notifications         [Cluster]             only when non-zero: SNS messages of the run.
+    Blind                 [Cluster]             only when 1: the run could not see its cluster
+                                                (the apiserver's verdict is unknown: no AWS
+                                                credentials, DescribeCluster denied, token
+                                                refused, endpoint unreachable for the checker).
+                                                template.yaml's blind alarm pages on it, evaluated
+                                                by CloudWatch: it needs none of the function's
+                                                credentials, so a blind function is still loud.
 
 A healthy cluster has 8 continuous series (1 ComponentsDown + 1 CheckDurationMs + 4 Health +
 2 LeaseAgeSeconds). CloudWatch bills a custom metric (name plus dimension values) for every
-hour in which at least one value was published, so the four counters that are zero on a
+hour in which at least one value was published, so the five counters that are zero on a
 healthy cluster are written only when they are not: a healthy fleet pays for 8 series per
-cluster, not 12, and a graph or alarm on a counter reads missing data as 0.
+cluster, not 13, and a graph or alarm on a counter reads missing data as 0.
 
 A Powertools metric set has one dimension set per EMF document, so a run writes one document
 for [Cluster] (it also carries the run's properties `cluster`, `overall`, `root_cause`,
@@ -46,7 +53,7 @@ from typing import Any, Callable
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.metrics.functions import validate_emf_timestamp
 
-from .findings import CONTROL_PLANE
+from .findings import CONTROL_PLANE, Component
 
 NAMESPACE = "cpwatch"
 HEALTH_VALUES = {"healthy": 0, "degraded": 1, "unknown": 2, "down": 3}
@@ -98,6 +105,7 @@ def run_metric_documents(cluster: str, diagnosis: dict, notifications: int,
         ("StuckTerminatingPods", _count(findings, "ORPHAN_POD_NOT_COLLECTED")
          + sum(1 for f in findings if f.get("code") in _STUCK_ON_NODE_CODES)),
         ("Notifications", notifications),
+        ("Blind", 1 if verdicts[Component.APISERVER.value] == "unknown" else 0),
     )
     run_metrics += [(name, MetricUnit.Count, value) for name, value in sparse if value]
     properties = {"cluster": cluster, "overall": diagnosis.get("overall"), "root_cause": diagnosis.get("root_cause"),

@@ -294,7 +294,7 @@ def _store_run(deps: Dependencies, target: Target, document: dict, run_id: str, 
 def _save_and_notify(deps: Dependencies, deployment: DeploymentSettings, target: Target, loaded: StoredState,
                      state: ClusterState, transitions: list[Transition], document: dict, notes: list[str]) -> int:
     now = deps.clock()
-    new_entries = [_outbox_entry(target, deployment, t, document) for t in transitions]
+    new_entries = [_outbox_entry(target, deployment, t, document) for t in _announced(transitions, deployment)]
     due = [e for e in loaded.outbox if e.attempted_at is None or now - e.attempted_at > OUTBOX_TAKEOVER]
     waiting = [e for e in loaded.outbox if e not in due]
     sending = [replace(e, attempted_at=now) for e in (*due, *new_entries)]
@@ -329,6 +329,14 @@ def _save_and_notify(deps: Dependencies, deployment: DeploymentSettings, target:
             silent = error.code in ("Timeout", "Unreachable")
     _settle_outbox(deps, target.cluster, saved, delivered, failed, notes)
     return len(delivered)
+
+
+def _announced(transitions: list[Transition], deployment: DeploymentSettings) -> list[Transition]:
+    """The transitions cpwatch publishes: all, except its own "cannot see" ones when the
+    deployment's CloudWatch blind alarm announces those (fleet, issue 9)."""
+    if not deployment.blind_alarm_in_cloudwatch:
+        return transitions
+    return [t for t in transitions if t.component != CHECKER]
 
 
 def _settle_outbox(deps: Dependencies, cluster: str, saved: StoredState, delivered: list[OutboxEntry],

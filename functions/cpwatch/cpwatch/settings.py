@@ -228,6 +228,10 @@ class DeploymentSettings:
     # The EventBridge Scheduler expression that starts the runs; its period paces the probes
     # that run once per metrics_interval_s.
     schedule_expression: str = "rate(1 minute)"  # CPWATCH_SCHEDULE_EXPRESSION
+    # Fleet (issue 9): the deployment's CloudWatch alarm on the Blind metric announces that
+    # cpwatch cannot see a cluster (it fires without the function's credentials); cpwatch then
+    # records its own "cannot see" transitions but does not publish them, so blindness pages once.
+    blind_alarm_in_cloudwatch: bool = False  # CPWATCH_BLIND_ALARM_IN_CLOUDWATCH
 
     @property
     def run_interval_s(self) -> float:
@@ -246,6 +250,7 @@ _DEPLOYMENT_ENV = {
     "region": "AWS_REGION",
     "reserve_s": "CPWATCH_RESERVE_S",
     "schedule_expression": "CPWATCH_SCHEDULE_EXPRESSION",
+    "blind_alarm_in_cloudwatch": "CPWATCH_BLIND_ALARM_IN_CLOUDWATCH",
 }
 
 
@@ -290,3 +295,81 @@ def schedule_period_s(expression: str) -> float:
     if expression.strip().startswith("cron(") and expression.strip().endswith(")"):
         return 60.0
     raise ConfigError(f"CPWATCH_SCHEDULE_EXPRESSION must be rate(N minutes|hours|days) or cron(...), got {expression!r}")
+
+
+# --- fleet discovery (issue 9): the reconcile function's settings ---------------------------
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+_REGION = re.compile(r"^[a-z]{2,4}(-[a-z0-9]+)+-\d+$")
+_TAG_KEY = re.compile(r"^[\w.:/=+\-@ ]{1,128}$")
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    """What the reconcile function needs (template.yaml sets it in discovery mode)."""
+
+    account: str  # CPWATCH_ACCOUNT_ID: the stack's own account
+    regions: tuple[str, ...]  # CPWATCH_DISCOVERY_REGIONS (comma separated; empty: AWS_REGION)
+    schedule_group: str  # CPWATCH_SCHEDULE_GROUP: the discovered clusters' own group
+    checker_arn: str  # CPWATCH_CHECKER_ARN: the schedules' target
+    scheduler_role_arn: str  # CPWATCH_SCHEDULER_ROLE_ARN: the role Scheduler invokes it with
+    dead_letter_arn: str  # CPWATCH_DEAD_LETTER_ARN
+    schedule_expression: str = "rate(1 minute)"  # CPWATCH_SCHEDULE_EXPRESSION
+    tag_key: str = "cpwatch"  # CPWATCH_DISCOVERY_TAG_KEY
+    opt_in: bool = False  # CPWATCH_DISCOVERY_OPT_IN: only clusters tagged <key>=true
+    member_role_arns: tuple[str, ...] = ()  # CPWATCH_MEMBER_ROLE_ARNS: one role per member account
+    external_id: str | None = None  # CPWATCH_MEMBER_EXTERNAL_ID: sent with every member role
+
+    def __repr__(self) -> str:  # the external id is the member roles' trust secret
+        return (f"FleetSettings(account={self.account!r}, regions={self.regions!r}, "
+                f"schedule_group={self.schedule_group!r}, member_role_arns={self.member_role_arns!r})")
+
+
+def fleet_settings_from_env(environ: Mapping[str, str]) -> FleetSettings:
+    """FleetSettings from the environment; an exact message per mistake."""
+    def required(name: str) -> str:
+        value = (environ.get(name) or "").strip()
+        if not value:
+            raise ConfigError(f"{name} must be set (template.yaml sets it in discovery mode)")
+        return value
+
+    def listed(name: str) -> tuple[str, ...]:
+        return tuple(part.strip() for part in (environ.get(name) or "").split(",") if part.strip())
+
+    account = required("CPWATCH_ACCOUNT_ID")
+    if not _ACCOUNT.match(account):
+        raise ConfigError(f"CPWATCH_ACCOUNT_ID must be 12 digits, got {account!r}")
+    regions = listed("CPWATCH_DISCOVERY_REGIONS") or (required("AWS_REGION"),)
+    for region in regions:
+        if not _REGION.match(region):
+            raise ConfigError(f"CPWATCH_DISCOVERY_REGIONS must list regions like eu-west-1, got {region!r}")
+    if len(set(regions)) != len(regions):
+        raise ConfigError("CPWATCH_DISCOVERY_REGIONS lists a region twice")
+    roles = listed("CPWATCH_MEMBER_ROLE_ARNS")
+    for role in roles:
+        match = _ROLE_ARN.match(role)
+        if not match:
+            raise ConfigError(f"CPWATCH_MEMBER_ROLE_ARNS must list IAM role ARNs, got {role!r}")
+        if match[1] == account:
+            raise ConfigError(f"CPWATCH_MEMBER_ROLE_ARNS: {role} is in the stack's own account, "
+                              "whose clusters are discovered without a role")
+    accounts = [_ROLE_ARN.match(r)[1] for r in roles]
+    if len(set(accounts)) != len(accounts):
+        raise ConfigError("CPWATCH_MEMBER_ROLE_ARNS lists two roles of one account")
+    tag_key = (environ.get("CPWATCH_DISCOVERY_TAG_KEY") or "cpwatch").strip()
+    if not _TAG_KEY.match(tag_key) or tag_key.lower().startswith("aws:"):
+        raise ConfigError(f"CPWATCH_DISCOVERY_TAG_KEY must be a tag key (1-128 characters, not aws:), got {tag_key!r}")
+    opt_in = (environ.get("CPWATCH_DISCOVERY_OPT_IN") or "false").strip().lower()
+    if opt_in not in ("true", "false"):
+        raise ConfigError(f"CPWATCH_DISCOVERY_OPT_IN must be true or false, got {opt_in!r}")
+    external_id = (environ.get("CPWATCH_MEMBER_EXTERNAL_ID") or "").strip() or None
+    if external_id is not None and not 2 <= len(external_id) <= 1224:
+        raise ConfigError("CPWATCH_MEMBER_EXTERNAL_ID must be 2 to 1224 characters")
+    expression = (environ.get("CPWATCH_SCHEDULE_EXPRESSION") or "rate(1 minute)").strip()
+    schedule_period_s(expression)
+    return FleetSettings(
+        account=account, regions=regions, schedule_group=required("CPWATCH_SCHEDULE_GROUP"),
+        checker_arn=required("CPWATCH_CHECKER_ARN"), scheduler_role_arn=required("CPWATCH_SCHEDULER_ROLE_ARN"),
+        dead_letter_arn=required("CPWATCH_DEAD_LETTER_ARN"), schedule_expression=expression, tag_key=tag_key,
+        opt_in=opt_in == "true", member_role_arns=roles, external_id=external_id)
