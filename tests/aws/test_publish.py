@@ -19,16 +19,9 @@ from cpwatch.kubeapi import TransferStats
 from cpwatch.eks import AWS_CLIENT_CONFIG
 from cpwatch.errors import PublishError
 from cpwatch.findings import COMPONENT_RUNBOOKS, Component, observe
-from cpwatch.publish import (
-    JSON_PROTOCOLS,
-    MESSAGE_MAX_BYTES,
-    SUBJECT_MAX,
-    Notification,
-    build_notification,
-    message_size,
-    publish,
-    sns_message,
-)
+from cpwatch.message_text import SUBJECT_MAX
+from cpwatch.notification import JSON_PROTOCOLS, MESSAGE_MAX_BYTES, Notification, build_notification, message_size, sns_message
+from cpwatch.publish import publish
 from cpwatch.report import to_dict
 from cpwatch.runner import ProbeResult
 from tests.aws.moto_server import ACCOUNT_ID, aws_error_endpoint
@@ -203,6 +196,20 @@ def test_webhook_failing_closed_never_pages_etcd():
 
     assert diagnosis.overall.value == "degraded"
     assert set(looks_of(diagnosis).values()) == {Look.GOOD}
+
+
+def test_alarm_email_lists_what_failed_between_the_components():
+    webhook = observe("WEBHOOK_FAILING_CLOSED", Component.EXTENSIONS, webhook="w", configuration="c",
+                      cause="connect: connection refused", covers="CREATE/UPDATE configmaps in every namespace")
+    with_webhook = document({K: KCM_DOWN}, extra=(webhook,))
+
+    text = build_notification(CLUSTER, REGION, "controller-manager", "alarm", AT, SINCE, with_webhook).text
+    without = build_notification(CLUSTER, REGION, "controller-manager", "alarm", AT, SINCE, document({K: KCM_DOWN})).text
+
+    [line] = [line for line in text.splitlines() if line.startswith("  between the components")]
+    assert line.startswith("  between the components: admission webhooks, aggregated APIs (not component failures): 1, e.g. ")
+    assert "webhook" in line.lower()
+    assert "between the components" not in without
 
 
 def test_recovery_email_says_how_long_it_lasted():

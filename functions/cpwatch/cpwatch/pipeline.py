@@ -17,11 +17,11 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from . import alerting
-from .alerting import AlertPolicy, ClusterState, Look, Transition
+from .alerting import AlertPolicy, ClusterState, Look
 from .check import Diagnosis, blind_diagnosis, run_check
 from .diagnosis import Verdict
 from .eks import ClusterInfo
@@ -30,25 +30,14 @@ from .findings import CONTROL_PLANE, Component, Observation, observe
 from .invocation import EventError, Invocation, Target, parse_event, parse_targets
 from .kubeapi import KubeApi
 from .metrics import emit_run_metrics
-from .publish import Notification, PublishError, build_notification, publish
+from .publish import deliver
 from .report import to_dict
 from .settings import DeploymentSettings, Settings
-from .store import (
-    AlreadyClaimedError,
-    OutboxEntry,
-    StateConflictError,
-    Store,
-    StoredState,
-    StoreError,
-    StoreUnreachableError,
-)
+from .store import AlreadyClaimedError, Store, StoredState, StoreError, StoreUnreachableError
 from .timeutil import Deadline
 
 log = logging.getLogger("cpwatch.pipeline")
 
-# An outbox entry another invocation started publishing is taken over after this long (longer
-# than the function's timeout, so its publisher is certainly gone).
-OUTBOX_TAKEOVER = timedelta(minutes=2)
 CHECKER = "checker"
 
 Connector = Callable[[Target, Deadline], tuple[KubeApi, ClusterInfo | None]]
@@ -166,7 +155,8 @@ def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, se
     stored = _store_run(deps, target, document, run_id, invocation, notes)
     published = 0
     if stored_state is not None and deps.store is not None:
-        published = _save_and_notify(deps, deployment, target, stored_state, state, transitions, document, notes)
+        published = deliver(deps.store, deps.sns, deployment.topic_arn, target.cluster, target.region, stored_state,
+                            state, transitions, document, deployment.dashboard_url, deps.clock, notes)
     else:
         notes.append("alert state not available: transitions not notified (the CloudWatch alarm still fires)")
     emit_run_metrics(target.cluster, document, published, write=deps.emit, execution_id=invocation.execution_id)
@@ -277,83 +267,3 @@ def _store_run(deps: Dependencies, target: Target, document: dict, run_id: str, 
         notes.append(str(error))
         log.error("%s: run not stored: %s (the result is in this log and in the metrics)", target.cluster, error)
         return False
-
-
-def _save_and_notify(deps: Dependencies, deployment: DeploymentSettings, target: Target, loaded: StoredState,
-                     state: ClusterState, transitions: list[Transition], document: dict, notes: list[str]) -> int:
-    now = deps.clock()
-    new_entries = [_outbox_entry(target, deployment, t, document) for t in transitions]
-    due = [e for e in loaded.outbox if e.attempted_at is None or now - e.attempted_at > OUTBOX_TAKEOVER]
-    waiting = [e for e in loaded.outbox if e not in due]
-    sending = [replace(e, attempted_at=now) for e in (*due, *new_entries)]
-    try:
-        saved = deps.store.save_state(target.cluster, StoredState(state, tuple(waiting + sending)), now)
-    except StateConflictError:
-        notes.append("another invocation updated the alert state first; it notifies")
-        log.warning("%s: alert state changed under this run; leaving notifications to the other invocation", target.cluster)
-        return 0
-    except StoreError as error:
-        notes.append(f"alert state not saved: {error}")
-        log.error("%s: alert state not saved (%s); transitions are decided again next run", target.cluster, error)
-        return 0
-    if not sending:
-        return 0
-    if not deployment.topic_arn or deps.sns is None:
-        notes.append("no topic configured: notifications not sent")
-        return 0
-    delivered, failed = [], []
-    silent = False  # SNS gave no answer: the rest waits for the next run instead of the same timeouts
-    for entry in sending:
-        if silent:
-            failed.append(entry)
-            continue
-        try:
-            publish(deps.sns, deployment.topic_arn, Notification.from_dict(entry.notification))
-            delivered.append(entry)
-        except PublishError as error:
-            failed.append(entry)
-            notes.append(f"notification {entry.key} not sent yet: {error}")
-            log.error("%s: %s (kept in the outbox, retried next run)", target.cluster, error)
-            silent = error.code in ("Timeout", "Unreachable")
-    _settle_outbox(deps, target.cluster, saved, delivered, failed, notes)
-    return len(delivered)
-
-
-def _settle_outbox(deps: Dependencies, cluster: str, saved: StoredState, delivered: list[OutboxEntry],
-                   failed: list[OutboxEntry], notes: list[str]) -> None:
-    """Drop the delivered notifications from the outbox and hand the failed ones back (due on the
-    next run, not only after OUTBOX_TAKEOVER). The state may have been written meanwhile by an
-    overlapping invocation: then it is read again and the same change applied, so a delivered
-    notification is never left behind for a later run to publish a second time."""
-    if not delivered and not failed:
-        return
-    sent = {entry.key for entry in delivered}
-    ours = {(entry.key, entry.attempted_at) for entry in failed}  # not if another run took it over since
-    current = saved
-    for _ in range(3):
-        outbox = tuple(replace(e, attempted_at=None) if (e.key, e.attempted_at) in ours else e
-                       for e in current.outbox if e.key not in sent)
-        try:
-            deps.store.save_state(cluster, replace(current, outbox=outbox), deps.clock())
-            return
-        except StateConflictError:
-            try:
-                current = deps.store.load_state(cluster)
-            except StoreError as error:
-                problem = error
-                break
-        except StoreError as error:
-            problem = error
-            break
-    else:
-        problem = StoreError("the alert state kept changing")
-    notes.append(f"outbox not settled: {problem}")
-    log.error("%s: outbox not settled (%s); sent notifications may be sent again after %s", cluster, problem,
-              OUTBOX_TAKEOVER)
-
-
-def _outbox_entry(target: Target, deployment: DeploymentSettings, transition: Transition, document: dict) -> OutboxEntry:
-    notification = build_notification(target.cluster, target.region, transition.component, transition.kind.value,
-                                      transition.at, transition.since, document, deployment.dashboard_url)
-    key = f"{target.cluster}/{transition.component}/{transition.kind.value}/{transition.at.isoformat()}"
-    return OutboxEntry(key=key, notification=notification.to_dict())

@@ -67,7 +67,7 @@ class OutboxEntry:
     """A notification decided but not yet published (kept until SNS accepted it)."""
 
     key: str  # cluster/component/kind/at: unique per transition
-    notification: dict  # publish.Notification fields
+    notification: dict  # notification.Notification fields
     attempted_at: datetime | None = None
 
 
