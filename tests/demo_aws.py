@@ -2,7 +2,8 @@
 
 A scheduled run every "minute" (simulated time) checks cluster prod-a: healthy, then the
 controller-manager dies. The second look confirms it, the alarm goes to SNS, and the demo prints
-the e-mail exactly as SNS hands it to an e-mail subscriber, then `cpwatch history` from DynamoDB.
+the e-mail exactly as SNS hands it to an e-mail subscriber (with the evidence pack for the support
+case), then `cpwatch history` and `cpwatch evidence` from DynamoDB.
 Nothing reaches AWS: moto runs on 127.0.0.1 and the environment holds only fake credentials.
 """
 
@@ -65,6 +66,10 @@ def main() -> int:
     history = subprocess.run([sys.executable, "-m", "cpwatch.cli", "history", "--cluster", CLUSTER, "--since", "1h"],
                              capture_output=True, text=True, env=os.environ)
     print(history.stdout + history.stderr, end="")
+    print(f"\n$ cpwatch evidence --cluster {CLUSTER}")
+    pack = subprocess.run([sys.executable, "-m", "cpwatch.cli", "evidence", "--cluster", CLUSTER],
+                          capture_output=True, text=True, env=os.environ)
+    print(pack.stdout + pack.stderr, end="")
     server.stop()
     return 0
 

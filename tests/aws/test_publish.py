@@ -20,6 +20,8 @@ from cpwatch.eks import AWS_CLIENT_CONFIG
 from cpwatch.errors import PublishError
 from cpwatch.findings import COMPONENT_RUNBOOKS, Component, observe
 from cpwatch.message_text import SUBJECT_MAX
+from cpwatch.alerting import TransitionKind
+from cpwatch.notification import event_id
 from cpwatch.notification import JSON_PROTOCOLS, MESSAGE_MAX_BYTES, Notification, build_notification, message_size, sns_message
 from cpwatch.publish import publish
 from cpwatch.report import to_dict
@@ -31,6 +33,7 @@ pytestmark = pytest.mark.network
 A, E, K, S, N = (Component.APISERVER, Component.ETCD, Component.CONTROLLER_MANAGER, Component.SCHEDULER,
                  Component.NODE)
 CLUSTER = "prod-a"
+ALARM, RECOVERY, REMINDER = TransitionKind.ALARM, TransitionKind.RECOVERY, TransitionKind.REMINDER
 REGION = "eu-west-1"
 DASHBOARD = f"https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}#dashboards/dashboard/cpwatch"
 EKS_CONSOLE = f"https://{REGION}.console.aws.amazon.com/eks/home?region={REGION}#/clusters/{CLUSTER}"
@@ -99,7 +102,8 @@ def test_alarm_reaches_subscribers_with_subject_attributes_and_document(sns):
     assert envelope["MessageId"] == message_id and envelope["TopicArn"] == sns.topic_arn
     assert envelope["Subject"] == "[cpwatch] ALARM prod-a: controller-manager DOWN"
     assert attributes_of(envelope) == {"cluster": CLUSTER, "component": "controller-manager", "severity": "critical",
-                                       "state": "alarm", "transition": "alarm"}
+                                       "state": "alarm", "transition": "alarm",
+                                       "event_id": event_id(CLUSTER, "controller-manager", ALARM, SINCE, AT)}
     body = json.loads(envelope["Message"])  # SQS gets the "sqs" member: the JSON document
     assert body == notification.document
     assert {k: body[k] for k in ("cpwatch_notification", "cluster", "region", "component", "transition", "since",
@@ -135,10 +139,12 @@ def test_reminder_and_recovery(sns):
                                 reverse=True)
     assert reminder["Subject"] == "[cpwatch] REMINDER prod-a: controller-manager DOWN for 4h 2m"
     assert attributes_of(reminder) == {"cluster": CLUSTER, "component": "controller-manager",
-                                       "severity": "critical", "state": "alarm", "transition": "reminder"}
+                                       "severity": "critical", "state": "alarm", "transition": "reminder",
+                                       "event_id": event_id(CLUSTER, "controller-manager", REMINDER, SINCE, LATER)}
     assert recovery["Subject"] == "[cpwatch] RECOVERED prod-a: controller-manager"
     assert attributes_of(recovery) == {"cluster": CLUSTER, "component": "controller-manager", "severity": "info",
-                                       "state": "ok", "transition": "recovery"}
+                                       "state": "ok", "transition": "recovery",
+                                       "event_id": event_id(CLUSTER, "controller-manager", RECOVERY, SINCE, LATER)}
     assert json.loads(recovery["Message"])["duration_s"] == 4 * 3600 + 2 * 60
 
 

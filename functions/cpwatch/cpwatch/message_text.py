@@ -45,7 +45,7 @@ def subject(cluster: str, component: str, kind: TransitionKind, verdict: str, at
 
 def email_text(cluster: str, component: str, kind: TransitionKind, at: datetime, since: datetime | None,
                verdict: str, confidence: str, diagnosis: dict, console_url: str | None,
-               dashboard_url: str | None) -> str:
+               dashboard_url: str | None, evidence_pack: str | None = None) -> str:
     findings = [f for f in diagnosis.get("findings") or [] if isinstance(f, dict)]
     mine = findings_of(component, findings)
     lines = [_headline(cluster, component, kind, at, since, verdict, confidence), ""]
@@ -61,6 +61,9 @@ def email_text(cluster: str, component: str, kind: TransitionKind, at: datetime,
     links = [("EKS console", console_url), ("Dashboard", dashboard_url)]
     if any(url for _, url in links):
         lines += ["", "Links:", *[f"  {label + ':':<13}{url}" for label, url in links if url]]
+    if evidence_pack:
+        lines += ["", "-" * 24 + " evidence pack for the support case: forward from here " + "-" * 21, "",
+                  evidence_pack.rstrip("\n"), "-" * 100]
     checked = diagnosis.get("checked_at")
     if checked:
         lines += ["", f"Checked at {checked} in {diagnosis.get('duration_ms', '?')} ms"

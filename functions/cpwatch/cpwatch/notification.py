@@ -5,12 +5,15 @@ Called by publish.py (outbox entries) and tests; pure. The store's outbox holds
 Notification.to_dict(). The message is published with MessageStructure=json: e-mail
 subscribers get `text`; every JSON-speaking protocol (email-json, SQS, Lambda, HTTP/S) gets
 `document`, which carries the diagnosis document of report.to_dict. The message attributes
-(cluster, component, severity, state, transition) are Strings so subscription filter policies
-can select on them.
+(cluster, component, severity, state, transition, event_id) are Strings so subscription filter
+policies can select on them. event_id names the event, not the message: the same transition
+published again (after a run died between SNS accepting it and the outbox recording that) has
+the same event_id, so a subscriber can drop the repeat.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
@@ -27,6 +30,9 @@ NOTIFICATION_SCHEMA = 1
 # document goes in five times (escaped) and the text twice.
 MESSAGE_MAX_BYTES = 256 * 1024
 _SIZE_MARGIN = 1024
+# The evidence pack in a message (e-mail text and document): longer packs are cut here and the
+# message names the command that prints the whole pack. An e-mail of tens of KB still reads.
+EVIDENCE_MAX_CHARS = 16 * 1024
 # Protocols that receive the JSON document; "default" and "email" get the text.
 JSON_PROTOCOLS = ("email-json", "sqs", "lambda", "https", "http")
 
@@ -53,10 +59,14 @@ class Notification:
 
 def build_notification(cluster: str, region: str | None, component: str, kind: str | TransitionKind,
                        at: datetime, since: datetime | None, diagnosis: dict,
-                       dashboard_url: str | None = None) -> Notification:
-    """The notification of one transition of `component`, from the run's diagnosis document."""
+                       dashboard_url: str | None = None, first_seen: datetime | None = None,
+                       evidence_pack: str | None = None, evidence_command: str | None = None) -> Notification:
+    """The notification of one transition of `component`, from the run's diagnosis document.
+    `first_seen`: the failure's first bad look (names the event); `evidence_pack` (and the
+    command that prints it whole) for alarms and reminders."""
     kind = TransitionKind(kind)
     at, since = utc(at), utc(since) if since is not None else None
+    identity = event_id(cluster, component, kind, first_seen or since or at, at)
     verdict, confidence = _component_verdict(diagnosis, component)
     severity = _severity(kind, component, verdict)
     console_url = eks_console_url(region, cluster) if region else None
@@ -77,14 +87,41 @@ def build_notification(cluster: str, region: str | None, component: str, kind: s
         "console_url": console_url,
         "dashboard_url": dashboard_url,
         "truncated": False,
+        "event_id": identity,
+        "first_seen": iso(utc(first_seen)) if first_seen else None,
         "diagnosis": diagnosis,
     }
+    pack = _pack_part(evidence_pack, evidence_command)
+    if pack is not None:
+        document["evidence_pack"] = pack
+        document["evidence_command"] = evidence_command
     title = subject(cluster, component, kind, verdict, at, since)
-    text = email_text(cluster, component, kind, at, since, verdict, confidence, diagnosis, console_url, dashboard_url)
+    text = email_text(cluster, component, kind, at, since, verdict, confidence, diagnosis, console_url, dashboard_url,
+                      pack)
     attributes = {"cluster": cluster, "component": component, "severity": severity, "state": state,
-                  "transition": kind.value}
+                  "transition": kind.value, "event_id": identity}
     document["subject"] = title
     return _fit(Notification(subject=title, text=text, document=document, attributes=attributes))
+
+
+def event_id(cluster: str, component: str, kind: TransitionKind, first_seen: datetime, at: datetime) -> str:
+    """A stable id of one event: cluster, component, transition and the failure's first bad
+    look (a reminder also by its own time: each reminder is an event of its own)."""
+    parts = [cluster, component, kind.value, utc(first_seen).isoformat()]
+    if kind is TransitionKind.REMINDER:
+        parts.append(utc(at).isoformat())
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def _pack_part(pack: str | None, command: str | None) -> str | None:
+    """The evidence pack as a message carries it: whole, or its first part and the command that
+    prints it whole."""
+    if not pack:
+        return None
+    if len(pack) <= EVIDENCE_MAX_CHARS:
+        return pack
+    cut = pack[:EVIDENCE_MAX_CHARS].rsplit("\n", 1)[0]
+    return cut + f"\n[... {len(pack) - len(cut)} more characters; the whole pack: {command or 'cpwatch evidence'}]\n"
 
 
 def sns_message(notification: Notification) -> str:
@@ -146,6 +183,11 @@ def _fit(notification: Notification) -> Notification:
         candidate = Notification(notification.subject, notification.text, document, notification.attributes)
         if message_size(candidate) <= MESSAGE_MAX_BYTES - _SIZE_MARGIN:
             return candidate
+    if candidate.document.get("evidence_pack"):
+        # The e-mail text keeps the pack; JSON subscribers get the command that prints it.
+        document = {**candidate.document, "evidence_pack": None,
+                    "truncation": candidate.document["truncation"] + "; evidence pack left to evidence_command"}
+        candidate = Notification(candidate.subject, candidate.text, document, candidate.attributes)
     return candidate
 
 

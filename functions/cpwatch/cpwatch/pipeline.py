@@ -21,10 +21,11 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from . import alerting
-from .alerting import AlertPolicy, ClusterState, Look
+from .alerting import AlertPolicy, ClusterState, Look, Transition, TransitionKind
 from .check import Diagnosis, blind_diagnosis, run_check
 from .diagnosis import Verdict
 from .eks import ClusterInfo
+from .evidencepack import cluster_facts, evidence_command, evidence_pack
 from .errors import AwsAccessDeniedError, AwsError, ConfigError, EksClusterNotServingError
 from .findings import CONTROL_PLANE, Component, Observation, observe
 from .invocation import EventError, Invocation, Target, parse_event, parse_targets
@@ -137,6 +138,8 @@ def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, se
         except StoreError as error:
             notes.append(f"could not claim the execution: {error}")
 
+    connections = _RememberedClusterInfo(deps.connect)
+    deps = replace(deps, connect=connections)
     read_only = deployment.read_only if target.read_only is None else target.read_only
     stored_state = _load_state(deps, target, notes)
     policy = AlertPolicy(deployment.confirm_looks, deployment.recovery_runs, deployment.reminder_hours)
@@ -152,11 +155,14 @@ def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, se
 
     document = to_dict(diagnosis)
     run_id = secrets.token_hex(4)
-    stored = _store_run(deps, target, document, run_id, invocation, notes)
+    stored_at = deps.clock()
+    packs = evidence_packs(target, connections.info, transitions, policy, document, stored_at)
+    stored = _store_run(deps, target, document, run_id, invocation, notes, stored_at, packs)
     published = 0
     if stored_state is not None and deps.store is not None:
         published = deliver(deps.store, deps.sns, deployment.topic_arn, target.cluster, target.region, stored_state,
-                            state, transitions, document, deployment.dashboard_url, deps.clock, notes)
+                            state, transitions, document, deployment.dashboard_url, deps.clock, notes, packs,
+                            evidence_command(target.cluster, stored_at))
     else:
         notes.append("alert state not available: transitions not notified (the CloudWatch alarm still fires)")
     emit_run_metrics(target.cluster, document, published, write=deps.emit, execution_id=invocation.execution_id)
@@ -194,6 +200,30 @@ class _RunStore:
 
     def save_state(self, *args):
         return self._call(self._store.save_state, *args)
+
+
+# --- evidence packs ---------------------------------------------------------------------------
+
+
+class _RememberedClusterInfo:
+    """deps.connect that keeps what DescribeCluster said last (ARN, versions) for the evidence pack."""
+
+    def __init__(self, connect: Connector):
+        self._connect = connect
+        self.info: ClusterInfo | None = None
+
+    def __call__(self, target: Target, deadline: Deadline) -> tuple[KubeApi, ClusterInfo | None]:
+        api, info = self._connect(target, deadline)
+        self.info = info or self.info
+        return api, info
+
+
+def evidence_packs(target: Target, info: ClusterInfo | None, transitions: list[Transition], policy: AlertPolicy,
+                   document: dict, stored_at: datetime) -> dict[str, str]:
+    """The evidence pack of each component that alarmed (or is reminded about) in this run."""
+    return {t.component: evidence_pack(target.cluster, target.region, cluster_facts(info), t, policy.confirm_looks,
+                                       document, stored_at)
+            for t in transitions if t.kind in (TransitionKind.ALARM, TransitionKind.REMINDER)}
 
 
 def looks_of(diagnosis: Diagnosis) -> dict[str, Look]:
@@ -257,11 +287,11 @@ def _load_state(deps: Dependencies, target: Target, notes: list[str]) -> StoredS
 
 
 def _store_run(deps: Dependencies, target: Target, document: dict, run_id: str, invocation: Invocation,
-               notes: list[str]) -> bool:
+               notes: list[str], at: datetime, packs: dict[str, str]) -> bool:
     if deps.store is None:
         return False
     try:
-        deps.store.put_run(target.cluster, document, run_id, invocation.execution_id, deps.clock())
+        deps.store.put_run(target.cluster, document, run_id, invocation.execution_id, at, packs)
         return True
     except StoreError as error:
         notes.append(str(error))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Callable, Mapping
 
 from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -56,11 +56,15 @@ _RETRYABLE_CODES = frozenset({
 
 def deliver(store: Store, sns, topic_arn: str | None, cluster: str, region: str | None, loaded: StoredState,
             state: ClusterState, transitions: list[Transition], document: dict, dashboard_url: str | None,
-            clock: Callable[[], datetime], notes: list[str]) -> int:
+            clock: Callable[[], datetime], notes: list[str], packs: Mapping[str, str] | None = None,
+            evidence_command: str | None = None) -> int:
     """Save the new alert state with the notifications of `transitions` (and the outbox's due
-    entries) in its outbox, publish them, settle the outbox; the number SNS accepted."""
+    entries) in its outbox, publish them, settle the outbox; the number SNS accepted.
+    `packs`: the evidence pack of each component that has one in this run."""
     now = clock()
-    new_entries = [outbox_entry(cluster, region, t, document, dashboard_url) for t in transitions]
+    packs = packs or {}
+    new_entries = [outbox_entry(cluster, region, t, document, dashboard_url, packs.get(t.component), evidence_command)
+                   for t in transitions]
     due = [e for e in loaded.outbox if e.attempted_at is None or now - e.attempted_at > OUTBOX_TAKEOVER]
     waiting = [e for e in loaded.outbox if e not in due]
     sending = [replace(e, attempted_at=now) for e in (*due, *new_entries)]
@@ -98,9 +102,12 @@ def deliver(store: Store, sns, topic_arn: str | None, cluster: str, region: str 
 
 
 def outbox_entry(cluster: str, region: str | None, transition: Transition, document: dict,
-                 dashboard_url: str | None) -> OutboxEntry:
+                 dashboard_url: str | None, evidence_pack: str | None = None,
+                 evidence_command: str | None = None) -> OutboxEntry:
     notification = build_notification(cluster, region, transition.component, transition.kind.value,
-                                      transition.at, transition.since, document, dashboard_url)
+                                      transition.at, transition.since, document, dashboard_url,
+                                      first_seen=transition.first_seen, evidence_pack=evidence_pack,
+                                      evidence_command=evidence_command if evidence_pack else None)
     key = f"{cluster}/{transition.component}/{transition.kind.value}/{transition.at.isoformat()}"
     return OutboxEntry(key=key, notification=notification.to_dict())
 
