@@ -74,3 +74,13 @@ def test_components_not_looked_at_keep_their_state():
     state, _ = step(ClusterState({"scheduler": other}), {K: Look.BAD}, NOW, POLICY)
     assert state.components == {"scheduler": other, K: ComponentState(bad_looks=1, first_bad=NOW)}
     assert ClusterState().of(K) == ComponentState()
+
+
+def test_checker_alarms_after_its_own_number_of_bad_looks():
+    policy = AlertPolicy(confirm_looks=2, recovery_runs=3, reminder_hours=4.0, checker_alarm_after_runs=3)
+    state, kinds = ClusterState(), []
+    for minute in range(4):
+        state, transitions = step(state, {"checker": Look.BAD, K: Look.BAD}, T0 + timedelta(minutes=minute), policy)
+        kinds.append(sorted(f"{t.component}:{t.kind.value}" for t in transitions))
+    assert kinds == [[], [f"{K}:alarm"], ["checker:alarm"], []]
+    assert state.of("checker").first_bad == T0

@@ -8,7 +8,8 @@ a new failure in the same invocation). Transitions are what gets published.
 - alarm -> ok: `recovery_runs` consecutive good looks.
 - alarm, still bad, `reminder_hours` since the last notification: a reminder.
 - A look that could not judge the component (unknown) neither confirms nor recovers.
-`checker` is a component too: it is bad when cpwatch cannot see the cluster at all.
+`checker` is a component too: it is bad when cpwatch cannot see the cluster at all. It alarms
+after `checker_alarm_after_runs` bad looks (the pipeline gives it one look per run).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Mapping
+
+
+CHECKER = "checker"
 
 
 class Look(str, Enum):
@@ -36,6 +40,10 @@ class AlertPolicy:
     confirm_looks: int = 2
     recovery_runs: int = 3
     reminder_hours: float = 4.0
+    checker_alarm_after_runs: int = 3
+
+    def looks_to_alarm(self, component: str) -> int:
+        return self.checker_alarm_after_runs if component == CHECKER else self.confirm_looks
 
 
 @dataclass(frozen=True)
@@ -91,7 +99,7 @@ def _step_component(current: ComponentState, component: str, look: Look, now: da
             first_bad = current.first_bad or current.since
         else:
             first_bad = current.first_bad if current.bad_looks and current.first_bad else now
-            if bad >= policy.confirm_looks:
+            if bad >= policy.looks_to_alarm(component):
                 return (ComponentState(alarm=True, since=now, bad_looks=bad, last_notified=now, first_bad=first_bad),
                         Transition(component, TransitionKind.ALARM, now, now, first_bad))
             return replace(current, bad_looks=bad, good_looks=0, first_bad=first_bad), None

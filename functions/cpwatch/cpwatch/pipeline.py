@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import secrets
 import threading
 import time
@@ -26,7 +27,14 @@ from .check import Diagnosis, blind_diagnosis, run_check
 from .diagnosis import Verdict
 from .eks import ClusterInfo
 from .evidencepack import cluster_facts, evidence_command, evidence_pack
-from .errors import AwsAccessDeniedError, AwsError, ConfigError, EksClusterNotServingError
+from .errors import (
+    AWS_THROTTLING_CODES,
+    AwsAccessDeniedError,
+    AwsError,
+    AwsUnavailableError,
+    ConfigError,
+    EksClusterNotServingError,
+)
 from .findings import CONTROL_PLANE, Component, Observation, observe
 from .invocation import EventError, Invocation, Target, parse_event, parse_targets
 from .kubeapi import KubeApi
@@ -142,7 +150,8 @@ def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, se
     deps = replace(deps, connect=connections)
     read_only = deployment.read_only if target.read_only is None else target.read_only
     stored_state = _load_state(deps, target, notes)
-    policy = AlertPolicy(deployment.confirm_looks, deployment.recovery_runs, deployment.reminder_hours)
+    policy = AlertPolicy(deployment.confirm_looks, deployment.recovery_runs, deployment.reminder_hours,
+                         deployment.checker_alarm_after_runs)
     state = stored_state.state if stored_state else ClusterState()
 
     diagnosis = _look(target, deps, settings, read_only, deadline, deployment.run_interval_s)
@@ -150,7 +159,7 @@ def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, se
     if _needs_second_look(state, diagnosis, policy) and deadline.remaining() > diagnosis.duration_ms / 1000 + 2:
         log.info("%s: new failure, looking again to confirm", target.cluster)
         diagnosis = _look(target, deps, settings, read_only, deadline, deployment.run_interval_s)
-        state, more = alerting.step(state, looks_of(diagnosis), deps.clock(), policy)
+        state, more = alerting.step(state, second_look(diagnosis), deps.clock(), policy)
         transitions += more
 
     document = to_dict(diagnosis)
@@ -239,13 +248,20 @@ def looks_of(diagnosis: Diagnosis) -> dict[str, Look]:
 
 def _needs_second_look(state: ClusterState, diagnosis: Diagnosis, policy: AlertPolicy) -> bool:
     return any(look is Look.BAD and not state.of(name).alarm and state.of(name).bad_looks < policy.confirm_looks
-               for name, look in looks_of(diagnosis).items())
+               for name, look in second_look(diagnosis).items())
+
+
+def second_look(diagnosis: Diagnosis) -> dict[str, Look]:
+    """What a second look in the same run may confirm: the components, not the checker's
+    blindness, which counts once per run (a throttled or refused AWS API a second later answers
+    the same, so it is no independent confirmation)."""
+    return {name: look for name, look in looks_of(diagnosis).items() if name != CHECKER}
 
 
 def _look(target: Target, deps: Dependencies, settings: Settings, read_only: bool, deadline: Deadline,
           run_interval_s: float) -> Diagnosis:
     try:
-        api, info = deps.connect(target, deadline)
+        api, info = connect_through_throttling(deps.connect, target, deadline)
     except EksClusterNotServingError as error:
         return blind_diagnosis(target.cluster, (observe("EKS_CLUSTER_NOT_SERVING", Component.APISERVER,
                                                         status=error.code, detail=error.detail),), read_only)
@@ -261,6 +277,28 @@ def _look(target: Target, deps: Dependencies, settings: Settings, read_only: boo
                          extra=cluster_info_observations(info), run_interval_s=run_interval_s)
     finally:
         api.close()
+
+
+# AWS throttling of the connection (DescribeCluster, AssumeRole), past botocore's own two attempts:
+# tried again after a jittered exponential backoff while the run keeps time for its look.
+THROTTLE_FIRST_WAIT_S = 0.5
+THROTTLE_MAX_WAIT_S = 4.0
+LOOK_RESERVE_S = 5.0
+
+
+def connect_through_throttling(connect: Connector, target: Target, deadline: Deadline,
+                               sleep: Callable[[float], None] = time.sleep) -> tuple[KubeApi, ClusterInfo | None]:
+    wait = THROTTLE_FIRST_WAIT_S
+    while True:
+        try:
+            return connect(target, deadline)
+        except AwsUnavailableError as error:
+            if error.code not in AWS_THROTTLING_CODES or deadline.remaining() < wait + LOOK_RESERVE_S:
+                raise
+            log.warning("%s: %s %s throttled (%s); trying again in about %.1f s", target.cluster, error.service,
+                        error.operation, error.code, wait)
+            sleep(wait * random.uniform(0.5, 1.0))
+            wait = min(wait * 2, THROTTLE_MAX_WAIT_S)
 
 
 def cluster_info_observations(info: ClusterInfo | None) -> tuple[Observation, ...]:
