@@ -5,7 +5,9 @@
   repeat has the same event id;
 - AWS throttling (EKS DescribeCluster answering 429 ThrottlingException) is retried with backoff
   inside the run's deadline, and never pages by itself: cpwatch's "cannot see" alarm needs
-  checker_alarm_after_runs blind runs in a row (3 by default).
+  checker_alarm_after_runs blind runs in a row (3 by default);
+- notifications SNS refuses are counted in NotificationsUndelivered (the input of the CloudWatch
+  alarm that pages instead) on every run, and sent once when SNS accepts them again.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from cpwatch.publish import OUTBOX_TAKEOVER
-from tests.aws.deployment import Deployment, deploy, transitions
+from tests.aws.deployment import Deployment, closed_port_url, deploy, transitions
 from tests.aws.moto_server import aws_error_endpoint
+
+from .conftest import emf_documents, metric
 
 pytestmark = pytest.mark.network
 
@@ -198,3 +202,44 @@ def test_two_blind_runs_then_sight_page_nobody(aws_env, monkeypatch):
         assert received(d) == [] and d.alarms() == set()
         assert d.state()["components"]["checker"]["bad_looks"] == 0
 
+
+def test_notifications_sns_refuses_are_counted_for_the_cloudwatch_alarm_then_sent_once(deployment: Deployment,
+                                                                                      capsys):
+    d = deployment
+    d.invoke()
+    d.fc.set_apiserver("down")
+    capsys.readouterr()
+    with aws_error_endpoint(403, "AuthorizationError", "not authorized to perform SNS:Publish", "query") as sns:
+        d.configure(AWS_ENDPOINT_URL_SNS=sns.url)
+        refused = [d.invoke() for _ in range(3)]
+        out = capsys.readouterr().out
+    d.configure(AWS_ENDPOINT_URL_SNS=None)
+    accepted = d.invoke()
+    after = capsys.readouterr().out
+
+    undelivered = [doc for doc in emf_documents(out) if "NotificationsUndelivered" in doc]
+    assert [metric(doc, "NotificationsUndelivered") for doc in undelivered] == [1, 1, 1]  # one per run
+    assert all(doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[]] for doc in undelivered)
+    assert [transitions(r) for r in refused] == [["apiserver:alarm"], [], []]
+    assert sns.hits >= 3
+    assert accepted["clusters"][0]["published"] == 1
+    assert [m[:2] for m in received(d)] == [("apiserver", "alarm")]
+    assert not [doc for doc in emf_documents(after) if "NotificationsUndelivered" in doc]
+
+
+def test_a_failure_seen_without_alert_state_is_counted_as_undelivered(deployment: Deployment, capsys):
+    # DynamoDB unreachable: transitions cannot be decided, so no cpwatch message; a component
+    # that looks down is counted, and the CloudWatch alarm on the count pages instead.
+    d = deployment
+    d.invoke()
+    d.configure(AWS_ENDPOINT_URL_DYNAMODB=closed_port_url())
+    healthy = d.invoke()
+    d.fc.set_apiserver("down")
+    down = d.invoke()
+    out = capsys.readouterr().out
+
+    assert healthy["clusters"][0]["overall"] == "healthy" and down["clusters"][0]["overall"] == "down"
+    undelivered = {doc["cluster"]: metric(doc, "NotificationsUndelivered") for doc in emf_documents(out)
+                   if "NotificationsUndelivered" in doc}
+    assert undelivered == {"prod-a": 1}  # the down run only
+    assert received(d) == []

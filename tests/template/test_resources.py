@@ -34,6 +34,8 @@ METRICS = {
     "StuckTerminatingPods": ("Cluster",),
     "Notifications": ("Cluster",),
 }
+# Deployment-wide metrics (no dimension): alarmed on, not searched per cluster by the dashboard.
+DEPLOYMENT_METRICS = {"NotificationsUndelivered": ()}
 
 
 @pytest.fixture(scope="module")
@@ -244,6 +246,22 @@ def test_dead_mans_switch(template, cluster):
     }
 
 
+def test_notifications_undelivered_alarm(template):
+    # The one way a component alarm still pages when the function cannot publish: CloudWatch
+    # reads the function's EMF metric and publishes with its own principal.
+    assert alarm(template, "NotificationsUndeliveredAlarm") == {
+        "Namespace": "cpwatch",
+        "MetricName": "NotificationsUndelivered",
+        "Statistic": "Maximum",
+        "Period": 60,
+        "EvaluationPeriods": 3,
+        "DatapointsToAlarm": 3,
+        "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "notBreaching",
+    }
+
+
 def test_checker_alarms(template):
     assert alarm(template, "CheckerErrorsAlarm") == {
         "Namespace": "AWS/Lambda",
@@ -273,8 +291,8 @@ def test_alarms_use_only_emitted_metrics(template):
     for name, resource in resources_of_type(template, "AWS::CloudWatch::Alarm").items():
         props = resource["Properties"]
         if props["Namespace"] == "cpwatch":
-            dimensions = tuple(d["Name"] for d in props["Dimensions"])
-            assert METRICS[props["MetricName"]] == dimensions, name
+            dimensions = tuple(d["Name"] for d in props.get("Dimensions", []))
+            assert {**METRICS, **DEPLOYMENT_METRICS}[props["MetricName"]] == dimensions, name
 
 
 @pytest.fixture(scope="module")
@@ -300,7 +318,8 @@ def test_dashboard_layout(dashboard):
     for widget in dashboard["widgets"]:
         assert widget["x"] + widget["width"] <= 24, widget
     alarms = next(w for w in dashboard["widgets"] if w["type"] == "alarm")
-    assert alarms["properties"]["alarms"] == ["<CheckerErrorsAlarm.Arn>", "<DeadLetterQueueAlarm.Arn>"]
+    assert alarms["properties"]["alarms"] == ["<CheckerErrorsAlarm.Arn>", "<DeadLetterQueueAlarm.Arn>",
+                                              "<NotificationsUndeliveredAlarm.Arn>"]
 
 
 def test_outputs(template):

@@ -26,7 +26,6 @@ from .alerting import AlertPolicy, ClusterState, Look, Transition, TransitionKin
 from .check import Diagnosis, blind_diagnosis, run_check
 from .diagnosis import Verdict
 from .eks import ClusterInfo
-from .evidencepack import cluster_facts, evidence_command, evidence_pack
 from .errors import (
     AWS_THROTTLING_CODES,
     AwsAccessDeniedError,
@@ -35,11 +34,12 @@ from .errors import (
     ConfigError,
     EksClusterNotServingError,
 )
+from .evidencepack import cluster_facts, evidence_command, evidence_pack
 from .findings import CONTROL_PLANE, Component, Observation, observe
 from .invocation import EventError, Invocation, Target, parse_event, parse_targets
 from .kubeapi import KubeApi
-from .metrics import emit_run_metrics
-from .publish import deliver
+from .metrics import emit_run_metrics, emit_undelivered
+from .publish import Delivery, deliver
 from .report import to_dict
 from .settings import DeploymentSettings, Settings
 from .store import AlreadyClaimedError, Store, StoredState, StoreError, StoreUnreachableError
@@ -167,14 +167,18 @@ def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, se
     stored_at = deps.clock()
     packs = evidence_packs(target, connections.info, transitions, policy, document, stored_at)
     stored = _store_run(deps, target, document, run_id, invocation, notes, stored_at, packs)
-    published = 0
+    delivery = Delivery()
     if stored_state is not None and deps.store is not None:
-        published = deliver(deps.store, deps.sns, deployment.topic_arn, target.cluster, target.region, stored_state,
+        delivery = deliver(deps.store, deps.sns, deployment.topic_arn, target.cluster, target.region, stored_state,
                             state, transitions, document, deployment.dashboard_url, deps.clock, notes, packs,
                             evidence_command(target.cluster, stored_at))
     else:
-        notes.append("alert state not available: transitions not notified (the CloudWatch alarm still fires)")
+        notes.append("alert state not available: transitions not notified (counted as undelivered while a "
+                     "component looks bad: the notifications-undelivered alarm pages)")
+        delivery = Delivery(undelivered=sum(1 for look in looks_of(diagnosis).values() if look is Look.BAD))
+    published = delivery.published
     emit_run_metrics(target.cluster, document, published, write=deps.emit, execution_id=invocation.execution_id)
+    emit_undelivered(target.cluster, delivery.undelivered, write=deps.emit)
     log.info("%s", document["summary"])
     return ClusterOutcome(target.cluster, document["overall"], document.get("root_cause"),
                           tuple(f"{t.component}:{t.kind.value}" for t in transitions), published, stored, tuple(notes))
@@ -230,8 +234,8 @@ class _RememberedClusterInfo:
 def evidence_packs(target: Target, info: ClusterInfo | None, transitions: list[Transition], policy: AlertPolicy,
                    document: dict, stored_at: datetime) -> dict[str, str]:
     """The evidence pack of each component that alarmed (or is reminded about) in this run."""
-    return {t.component: evidence_pack(target.cluster, target.region, cluster_facts(info), t, policy.confirm_looks,
-                                       document, stored_at)
+    return {t.component: evidence_pack(target.cluster, target.region, cluster_facts(info), t,
+                                       policy.looks_to_alarm(t.component), document, stored_at)
             for t in transitions if t.kind in (TransitionKind.ALARM, TransitionKind.REMINDER)}
 
 

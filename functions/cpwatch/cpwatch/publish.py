@@ -10,7 +10,7 @@ published by the next run; one whose publisher died is taken over after OUTBOX_T
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable, Mapping
 
@@ -54,12 +54,18 @@ _RETRYABLE_CODES = frozenset({
 })
 
 
+@dataclass(frozen=True)
+class Delivery:
+    published: int = 0  # notifications SNS accepted in this run
+    undelivered: int = 0  # notifications SNS did not accept: in the outbox, tried again next run
+
+
 def deliver(store: Store, sns, topic_arn: str | None, cluster: str, region: str | None, loaded: StoredState,
             state: ClusterState, transitions: list[Transition], document: dict, dashboard_url: str | None,
             clock: Callable[[], datetime], notes: list[str], packs: Mapping[str, str] | None = None,
-            evidence_command: str | None = None) -> int:
+            evidence_command: str | None = None) -> Delivery:
     """Save the new alert state with the notifications of `transitions` (and the outbox's due
-    entries) in its outbox, publish them, settle the outbox; the number SNS accepted.
+    entries) in its outbox, publish them, settle the outbox; how many SNS accepted, and not.
     `packs`: the evidence pack of each component that has one in this run."""
     now = clock()
     packs = packs or {}
@@ -73,16 +79,16 @@ def deliver(store: Store, sns, topic_arn: str | None, cluster: str, region: str 
     except StateConflictError:
         notes.append("another invocation updated the alert state first; it notifies")
         log.warning("%s: alert state changed under this run; leaving notifications to the other invocation", cluster)
-        return 0
+        return Delivery()
     except StoreError as error:
         notes.append(f"alert state not saved: {error}")
         log.error("%s: alert state not saved (%s); transitions are decided again next run", cluster, error)
-        return 0
+        return Delivery(undelivered=len(new_entries))
     if not sending:
-        return 0
+        return Delivery()
     if not topic_arn or sns is None:
         notes.append("no topic configured: notifications not sent")
-        return 0
+        return Delivery()
     delivered, failed = [], []
     silent = False  # SNS gave no answer: the rest waits for the next run instead of the same timeouts
     for entry in sending:
@@ -98,7 +104,7 @@ def deliver(store: Store, sns, topic_arn: str | None, cluster: str, region: str 
             log.error("%s: %s (kept in the outbox, retried next run)", cluster, error)
             silent = error.code in ("Timeout", "Unreachable")
     _settle_outbox(store, cluster, saved, delivered, failed, clock, notes)
-    return len(delivered)
+    return Delivery(len(delivered), len(failed))
 
 
 def outbox_entry(cluster: str, region: str | None, transition: Transition, document: dict,
