@@ -71,7 +71,7 @@ def parse_at(raw: str, now: datetime) -> datetime:
     return moment
 
 
-def render_evidence(runs_found: StoredRun, component: str | None) -> str:
+def render_evidence(run: StoredRun, component: str | None) -> str:
     """The stored packs of one run (one component's with `component`), each as stored."""
-    packs = {name: text for name, text in runs_found.evidence.items() if component in (None, name)}
+    packs = {name: text for name, text in run.evidence.items() if component in (None, name)}
     return "\n".join(text if text.endswith("\n") else text + "\n" for text in packs.values())
