@@ -128,6 +128,18 @@ def test_log_excerpts_are_quoted_line_by_line():
     assert "none: no control-plane log excerpt was read for this run" in without
 
 
+def test_log_lines_joined_in_one_value_are_quoted_one_by_one():
+    errors = [observe("LEADER_LEASE_STALE", K, lease="kube-system/kube-controller-manager", age_s=152,
+                      threshold_s=55, holder="cp-1", renew_time="2026-06-02T09:28:33.000000Z",
+                      log_group="/aws/eks/prod-a/cluster",
+                      lines="E1201 09:28:31 leader election lost | F1201 09:28:31 leaderelection lost")]
+    text = pack("controller-manager", document({K: errors}))
+
+    excerpts = text.split("Log excerpts\n")[1]
+    assert "    | E1201 09:28:31 leader election lost\n    | F1201 09:28:31 leaderelection lost\n" in excerpts
+    assert "log_group = /aws/eks/prod-a/cluster" in text  # a name, not a log line
+
+
 def test_a_cluster_without_describe_cluster():
     text = pack("controller-manager", document({K: KCM_DOWN}), facts=None)
 

@@ -23,8 +23,10 @@ from .textformat import CHECKER, display_name, short, utc, wrap
 if TYPE_CHECKING:
     from .eks import ClusterInfo
 
-# Evidence keys whose values are quoted as log excerpts (the control-plane log probe's lines).
-_LOG_KEYS = ("log", "excerpt")
+# Evidence keys whose values are quoted as log excerpts (the control-plane log reader's lines):
+# `lines`, `*_lines`, `*excerpt*`. A list is one line per item; a text is split at line breaks
+# and at " | ", the separator findings use to keep several log lines in one value.
+_LOG_LINE_SEPARATOR = " | "
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,8 @@ def _log_lines(finding: dict) -> list[str]:
     for key, value in evidence.items():
         if not _is_log(key):
             continue
-        quoted = value if isinstance(value, list) else str(value).splitlines()
+        quoted = value if isinstance(value, list) else [
+            part for line in str(value).splitlines() for part in line.split(_LOG_LINE_SEPARATOR)]
         lines.append(f"  {finding.get('code', '?')} {key}:")
         lines += [f"    | {short(line, 300)}" for line in quoted[:40]]
         if len(quoted) > 40:
@@ -215,7 +218,8 @@ def _log_lines(finding: dict) -> list[str]:
 
 
 def _is_log(key: str) -> bool:
-    return any(word in key.lower() for word in _LOG_KEYS)
+    key = key.lower()
+    return key == "lines" or key.endswith("_lines") or "excerpt" in key
 
 
 def _value(value: Any) -> str:
