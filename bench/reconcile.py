@@ -44,7 +44,7 @@ def _reconcile(figures: Figures, per_partition: int) -> None:
     import pytest
 
     from cpwatch import reconcile
-    from cpwatch.eks import CredentialsCache, assumed_session
+    from cpwatch.aws.role_chain import CredentialsCache, assumed_session
     from cpwatch.settings import fleet_settings_from_env
     from tests.aws.fleet import CallCounter, fleet_environment, make_fleet
     from tests.aws.moto_server import ACCOUNT_ID, aws_clients, fake_aws_environment, start_moto_server

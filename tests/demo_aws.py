@@ -2,7 +2,8 @@
 
 A scheduled run every "minute" (simulated time) checks cluster prod-a: healthy, then the
 controller-manager dies. The second look confirms it, the alarm goes to SNS, and the demo prints
-the e-mail exactly as SNS hands it to an e-mail subscriber, then `cpwatch history` from DynamoDB.
+the e-mail exactly as SNS hands it to an e-mail subscriber (with the evidence pack for the support
+case), then `cpwatch history` and `cpwatch evidence` from DynamoDB.
 prod-a sends its controller-manager log to CloudWatch Logs, so the alarm quotes the log lines in
 which it lost its leader election. Then cluster prod-b: its scheduler stops scheduling while it
 keeps renewing its Lease, which only EKS's vended AWS/EKS metrics show (pods waiting, no attempt).
@@ -72,6 +73,10 @@ def main() -> int:
                   f"notifications sent {outcome['published']}, EMF ComponentsDown={heartbeat['ComponentsDown'][0]:.0f}")
     _print_emails(topic)
     _print_history(CLUSTER)
+    print(f"\n$ cpwatch evidence --cluster {CLUSTER}")
+    pack = subprocess.run([sys.executable, "-m", "cpwatch.cli", "evidence", "--cluster", CLUSTER],
+                          capture_output=True, text=True, env=os.environ)
+    print(pack.stdout + pack.stderr, end="")
     _stuck_scheduler(clients, handler)
     _print_history(STUCK_SCHEDULER_CLUSTER)
     server.stop()

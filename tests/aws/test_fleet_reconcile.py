@@ -19,7 +19,7 @@ import pytest
 
 from cpwatch import reconcile
 from cpwatch.discovery import Partition
-from cpwatch.eks import CredentialsCache, assumed_session
+from cpwatch.aws.role_chain import CredentialsCache, assumed_session
 from cpwatch.invocation import parse_event
 from cpwatch.settings import fleet_settings_from_env
 from tests.aws.fleet import (

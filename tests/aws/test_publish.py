@@ -19,16 +19,11 @@ from cpwatch.kubeapi import TransferStats
 from cpwatch.aws.clients import AWS_CLIENT_CONFIG
 from cpwatch.errors import PublishError
 from cpwatch.findings import COMPONENT_RUNBOOKS, Component, observe
-from cpwatch.publish import (
-    JSON_PROTOCOLS,
-    MESSAGE_MAX_BYTES,
-    SUBJECT_MAX,
-    Notification,
-    build_notification,
-    message_size,
-    publish,
-    sns_message,
-)
+from cpwatch.message_text import SUBJECT_MAX
+from cpwatch.alerting import TransitionKind
+from cpwatch.notification import event_id
+from cpwatch.notification import JSON_PROTOCOLS, MESSAGE_MAX_BYTES, Notification, build_notification, message_size, sns_message
+from cpwatch.publish import publish
 from cpwatch.report import to_dict
 from cpwatch.runner import ProbeResult
 from tests.aws.moto_server import ACCOUNT_ID, aws_error_endpoint
@@ -38,6 +33,7 @@ pytestmark = pytest.mark.network
 A, E, K, S, N = (Component.APISERVER, Component.ETCD, Component.CONTROLLER_MANAGER, Component.SCHEDULER,
                  Component.NODE)
 CLUSTER = "prod-a"
+ALARM, RECOVERY, REMINDER = TransitionKind.ALARM, TransitionKind.RECOVERY, TransitionKind.REMINDER
 REGION = "eu-west-1"
 DASHBOARD = f"https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}#dashboards/dashboard/cpwatch"
 EKS_CONSOLE = f"https://{REGION}.console.aws.amazon.com/eks/home?region={REGION}#/clusters/{CLUSTER}"
@@ -106,7 +102,8 @@ def test_alarm_reaches_subscribers_with_subject_attributes_and_document(sns):
     assert envelope["MessageId"] == message_id and envelope["TopicArn"] == sns.topic_arn
     assert envelope["Subject"] == "[cpwatch] ALARM prod-a: controller-manager DOWN"
     assert attributes_of(envelope) == {"cluster": CLUSTER, "component": "controller-manager", "severity": "critical",
-                                       "state": "alarm", "transition": "alarm"}
+                                       "state": "alarm", "transition": "alarm",
+                                       "event_id": event_id(CLUSTER, "controller-manager", ALARM, SINCE, AT)}
     body = json.loads(envelope["Message"])  # SQS gets the "sqs" member: the JSON document
     assert body == notification.document
     assert {k: body[k] for k in ("cpwatch_notification", "cluster", "region", "component", "transition", "since",
@@ -142,10 +139,12 @@ def test_reminder_and_recovery(sns):
                                 reverse=True)
     assert reminder["Subject"] == "[cpwatch] REMINDER prod-a: controller-manager DOWN for 4h 2m"
     assert attributes_of(reminder) == {"cluster": CLUSTER, "component": "controller-manager",
-                                       "severity": "critical", "state": "alarm", "transition": "reminder"}
+                                       "severity": "critical", "state": "alarm", "transition": "reminder",
+                                       "event_id": event_id(CLUSTER, "controller-manager", REMINDER, SINCE, LATER)}
     assert recovery["Subject"] == "[cpwatch] RECOVERED prod-a: controller-manager"
     assert attributes_of(recovery) == {"cluster": CLUSTER, "component": "controller-manager", "severity": "info",
-                                       "state": "ok", "transition": "recovery"}
+                                       "state": "ok", "transition": "recovery",
+                                       "event_id": event_id(CLUSTER, "controller-manager", RECOVERY, SINCE, LATER)}
     assert json.loads(recovery["Message"])["duration_s"] == 4 * 3600 + 2 * 60
 
 
@@ -203,6 +202,20 @@ def test_webhook_failing_closed_never_pages_etcd():
 
     assert diagnosis.overall.value == "degraded"
     assert set(looks_of(diagnosis).values()) == {Look.GOOD}
+
+
+def test_alarm_email_lists_what_failed_between_the_components():
+    webhook = observe("WEBHOOK_FAILING_CLOSED", Component.EXTENSIONS, webhook="w", configuration="c",
+                      cause="connect: connection refused", covers="CREATE/UPDATE configmaps in every namespace")
+    with_webhook = document({K: KCM_DOWN}, extra=(webhook,))
+
+    text = build_notification(CLUSTER, REGION, "controller-manager", "alarm", AT, SINCE, with_webhook).text
+    without = build_notification(CLUSTER, REGION, "controller-manager", "alarm", AT, SINCE, document({K: KCM_DOWN})).text
+
+    [line] = [line for line in text.splitlines() if line.startswith("  between the components")]
+    assert line.startswith("  between the components: admission webhooks, aggregated APIs (not component failures): 1, e.g. ")
+    assert "webhook" in line.lower()
+    assert "between the components" not in without
 
 
 def test_recovery_email_says_how_long_it_lasted():

@@ -35,13 +35,28 @@ def test_an_execution_is_claimed_once(store):
 def test_state_round_trip_and_version_bump(store):
     loaded = store.load_state("prod-a")
     assert loaded.state == ClusterState() and loaded.outbox == ()
-    state = ClusterState({"scheduler": ComponentState(alarm=True, since=T0, bad_looks=2, last_notified=T0)})
+    state = ClusterState({"scheduler": ComponentState(alarm=True, since=T0, bad_looks=2, last_notified=T0,
+                                                      first_bad=T0 - timedelta(minutes=1))})
     entry = OutboxEntry("prod-a/scheduler/alarm/x", {"subject": "s", "text": "t", "document": {}, "attributes": {}}, T0)
     saved = store.save_state("prod-a", StoredState(state, (entry,)), T0)
     assert saved.state.version == 1
     again = store.load_state("prod-a")
     assert again.state.of("scheduler") == state.of("scheduler")
     assert again.outbox == (entry,) and again.state.version == 1
+
+
+def test_runs_with_evidence_packs_and_the_newest_at_a_time(store):
+    store.put_run("prod-a", document("down", scheduler="down"), "r1", "e1", T0, {"scheduler": "pack one"})
+    store.put_run("prod-a", document("down", scheduler="down"), "r2", "e2", T0 + timedelta(minutes=1))
+    store.put_run("prod-a", document("healthy"), "r3", "e3", T0 + timedelta(minutes=2))
+
+    assert store.latest_run("prod-a", T0 + timedelta(minutes=5)).overall == "healthy"
+    assert store.latest_run("prod-a", T0 + timedelta(minutes=1)).execution_id == "e2"  # at the very time: included
+    assert store.latest_run("prod-a", T0 - timedelta(seconds=1)) is None
+    found = store.latest_run("prod-a", T0 + timedelta(minutes=5), with_evidence=True)
+    assert (found.execution_id, dict(found.evidence)) == ("e1", {"scheduler": "pack one"})
+    assert store.latest_run("prod-b", T0 + timedelta(minutes=5), with_evidence=True) is None
+    assert store.knows("prod-a") and not store.knows("prod-b")
 
 
 def test_concurrent_writers_one_wins(store):

@@ -169,8 +169,9 @@ ROWS = [
         frozenset({"CHECKER_AWS_DENIED"}), published=CHECKER_ALARM, alarms=frozenset({"checker"})),
     Row("eks-not-found", endpoint_of("EKS", 404, "ResourceNotFoundException"), BLIND,
         frozenset({"CHECKER_AWS_FAILED"}), published=CHECKER_ALARM, alarms=frozenset({"checker"})),
+    # Throttling is tried again with backoff while the 12 s run keeps 5 s for its look.
     Row("eks-throttled", endpoint_of("EKS", 429, "ThrottlingException"), BLIND,
-        frozenset({"CHECKER_AWS_FAILED"}), published=CHECKER_ALARM, alarms=frozenset({"checker"}), max_s=9),
+        frozenset({"CHECKER_AWS_FAILED"}), published=CHECKER_ALARM, alarms=frozenset({"checker"}), max_s=12 + 1),
     # the path to the apiserver
     Row("apiserver-401", token_rejected, BLIND, frozenset({"CHECKER_UNAUTHORIZED"}), published=CHECKER_ALARM,
         alarms=frozenset({"checker"})),
@@ -284,7 +285,7 @@ def test_fault(row: Row, deployment: Deployment, capsys, caplog):
 
 def test_cross_account_assume_role_denied_is_the_checker_alert(aws_env, monkeypatch, capsys):
     """STS failing: the cross-account role cannot be assumed, so there is no token and no look."""
-    with deploy(aws_env, monkeypatch, cross_account=True) as d:
+    with deploy(aws_env, monkeypatch, cross_account=True, env={"CPWATCH_CHECKER_ALARM_AFTER_RUNS": "1"}) as d:
         d.fc.advance(15)
         assert d.invoke()["clusters"][0]["overall"] == "healthy"
         [sts_host] = d.relay.upstreams

@@ -23,7 +23,7 @@ import pytest
 
 from cpwatch import handler
 from cpwatch.aws.clients import aws_client
-from cpwatch.pipeline import OUTBOX_TAKEOVER
+from cpwatch.publish import OUTBOX_TAKEOVER
 from tests.aws.deployment import Deployment, transitions
 
 pytestmark = pytest.mark.network

@@ -4,8 +4,9 @@ handler with EKS tokens signed by a cross-account role (events/cross-account.jso
 output is searched for every secret:
 
 - outputs: log records (caplog, with exception texts), stdout and stderr (Powertools JSON logs,
-  EMF metric lines), every DynamoDB item, every SNS message as delivered to SQS, the handler's
-  return values and the texts and tracebacks of the exceptions it raised;
+  EMF metric lines), every DynamoDB item, every SNS message as delivered to SQS (with the
+  evidence packs they carry), the handler's return values and the texts and tracebacks of the
+  exceptions it raised, and what `cpwatch evidence` prints of each stored pack;
 - secrets: each bearer token the fake apiserver was shown (whole, and its base64 payload), the
   X-Amz-Signature and X-Amz-Security-Token of the presigned URL inside each, the function's own
   secret access key (a long distinctive one), the role's secret keys and session tokens as moto
@@ -17,7 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
+import subprocess
+import sys
 import traceback
 import zlib
 from urllib.parse import parse_qsl, urlsplit
@@ -156,7 +160,9 @@ def test_no_output_of_any_scenario_carries_a_secret(aws_env, monkeypatch, capsys
     # Powertools applies to them); other libraries at the runtime's default WARNING.
     caplog.set_level("DEBUG", logger="cpwatch")
     outputs: dict[str, str] = {}
-    with deploy(aws_env, monkeypatch, cross_account=True, secret_key=FUNCTION_SECRET_KEY) as d:
+    # One blind run alarms here, so each "cannot see" scenario publishes (and stores a pack).
+    with deploy(aws_env, monkeypatch, cross_account=True, secret_key=FUNCTION_SECRET_KEY,
+                env={"CPWATCH_CHECKER_ALARM_AFTER_RUNS": "1"}) as d:
         d.fc.advance(15)
         outcomes = []
         for name, fault in scenarios(d):
@@ -171,6 +177,9 @@ def test_no_output_of_any_scenario_carries_a_secret(aws_env, monkeypatch, capsys
         outputs["dynamodb"] = json.dumps(d.items(), default=readable)
         messages = d.messages()
         outputs["sns"] = json.dumps(messages)
+        printed = [evidence_printed(d, json.loads(m["Message"])["evidence_command"]) for m in messages
+                   if json.loads(m["Message"]).get("evidence_command")]
+        outputs["cpwatch evidence"] = "\n".join(out for run in printed for out in (run.stdout, run.stderr))
         found = secrets_of(d)
     captured = capsys.readouterr()
     outputs["stdout (logs and EMF)"] = captured.out
@@ -184,12 +193,24 @@ def test_no_output_of_any_scenario_carries_a_secret(aws_env, monkeypatch, capsys
     assert results["apiserver-401"]["clusters"][0]["transitions"] == ["checker:alarm"]
     assert results["redelivered"]["clusters"][0]["overall"] == "duplicate"
     assert len(messages) >= 3 and '"_aws"' in captured.out
+    packs = [json.loads(m["Message"]).get("evidence_pack") or "" for m in messages]
+    assert sum(1 for p in packs if p.startswith("EVIDENCE PACK")) >= 2  # the scheduler's and the checker's
+    assert len(printed) >= 2 and all(run.returncode == 0 for run in printed)
+    assert all(run.stdout.startswith("EVIDENCE PACK") for run in printed)
+    assert any("401" in run.stdout or "Unauthorized" in run.stdout for run in printed)  # the refused token's alarm
     assert sum(1 for key in found if key.endswith("signature")) >= 1
     assert any(key.startswith("role") for key in found)
 
     leaks = {(secret_name, output_name) for secret_name, secret in found.items() for piece in pieces(secret)
              for output_name, text in outputs.items() if piece in text}
     assert sorted(leaks) == []
+
+
+def evidence_printed(d: Deployment, command: str) -> subprocess.CompletedProcess:
+    """`cpwatch evidence` as the notification names it, run as a command against the table."""
+    args = command.split()[2:]
+    return subprocess.run([sys.executable, "-m", "cpwatch.cli", "evidence", *args, "--table", d.table],
+                          capture_output=True, text=True, env=os.environ, timeout=60)  # the table: in AWS_REGION
 
 
 def pieces(secret: str, width: int = 32) -> list[str]:

@@ -35,6 +35,8 @@ METRICS = {
     "Notifications": ("Cluster",),
     "Blind": ("Cluster",),
 }
+# Deployment-wide metrics (no dimension): alarmed on, not searched per cluster by the dashboard.
+DEPLOYMENT_METRICS = {"NotificationsUndelivered": ()}
 
 
 @pytest.fixture(scope="module")
@@ -217,18 +219,21 @@ def test_alert_email_is_optional(template):
     assert load()["Conditions"]["HasAlertEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlertEmail"}, ""]}]}
 
 
-def alarm(template, name):
+def alarm(template, name, notifies: bool = True):
     props = dict(template["Resources"][name]["Properties"])
-    assert props.pop("AlarmActions") == [{"Ref": "AlertTopic"}], name
-    assert props.pop("OKActions") == [{"Ref": "AlertTopic"}], name
+    if notifies:
+        assert props.pop("AlarmActions") == [{"Ref": "AlertTopic"}], name
+        assert props.pop("OKActions") == [{"Ref": "AlertTopic"}], name
     props.pop("AlarmName")
     props.pop("AlarmDescription")
     return props
 
 
 @pytest.mark.parametrize("cluster", CLUSTERS)
-def test_components_down_alarm(template, cluster):
-    assert alarm(template, logical_id("ComponentsDownAlarm", cluster)) == {
+def test_components_down_alarm_notifies_nobody(template, cluster):
+    # One message per event: cpwatch's own notification announces a component down, with the
+    # evidence; this alarm is status only (no AlarmActions, OKActions or InsufficientDataActions).
+    assert alarm(template, logical_id("ComponentsDownAlarm", cluster), notifies=False) == {
         "Namespace": "cpwatch",
         "MetricName": "ComponentsDown",
         "Dimensions": [{"Name": "Cluster", "Value": cluster}],
@@ -267,7 +272,9 @@ FLEET_QUERY = re.compile(r"SELECT (MAX|COUNT)\((\w+)\) FROM SCHEMA\(cpwatch, Clu
     ("FleetComponentsDownAlarm", "ComponentsDownAlarm"), ("FleetBlindAlarm", "BlindAlarm"),
     ("FleetHeartbeatMissingAlarm", "HeartbeatMissingAlarm")])
 def test_fleet_alarms_are_the_per_cluster_alarms_grouped_by_cluster(template, name, per_cluster):
-    fleet, listed = alarm(template, name), alarm(template, logical_id(per_cluster, CLUSTERS[0]))
+    notifies = per_cluster != "ComponentsDownAlarm"  # status only, like the per-cluster one
+    fleet = alarm(template, name, notifies=notifies)
+    listed = alarm(template, logical_id(per_cluster, CLUSTERS[0]), notifies=notifies)
     assert template["Resources"][name]["Condition"] == "DiscoveryMode"
     (query,) = fleet.pop("Metrics")
     assert (query["Id"], query["Period"], query["ReturnData"]) == (query["Id"], listed.pop("Period"), True)
@@ -296,6 +303,22 @@ def test_dead_mans_switch(template, cluster):
         "Threshold": 1,
         "ComparisonOperator": "LessThanThreshold",
         "TreatMissingData": "breaching",
+    }
+
+
+def test_notifications_undelivered_alarm(template):
+    # The one way a component alarm still pages when the function cannot publish: CloudWatch
+    # reads the function's EMF metric and publishes with its own principal.
+    assert alarm(template, "NotificationsUndeliveredAlarm") == {
+        "Namespace": "cpwatch",
+        "MetricName": "NotificationsUndelivered",
+        "Statistic": "Maximum",
+        "Period": 60,
+        "EvaluationPeriods": 3,
+        "DatapointsToAlarm": 3,
+        "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "notBreaching",
     }
 
 
@@ -331,8 +354,8 @@ def test_alarms_use_only_emitted_metrics(template):
             metric = FLEET_QUERY.fullmatch(query["Expression"]).group(2)
             assert METRICS[metric] == ("Cluster",), name
         if props.get("Namespace") == "cpwatch":
-            dimensions = tuple(d["Name"] for d in props["Dimensions"])
-            assert METRICS[props["MetricName"]] == dimensions, name
+            dimensions = tuple(d["Name"] for d in props.get("Dimensions", []))
+            assert {**METRICS, **DEPLOYMENT_METRICS}[props["MetricName"]] == dimensions, name
 
 
 @pytest.fixture(scope="module")
@@ -389,7 +412,8 @@ def test_dashboard_layout(dashboard):
                 assert (x, y) not in cells, f"{title!r} overlaps {cells[(x, y)]!r}"
                 cells[(x, y)] = title
     alarms = next(w for w in dashboard["widgets"] if w["type"] == "alarm")
-    assert alarms["properties"]["alarms"] == ["<CheckerErrorsAlarm.Arn>", "<DeadLetterQueueAlarm.Arn>"]
+    assert alarms["properties"]["alarms"] == ["<CheckerErrorsAlarm.Arn>", "<DeadLetterQueueAlarm.Arn>",
+                                              "<NotificationsUndeliveredAlarm.Arn>"]
 
 
 def test_outputs(template):

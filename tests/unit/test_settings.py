@@ -63,3 +63,23 @@ def test_unreadable_schedule_expression_is_a_config_error(expression):
 
     with pytest.raises(ConfigError, match="CPWATCH_SCHEDULE_EXPRESSION must be rate"):
         deployment_settings_from_env({"CPWATCH_SCHEDULE_EXPRESSION": expression})
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ("0", "CPWATCH_CHECKER_ALARM_AFTER_RUNS must be greater than 0, got '0'"),
+    ("2.5", "CPWATCH_CHECKER_ALARM_AFTER_RUNS must be a whole number, got '2.5'"),
+    ("three", "CPWATCH_CHECKER_ALARM_AFTER_RUNS must be a whole number, got 'three'"),
+])
+def test_checker_alarm_after_runs_mistakes(raw, message):
+    from cpwatch.settings import deployment_settings_from_env
+
+    with pytest.raises(ConfigError) as error:
+        deployment_settings_from_env({"CPWATCH_CHECKER_ALARM_AFTER_RUNS": raw})
+    assert str(error.value) == message
+
+
+def test_checker_alarm_after_runs_defaults_to_three():
+    from cpwatch.settings import deployment_settings_from_env
+
+    assert deployment_settings_from_env({}).checker_alarm_after_runs == 3
+    assert deployment_settings_from_env({"CPWATCH_CHECKER_ALARM_AFTER_RUNS": "5"}).checker_alarm_after_runs == 5

@@ -3,11 +3,13 @@
     cpwatch check [--kubeconfig PATH] [--context NAME | --contexts A,B | --all-contexts]
                   [--json] [--read-only] [--timeout S]
     cpwatch history --cluster NAME [--since 24h] [--table NAME] [--region REGION] [--json]
+    cpwatch evidence --cluster NAME [--at TIME] [--component NAME] [--table NAME] [--region REGION]
 
 Exit codes: 0 healthy, 1 degraded, 2 down, 3 unknown, 64 usage or configuration error (with
 one context: also its credentials could not be obtained). With several contexts, the code of
 the worst verdict (down, then unknown, degraded, healthy); a context whose kubeconfig entry or
-credentials fail is unknown there, with the reason on its line.
+credentials fail is unknown there, with the reason on its line. `cpwatch evidence`: 0 printed,
+1 no alarm stored at that time, 3 the table could not be read, 64 unknown cluster or bad --at.
 """
 
 from __future__ import annotations
@@ -64,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--table", metavar="NAME", help="DynamoDB table (default: $CPWATCH_TABLE_NAME)")
     history.add_argument("--region", metavar="REGION", help="AWS region of the table (default: $AWS_REGION)")
     history.add_argument("--json", action="store_true", help="print the runs as JSON lines")
+    evidence = commands.add_parser("evidence", help="print the evidence pack of a cluster's alarm for the support case")
+    evidence.add_argument("--cluster", required=True, metavar="NAME", help="cluster name as in the scheduler targets")
+    evidence.add_argument("--at", metavar="TIME",
+                          help="the alarm open at this time (ISO 8601, UTC unless it has an offset; default: the "
+                               "newest alarm)")
+    evidence.add_argument("--component", metavar="NAME", help="only this component's pack (default: every one)")
+    evidence.add_argument("--table", metavar="NAME", help="DynamoDB table (default: $CPWATCH_TABLE_NAME)")
+    evidence.add_argument("--region", metavar="REGION", help="AWS region of the table (default: $AWS_REGION)")
     return parser
 
 
@@ -114,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args, _seconds_since_process_start() if argv is None else 0.0)
         if args.command == "history":
             return _history(args)
+        if args.command == "evidence":
+            return _evidence(args)
         build_parser().print_help(sys.stderr)
         return EXIT_USAGE
     except _UsageError as error:
@@ -178,22 +190,13 @@ def _check_contexts(kubeconfig, args: argparse.Namespace, settings, deadline: De
 
 def _history(args: argparse.Namespace) -> int:
     import json
-    import os
     from datetime import datetime, timezone
 
-    from .aws.clients import aws_client
     from .history import parse_since, render_timeline
-    from .store import Store, StoreError
+    from .store import StoreError
 
-    deployment = deployment_settings_from_env(os.environ)
-    table = args.table or deployment.table_name
-    if not table:
-        raise ConfigError("no table: give --table or set CPWATCH_TABLE_NAME")
-    region = args.region or deployment.region or os.environ.get("AWS_DEFAULT_REGION")
-    if not region:
-        raise ConfigError("no region: give --region or set AWS_REGION")
+    store = _history_store(args)
     since = datetime.now(timezone.utc) - parse_since(args.since)
-    store = Store(aws_client("dynamodb", region), table)
     try:
         runs = list(store.runs(args.cluster, since))
     except StoreError as error:
@@ -205,6 +208,54 @@ def _history(args: argparse.Namespace) -> int:
                               "execution_id": run.execution_id}))
     else:
         sys.stdout.write(render_timeline(args.cluster, since, runs))
+    return 0
+
+
+def _history_store(args: argparse.Namespace):
+    from .aws.clients import aws_client
+    from .store import Store
+
+    deployment = deployment_settings_from_env(os.environ)
+    table = args.table or deployment.table_name
+    if not table:
+        raise ConfigError("no table: give --table or set CPWATCH_TABLE_NAME")
+    region = args.region or deployment.region or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise ConfigError("no region: give --region or set AWS_REGION")
+    return Store(aws_client("dynamodb", region), table)
+
+
+def _evidence(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from .history import parse_at, render_evidence
+    from .store import StoreError
+
+    now = datetime.now(timezone.utc)
+    at = parse_at(args.at, now) if args.at is not None else now
+    store = _history_store(args)
+    try:
+        if not store.knows(args.cluster):
+            raise ConfigError(f"no cluster {args.cluster!r} in table {store.table} (names as in the scheduler "
+                              f"targets; `cpwatch history --cluster NAME` lists a cluster's runs)")
+        if args.at is not None:
+            latest = store.latest_run(args.cluster, at)
+            if latest is None or latest.overall == "healthy":
+                print(f"cpwatch: nothing failing in {args.cluster} at {at:%Y-%m-%d %H:%M:%S} UTC: "
+                      + ("no run stored before then" if latest is None else
+                         f"the run before then ({latest.at:%Y-%m-%d %H:%M:%S} UTC) was healthy"), file=sys.stderr)
+                return 1
+        found = store.latest_run(args.cluster, at, with_evidence=True)
+    except StoreError as error:
+        print(f"cpwatch: {error}", file=sys.stderr)
+        return 3
+    text = render_evidence(found, args.component) if found is not None else ""
+    if not text:
+        what = f"of component {args.component} " if args.component else ""
+        print(f"cpwatch: no alarm {what}of {args.cluster} stored at or before {at:%Y-%m-%d %H:%M:%S} UTC "
+              f"(an evidence pack is stored with each alarm and reminder)", file=sys.stderr)
+        return 1
+    sys.stdout.write(text)
     return 0
 
 

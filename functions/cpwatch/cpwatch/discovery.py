@@ -13,7 +13,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .eks import AWS_CALL_ERRORS, SERVING_STATUSES, aws_error
+from .aws.call_errors import AWS_CALL_ERRORS, aws_error
+from .aws.eks_cluster import SERVING_STATUSES
 from .errors import AwsNotFoundError
 from .invocation import Target
 

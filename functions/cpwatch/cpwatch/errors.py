@@ -185,6 +185,15 @@ class EksClusterNotServingError(AwsError):
         self.cluster = cluster
 
 
+# AWS error codes that mean "slow down" (the throttling codes of botocore's standard retry mode).
+AWS_THROTTLING_CODES = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+    "TooManyRequestsException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+    "BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled", "SlowDown",
+    "EC2ThrottledException",
+})
+
+
 class PublishError(CpwatchError):
     """SNS did not accept a notification. Raised by publish.py; the message names the topic and
     the AWS error code, never credentials. `retryable`: throttling, server errors and no answer

@@ -1,13 +1,14 @@
-"""`cpwatch history`: a timeline of verdict changes of one cluster, read from the DynamoDB table.
+"""`cpwatch history` and `cpwatch evidence`: reading a cluster's stored runs back.
 
-Called by cli.py. Only runs where the overall verdict or a component's verdict changed are
-printed (plus the first and the last run), so a day of one-minute runs reads in a few lines.
+Called by cli.py. history: only runs where the overall verdict or a component's verdict changed
+are printed (plus the first and the last run), so a day of one-minute runs reads in a few lines.
+evidence: the evidence packs stored with the newest alarm (or reminder) at or before a time.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
 from .errors import ConfigError
@@ -54,3 +55,23 @@ def render_timeline(cluster: str, since: datetime, runs: list[StoredRun]) -> str
         if run.overall != "healthy" and summary:
             lines.append(f"      {summary}")
     return "\n".join(lines) + "\n"
+
+
+def parse_at(raw: str, now: datetime) -> datetime:
+    """--at: an ISO 8601 time (2026-06-02T09:31:03Z, 2026-06-02 09:31), UTC unless it has an offset."""
+    text = raw.strip()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--at must be a time like 2026-06-02T09:31:03Z or '2026-06-02 09:31' "
+                          f"(UTC unless it carries an offset), got {raw!r}") from None
+    moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    if moment > now + timedelta(minutes=1):
+        raise ConfigError(f"--at {raw!r} is in the future (now is {now:%Y-%m-%dT%H:%M:%SZ})")
+    return moment
+
+
+def render_evidence(run: StoredRun, component: str | None) -> str:
+    """The stored packs of one run (one component's with `component`), each as stored."""
+    packs = {name: text for name, text in run.evidence.items() if component in (None, name)}
+    return "\n".join(text if text.endswith("\n") else text + "\n" for text in packs.values())

@@ -28,6 +28,15 @@ Namespace `cpwatch`. Names and dimensions are fixed: template.yaml's alarms and 
                                                 by CloudWatch: it needs none of the function's
                                                 credentials, so a blind function is still loud.
 
+Deployment-wide, no dimension (one series, one alarm however many clusters):
+
+    NotificationsUndelivered  []                only when non-zero: notifications SNS did not
+                                                accept in a run (kept in the outbox), or, when
+                                                DynamoDB holds no alert state for the run, its
+                                                components that looked bad. Its alarm is how a
+                                                component alarm still pages when the function
+                                                cannot publish (template.yaml).
+
 A healthy cluster has 8 continuous series (1 ComponentsDown + 1 CheckDurationMs + 4 Health +
 2 LeaseAgeSeconds). CloudWatch bills a custom metric (name plus dimension values) for every
 hour in which at least one value was published, so the five counters that are zero on a
@@ -181,3 +190,15 @@ def _number(value: Any) -> float | None:
         except ValueError:
             return None
     return None
+
+
+def emit_undelivered(cluster: str, undelivered: int, write: Callable[[str], None] = print) -> None:
+    """NotificationsUndelivered (no dimension) when a run's notifications were not all accepted;
+    the cluster is a property for Logs Insights. Never raises, like emit_run_metrics."""
+    if not undelivered:
+        return
+    document = _document({}, [("NotificationsUndelivered", MetricUnit.Count, undelivered)], {"cluster": cluster}, None)
+    try:
+        write(json.dumps(document, separators=(",", ":")))
+    except (OSError, ValueError) as error:
+        logger.error("could not write the NotificationsUndelivered metric for %s: %s", cluster, error)

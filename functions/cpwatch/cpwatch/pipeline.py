@@ -13,43 +13,41 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import secrets
 import threading
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from . import alerting
-from .alerting import AlertPolicy, ClusterState, Look, Transition
+from .alerting import AlertPolicy, ClusterState, Look, Transition, TransitionKind
 from .check import Diagnosis, blind_diagnosis, run_check
 from .diagnosis import Verdict
 from .aws.eks_cluster import ClusterInfo
-from .errors import AwsAccessDeniedError, AwsError, ConfigError, EksClusterNotServingError
+from .errors import (
+    AWS_THROTTLING_CODES,
+    AwsAccessDeniedError,
+    AwsError,
+    AwsUnavailableError,
+    ConfigError,
+    EksClusterNotServingError,
+)
+from .evidencepack import cluster_facts, evidence_command, evidence_pack
 from .findings import CONTROL_PLANE, Component, Observation, observe
 from .invocation import EventError, Invocation, Target, parse_event, parse_targets
 from .kubeapi import KubeApi
-from .metrics import emit_run_metrics
-from .publish import Notification, PublishError, build_notification, publish
+from .metrics import emit_run_metrics, emit_undelivered
+from .publish import Delivery, deliver
 from .report import to_dict
 from .second_opinion import AwsSources, SecondOpinion
 from .settings import DeploymentSettings, Settings
-from .store import (
-    AlreadyClaimedError,
-    OutboxEntry,
-    StateConflictError,
-    Store,
-    StoredState,
-    StoreError,
-    StoreUnreachableError,
-)
+from .store import AlreadyClaimedError, Store, StoredState, StoreError, StoreUnreachableError
 from .timeutil import Deadline
 
 log = logging.getLogger("cpwatch.pipeline")
 
-# An outbox entry another invocation started publishing is taken over after this long (longer
-# than the function's timeout, so its publisher is certainly gone).
-OUTBOX_TAKEOVER = timedelta(minutes=2)
 CHECKER = "checker"
 
 Connector = Callable[[Target, Deadline], tuple[KubeApi, ClusterInfo | None]]
@@ -151,9 +149,12 @@ def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, se
         except StoreError as error:
             notes.append(f"could not claim the execution: {error}")
 
+    connections = _RememberedClusterInfo(deps.connect)
+    deps = replace(deps, connect=connections)
     read_only = deployment.read_only if target.read_only is None else target.read_only
     stored_state = _load_state(deps, target, notes)
-    policy = AlertPolicy(deployment.confirm_looks, deployment.recovery_runs, deployment.reminder_hours)
+    policy = AlertPolicy(deployment.confirm_looks, deployment.recovery_runs, deployment.reminder_hours,
+                         deployment.checker_alarm_after_runs)
     state = stored_state.state if stored_state else ClusterState()
 
     opinion = _second_opinion(target, deps, settings, state, now, deployment.run_interval_s, deadline)
@@ -162,18 +163,30 @@ def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, se
     if _needs_second_look(state, diagnosis, policy) and deadline.remaining() > diagnosis.duration_ms / 1000 + 2:
         log.info("%s: new failure, looking again to confirm", target.cluster)
         diagnosis = _look(target, deps, settings, read_only, deadline, deployment.run_interval_s, opinion)
-        state, more = alerting.step(state, looks_of(diagnosis), deps.clock(), policy)
+        state, more = alerting.step(state, second_look(diagnosis), deps.clock(), policy)
         transitions += more
 
     document = to_dict(diagnosis)
     run_id = secrets.token_hex(4)
-    stored = _store_run(deps, target, document, run_id, invocation, notes)
-    published = 0
+    stored_at = deps.clock()
+    packs = evidence_packs(target, connections.info, transitions, policy, document, stored_at)
+    stored = _store_run(deps, target, document, run_id, invocation, notes, stored_at, packs)
+    delivery = Delivery()
     if stored_state is not None and deps.store is not None:
-        published = _save_and_notify(deps, deployment, target, stored_state, state, transitions, document, notes)
+        delivery = deliver(deps.store, deps.sns, deployment.topic_arn, target.cluster, target.region, stored_state,
+                            state, _announced(transitions, deployment), document, deployment.dashboard_url,
+                            deps.clock, notes, packs,
+                            evidence_command(target.cluster, stored_at))
     else:
-        notes.append("alert state not available: transitions not notified (the CloudWatch alarm still fires)")
+        notes.append("alert state not available: transitions not notified (counted as undelivered while a "
+                     "component looks bad: the notifications-undelivered alarm pages)")
+        announced = looks_of(diagnosis)
+        if deployment.blind_alarm_in_cloudwatch:
+            announced.pop(CHECKER, None)  # CloudWatch's blind alarm announces that one
+        delivery = Delivery(undelivered=sum(1 for look in announced.values() if look is Look.BAD))
+    published = delivery.published
     emit_run_metrics(target.cluster, document, published, write=deps.emit, execution_id=invocation.execution_id)
+    emit_undelivered(target.cluster, delivery.undelivered, write=deps.emit)
     log.info("%s", document["summary"])
     return ClusterOutcome(target.cluster, document["overall"], document.get("root_cause"),
                           tuple(f"{t.component}:{t.kind.value}" for t in transitions), published, stored, tuple(notes))
@@ -210,6 +223,30 @@ class _RunStore:
         return self._call(self._store.save_state, *args)
 
 
+# --- evidence packs ---------------------------------------------------------------------------
+
+
+class _RememberedClusterInfo:
+    """deps.connect that keeps what DescribeCluster said last (ARN, versions) for the evidence pack."""
+
+    def __init__(self, connect: Connector):
+        self._connect = connect
+        self.info: ClusterInfo | None = None
+
+    def __call__(self, target: Target, deadline: Deadline) -> tuple[KubeApi, ClusterInfo | None]:
+        api, info = self._connect(target, deadline)
+        self.info = info or self.info
+        return api, info
+
+
+def evidence_packs(target: Target, info: ClusterInfo | None, transitions: list[Transition], policy: AlertPolicy,
+                   document: dict, stored_at: datetime) -> dict[str, str]:
+    """The evidence pack of each component that alarmed (or is reminded about) in this run."""
+    return {t.component: evidence_pack(target.cluster, target.region, cluster_facts(info), t,
+                                       policy.looks_to_alarm(t.component), document, stored_at)
+            for t in transitions if t.kind in (TransitionKind.ALARM, TransitionKind.REMINDER)}
+
+
 def looks_of(diagnosis: Diagnosis) -> dict[str, Look]:
     """What one diagnosis says for alerting: down is bad, healthy or degraded is good."""
     looks = {}
@@ -223,7 +260,22 @@ def looks_of(diagnosis: Diagnosis) -> dict[str, Look]:
 
 def _needs_second_look(state: ClusterState, diagnosis: Diagnosis, policy: AlertPolicy) -> bool:
     return any(look is Look.BAD and not state.of(name).alarm and state.of(name).bad_looks < policy.confirm_looks
-               for name, look in looks_of(diagnosis).items())
+               for name, look in second_look(diagnosis).items())
+
+
+def _announced(transitions: list[Transition], deployment: DeploymentSettings) -> list[Transition]:
+    """The transitions cpwatch publishes: all, except its own "cannot see" ones when the
+    deployment's CloudWatch blind alarm announces those (fleet, issue 9)."""
+    if not deployment.blind_alarm_in_cloudwatch:
+        return transitions
+    return [t for t in transitions if t.component != CHECKER]
+
+
+def second_look(diagnosis: Diagnosis) -> dict[str, Look]:
+    """What a second look in the same run may confirm: the components, not the checker's
+    blindness, which counts once per run (a throttled or refused AWS API a second later answers
+    the same, so it is no independent confirmation)."""
+    return {name: look for name, look in looks_of(diagnosis).items() if name != CHECKER}
 
 
 def _second_opinion(target: Target, deps: Dependencies, settings: Settings, state: ClusterState, now: datetime,
@@ -236,7 +288,7 @@ def _second_opinion(target: Target, deps: Dependencies, settings: Settings, stat
 def _look(target: Target, deps: Dependencies, settings: Settings, read_only: bool, deadline: Deadline,
           run_interval_s: float, opinion: SecondOpinion | None = None) -> Diagnosis:
     try:
-        api, info = deps.connect(target, deadline)
+        api, info = connect_through_throttling(deps.connect, target, deadline)
     except EksClusterNotServingError as error:
         return blind_diagnosis(target.cluster, (observe("EKS_CLUSTER_NOT_SERVING", Component.APISERVER,
                                                         status=error.code, detail=error.detail),), read_only)
@@ -253,6 +305,28 @@ def _look(target: Target, deps: Dependencies, settings: Settings, read_only: boo
     finally:
         api.close()
     return opinion.amend(diagnosis, info) if opinion is not None else diagnosis
+
+
+# AWS throttling of the connection (DescribeCluster, AssumeRole), past botocore's own two attempts:
+# tried again after a jittered exponential backoff while the run keeps time for its look.
+THROTTLE_FIRST_WAIT_S = 0.5
+THROTTLE_MAX_WAIT_S = 4.0
+LOOK_RESERVE_S = 5.0
+
+
+def connect_through_throttling(connect: Connector, target: Target, deadline: Deadline,
+                               sleep: Callable[[float], None] = time.sleep) -> tuple[KubeApi, ClusterInfo | None]:
+    wait = THROTTLE_FIRST_WAIT_S
+    while True:
+        try:
+            return connect(target, deadline)
+        except AwsUnavailableError as error:
+            if error.code not in AWS_THROTTLING_CODES or deadline.remaining() < wait + LOOK_RESERVE_S:
+                raise
+            log.warning("%s: %s %s throttled (%s); trying again in about %.1f s", target.cluster, error.service,
+                        error.operation, error.code, wait)
+            sleep(wait * random.uniform(0.5, 1.0))
+            wait = min(wait * 2, THROTTLE_MAX_WAIT_S)
 
 
 def cluster_info_observations(info: ClusterInfo | None) -> tuple[Observation, ...]:
@@ -279,101 +353,13 @@ def _load_state(deps: Dependencies, target: Target, notes: list[str]) -> StoredS
 
 
 def _store_run(deps: Dependencies, target: Target, document: dict, run_id: str, invocation: Invocation,
-               notes: list[str]) -> bool:
+               notes: list[str], at: datetime, packs: dict[str, str]) -> bool:
     if deps.store is None:
         return False
     try:
-        deps.store.put_run(target.cluster, document, run_id, invocation.execution_id, deps.clock())
+        deps.store.put_run(target.cluster, document, run_id, invocation.execution_id, at, packs)
         return True
     except StoreError as error:
         notes.append(str(error))
         log.error("%s: run not stored: %s (the result is in this log and in the metrics)", target.cluster, error)
         return False
-
-
-def _save_and_notify(deps: Dependencies, deployment: DeploymentSettings, target: Target, loaded: StoredState,
-                     state: ClusterState, transitions: list[Transition], document: dict, notes: list[str]) -> int:
-    now = deps.clock()
-    new_entries = [_outbox_entry(target, deployment, t, document) for t in _announced(transitions, deployment)]
-    due = [e for e in loaded.outbox if e.attempted_at is None or now - e.attempted_at > OUTBOX_TAKEOVER]
-    waiting = [e for e in loaded.outbox if e not in due]
-    sending = [replace(e, attempted_at=now) for e in (*due, *new_entries)]
-    try:
-        saved = deps.store.save_state(target.cluster, StoredState(state, tuple(waiting + sending)), now)
-    except StateConflictError:
-        notes.append("another invocation updated the alert state first; it notifies")
-        log.warning("%s: alert state changed under this run; leaving notifications to the other invocation", target.cluster)
-        return 0
-    except StoreError as error:
-        notes.append(f"alert state not saved: {error}")
-        log.error("%s: alert state not saved (%s); transitions are decided again next run", target.cluster, error)
-        return 0
-    if not sending:
-        return 0
-    if not deployment.topic_arn or deps.sns is None:
-        notes.append("no topic configured: notifications not sent")
-        return 0
-    delivered, failed = [], []
-    silent = False  # SNS gave no answer: the rest waits for the next run instead of the same timeouts
-    for entry in sending:
-        if silent:
-            failed.append(entry)
-            continue
-        try:
-            publish(deps.sns, deployment.topic_arn, Notification.from_dict(entry.notification))
-            delivered.append(entry)
-        except PublishError as error:
-            failed.append(entry)
-            notes.append(f"notification {entry.key} not sent yet: {error}")
-            log.error("%s: %s (kept in the outbox, retried next run)", target.cluster, error)
-            silent = error.code in ("Timeout", "Unreachable")
-    _settle_outbox(deps, target.cluster, saved, delivered, failed, notes)
-    return len(delivered)
-
-
-def _announced(transitions: list[Transition], deployment: DeploymentSettings) -> list[Transition]:
-    """The transitions cpwatch publishes: all, except its own "cannot see" ones when the
-    deployment's CloudWatch blind alarm announces those (fleet, issue 9)."""
-    if not deployment.blind_alarm_in_cloudwatch:
-        return transitions
-    return [t for t in transitions if t.component != CHECKER]
-
-
-def _settle_outbox(deps: Dependencies, cluster: str, saved: StoredState, delivered: list[OutboxEntry],
-                   failed: list[OutboxEntry], notes: list[str]) -> None:
-    """Drop the delivered notifications from the outbox and hand the failed ones back (due on the
-    next run, not only after OUTBOX_TAKEOVER). The state may have been written meanwhile by an
-    overlapping invocation: then it is read again and the same change applied, so a delivered
-    notification is never left behind for a later run to publish a second time."""
-    if not delivered and not failed:
-        return
-    sent = {entry.key for entry in delivered}
-    ours = {(entry.key, entry.attempted_at) for entry in failed}  # not if another run took it over since
-    current = saved
-    for _ in range(3):
-        outbox = tuple(replace(e, attempted_at=None) if (e.key, e.attempted_at) in ours else e
-                       for e in current.outbox if e.key not in sent)
-        try:
-            deps.store.save_state(cluster, replace(current, outbox=outbox), deps.clock())
-            return
-        except StateConflictError:
-            try:
-                current = deps.store.load_state(cluster)
-            except StoreError as error:
-                problem = error
-                break
-        except StoreError as error:
-            problem = error
-            break
-    else:
-        problem = StoreError("the alert state kept changing")
-    notes.append(f"outbox not settled: {problem}")
-    log.error("%s: outbox not settled (%s); sent notifications may be sent again after %s", cluster, problem,
-              OUTBOX_TAKEOVER)
-
-
-def _outbox_entry(target: Target, deployment: DeploymentSettings, transition: Transition, document: dict) -> OutboxEntry:
-    notification = build_notification(target.cluster, target.region, transition.component, transition.kind.value,
-                                      transition.at, transition.since, document, deployment.dashboard_url)
-    key = f"{target.cluster}/{transition.component}/{transition.kind.value}/{transition.at.isoformat()}"
-    return OutboxEntry(key=key, notification=notification.to_dict())

@@ -22,7 +22,8 @@ import boto3
 from aws_lambda_powertools import Logger
 
 from .discovery import Partition, TagRule, discover
-from .eks import CredentialsCache, assumed_session, aws_client
+from .aws.clients import aws_client
+from .aws.role_chain import CredentialsCache, assumed_session
 from .errors import AwsError, ConfigError, CpwatchError
 from .invocation import Target
 from .schedules import ReconcileCounts, ScheduleTemplate, reconcile_partition

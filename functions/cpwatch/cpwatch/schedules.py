@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 
 from .discovery import Partition
-from .eks import AWS_CALL_ERRORS, aws_error
+from .aws.call_errors import AWS_CALL_ERRORS, aws_error
 from .errors import AwsNotFoundError, AwsUnavailableError
 from .invocation import Target
 

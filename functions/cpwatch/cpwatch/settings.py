@@ -220,6 +220,9 @@ class DeploymentSettings:
     confirm_looks: int = 2  # CPWATCH_CONFIRM_LOOKS: looks that must agree before an alarm
     recovery_runs: int = 3  # CPWATCH_RECOVERY_RUNS: good runs before a recovery
     reminder_hours: float = 4.0  # CPWATCH_REMINDER_HOURS: reminders while in alarm
+    # Runs in a row that could not see the cluster before cpwatch's own "cannot see" alarm: one
+    # blind run (AWS throttling past the run's retries, a credential being renewed) pages nobody.
+    checker_alarm_after_runs: int = 3  # CPWATCH_CHECKER_ALARM_AFTER_RUNS
     dashboard_url: str | None = None  # CPWATCH_DASHBOARD_URL: linked from notifications
     targets_json: str | None = None  # CPWATCH_TARGETS: default targets (JSON list) for events without any
     region: str | None = None  # AWS_REGION: default region of targets (set by Lambda)
@@ -245,6 +248,7 @@ _DEPLOYMENT_ENV = {
     "confirm_looks": "CPWATCH_CONFIRM_LOOKS",
     "recovery_runs": "CPWATCH_RECOVERY_RUNS",
     "reminder_hours": "CPWATCH_REMINDER_HOURS",
+    "checker_alarm_after_runs": "CPWATCH_CHECKER_ALARM_AFTER_RUNS",
     "dashboard_url": "CPWATCH_DASHBOARD_URL",
     "targets_json": "CPWATCH_TARGETS",
     "region": "AWS_REGION",

@@ -5,7 +5,8 @@ One table, partition key `pk`, sort key `sk`, TTL attribute `expires_at`:
 
 - run item    pk=CLUSTER#<name>  sk=RUN#<iso time>#<run id>   one per check: the diagnosis
   document (zlib-compressed JSON), overall verdict, component verdicts, execution id; failing runs are kept
-  longer than passing ones.
+  longer than passing ones. A run with an alarm or reminder also holds `evidence`: the evidence
+  pack of each such component (zlib-compressed JSON, component -> text).
 - state item  pk=CLUSTER#<name>  sk=STATE   per-component alert state, an outbox of
   notifications not yet published, and `version`, which every write checks and bumps, so two
   overlapping invocations never both act on the same state.
@@ -17,9 +18,9 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -60,6 +61,7 @@ class StoredRun:
     components: dict[str, str]  # component -> verdict
     execution_id: str | None
     document: dict
+    evidence: Mapping[str, str] = field(default_factory=dict)  # component -> evidence pack
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class OutboxEntry:
     """A notification decided but not yet published (kept until SNS accepted it)."""
 
     key: str  # cluster/component/kind/at: unique per transition
-    notification: dict  # publish.Notification fields
+    notification: dict  # notification.Notification fields
     attempted_at: datetime | None = None
 
 
@@ -99,7 +101,8 @@ class Store:
 
     # --- runs --------------------------------------------------------------------------
 
-    def put_run(self, cluster: str, document: dict, run_id: str, execution_id: str | None, at: datetime) -> None:
+    def put_run(self, cluster: str, document: dict, run_id: str, execution_id: str | None, at: datetime,
+                evidence: Mapping[str, str] | None = None) -> None:
         failing = document.get("overall") != "healthy"
         ttl = FAILING_RUN_TTL if failing else PASSING_RUN_TTL
         item = {
@@ -113,6 +116,8 @@ class Store:
         }
         if execution_id:
             item["execution_id"] = _s(execution_id)
+        if evidence:
+            item["evidence"] = {"B": zlib.compress(json.dumps(dict(evidence)).encode(), 6)}
         self._call("store run", self._db.put_item, TableName=self.table, Item=item)
 
     def runs(self, cluster: str, since: datetime, limit: int | None = None) -> Iterator[StoredRun]:
@@ -133,6 +138,35 @@ class Store:
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def latest_run(self, cluster: str, at: datetime, with_evidence: bool = False,
+                   look_back: timedelta = FAILING_RUN_TTL) -> StoredRun | None:
+        """The newest run at or before `at` (and after `at - look_back`), or with `with_evidence`
+        the newest that holds an evidence pack; None when there is none."""
+        kwargs = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
+            "ExpressionAttributeValues": {":pk": _s(_pk(cluster)), ":from": _s(f"RUN#{_iso(at - look_back)}"),
+                                          ":to": _s(f"RUN#{_iso(at)}#~")},
+            "ScanIndexForward": False,
+        }
+        if with_evidence:
+            kwargs["FilterExpression"] = "attribute_exists(evidence)"
+        else:
+            kwargs["Limit"] = 1
+        while True:
+            page = self._call("read history", self._db.query, **kwargs)
+            for item in page.get("Items", []):
+                return _run_from_item(item)
+            if "LastEvaluatedKey" not in page:
+                return None
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def knows(self, cluster: str) -> bool:
+        """Whether the table holds anything of this cluster (its alert state, a run or a claim)."""
+        page = self._call("read history", self._db.query, TableName=self.table, KeyConditionExpression="pk = :pk",
+                          ExpressionAttributeValues={":pk": _s(_pk(cluster))}, Limit=1, ProjectionExpression="pk")
+        return bool(page.get("Items"))
 
     # --- alert state -------------------------------------------------------------------
 
@@ -217,13 +251,14 @@ def _store_error(what: str, error: Exception) -> StoreError:
 
 def _component_to(state: ComponentState) -> dict:
     return {"alarm": state.alarm, "since": state.since and _iso(state.since), "bad_looks": state.bad_looks,
-            "good_looks": state.good_looks, "last_notified": state.last_notified and _iso(state.last_notified)}
+            "good_looks": state.good_looks, "last_notified": state.last_notified and _iso(state.last_notified),
+            "first_bad": state.first_bad and _iso(state.first_bad)}
 
 
 def _component_from(data: dict) -> ComponentState:
     return ComponentState(alarm=bool(data.get("alarm")), since=_parse_iso(data.get("since")),
                           bad_looks=int(data.get("bad_looks") or 0), good_looks=int(data.get("good_looks") or 0),
-                          last_notified=_parse_iso(data.get("last_notified")))
+                          last_notified=_parse_iso(data.get("last_notified")), first_bad=_parse_iso(data.get("first_bad")))
 
 
 def _outbox_to(entry: OutboxEntry) -> dict:
@@ -243,6 +278,7 @@ def _run_from_item(item: dict) -> StoredRun:
         components={name: value["S"] for name, value in item.get("components", {}).get("M", {}).items()},
         execution_id=item.get("execution_id", {}).get("S"),
         document=document_of(item),
+        evidence=json.loads(zlib.decompress(item["evidence"]["B"])) if "evidence" in item else {},
     )
 
 

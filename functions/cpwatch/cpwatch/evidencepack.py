@@ -1,0 +1,256 @@
+"""The evidence pack: a ready-to-send text for the support case of one alarm (which cluster,
+what failed since when, how that was confirmed, what was ruled out, the evidence with its
+times, log excerpts, and the support severity to choose, with why).
+
+Called by pipeline.py for each alarm and reminder transition (the pack is stored with the run
+and carried by the notification) and rendered again by nothing else: `cpwatch evidence` prints
+the stored text. Pure; all prose about findings comes from the diagnosis document (whose
+messages findings.py rendered) and findings.py's runbooks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .alerting import Transition, TransitionKind
+from .findings import COMPONENT_RUNBOOKS, CONTROL_PLANE, Component, Runbook, runbook_for
+from .message_text import findings_of, observation_of
+from .textformat import CHECKER, display_name, short, utc, wrap
+
+if TYPE_CHECKING:
+    from .aws.eks_cluster import ClusterInfo
+
+# Evidence keys whose values are quoted as log excerpts (the control-plane log reader's lines):
+# `lines`, `*_lines`, `*excerpt*`. A list is one line per item; a text is split at line breaks
+# and at " | ", the separator findings use to keep several log lines in one value.
+_LOG_LINE_SEPARATOR = " | "
+
+
+@dataclass(frozen=True)
+class SupportSeverity:
+    """One of the severities AWS Support offers when a case is opened."""
+
+    name: str
+    why: str
+
+
+# AWS Support's severities, highest first: Business-critical system down (Enterprise plans),
+# Production system down, Production system impaired, System impaired, General guidance. The
+# choice follows what the failed component stops in a cluster (DESIGN.md, "Why it exists").
+_SEVERITY = {
+    Component.APISERVER.value: SupportSeverity(
+        "Production system down",
+        "no client can use the Kubernetes API: kubectl, controllers and kubelets all fail, so nothing can be "
+        "deployed, scaled or repaired. Choose Business-critical system down (Enterprise support) if this cluster "
+        "runs a business-critical workload."),
+    Component.ETCD.value: SupportSeverity(
+        "Production system down",
+        "etcd has lost quorum: the cluster cannot store any change (no deployment, scaling, node replacement or "
+        "lease renewal) and reads may hang. Choose Business-critical system down (Enterprise support) if this "
+        "cluster runs a business-critical workload."),
+    Component.CONTROLLER_MANAGER.value: SupportSeverity(
+        "Production system impaired",
+        "running pods keep serving, but the cluster no longer reacts: a failed node stays Ready and its pods are not "
+        "replaced, Deployments do not roll, HPA does not scale, deleted pods stay Terminating. Raise to Production "
+        "system down once workloads fail because of it (for example a node died and its pods were not replaced)."),
+    Component.SCHEDULER.value: SupportSeverity(
+        "Production system impaired",
+        "running pods keep serving, but no new pod is placed: scale-ups, replacements and rollouts stay Pending. "
+        "Raise to Production system down once workloads fail because of it (for example replacements of crashed "
+        "pods stay Pending)."),
+    CHECKER: SupportSeverity(
+        "General guidance",
+        "cpwatch cannot see this cluster: this is about cpwatch's access (credentials, access entry, network path) "
+        "unless the EKS status or health issues above show a problem of the cluster itself; then System impaired."),
+}
+_DEGRADED = SupportSeverity("System impaired", "the component works, but not as it should (degraded, not down).")
+
+
+def evidence_command(cluster: str, stored_at: datetime) -> str:
+    """The command that prints the pack stored at `stored_at` (rounded up to the second, so the
+    run, stored within that second, is at or before it)."""
+    moment = utc(stored_at)
+    if moment.microsecond:
+        moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+    return f"cpwatch evidence --cluster {cluster} --at {moment:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def cluster_facts(info: ClusterInfo | None) -> dict[str, Any] | None:
+    """What DescribeCluster said, as the pack needs it (None: not an EKS cluster, or not described)."""
+    if info is None:
+        return None
+    return {"arn": info.arn, "version": info.version, "platform_version": info.platform_version,
+            "status": info.status, "health_issues": [f"{issue.code}: {issue.message}" for issue in info.health_issues]}
+
+
+def evidence_pack(cluster: str, region: str | None, facts: dict[str, Any] | None, transition: Transition,
+                  confirm_looks: int, document: dict, stored_at: datetime) -> str:
+    """The pack of one alarm (or reminder) of `transition.component`, from the run's diagnosis document."""
+    component = transition.component
+    findings = [f for f in document.get("findings") or [] if isinstance(f, dict)]
+    entry = (document.get("components") or {}).get(component) or {}
+    verdict = "blind" if component == CHECKER else str(entry.get("verdict") or "unknown")
+    confidence = str(entry.get("confidence") or "")
+    severity = _SEVERITY.get(component, _DEGRADED) if verdict in ("down", "blind") else _DEGRADED
+    failed = [f for f in findings_of(component, findings) if f.get("status") in ("fail", "warn", "unknown")]
+    first_seen = utc(transition.first_seen or transition.since or transition.at)
+    at = utc(transition.at)
+    title = (f"cpwatch cannot see cluster {cluster}" if component == CHECKER
+             else f"{display_name(component)} of cluster {cluster} is {verdict.upper()}"
+             + (f" ({confidence} confidence)" if confidence else ""))
+    lines = [f"EVIDENCE PACK: {title}", "=" * min(len(title) + 15, 100), ""]
+    lines += ["Support severity to choose: " + severity.name, *wrap(f"Why: {severity.why}", "  ", "  "), ""]
+    lines += ["Cluster", *_cluster_lines(cluster, region, facts), ""]
+    lines += ["When",
+              f"  first seen:          {_stamp(first_seen)} (the first failing look)",
+              f"  confirmed:           {_stamp(at)}"
+              + (" (reminder: still failing)" if transition.kind is TransitionKind.REMINDER else ""),
+              f"  lasting:             {_lasting(at - first_seen)} so far", ""]
+    lines += [f"What failed ({display_name(component)})"]
+    lines += [line for finding in failed for line in _finding_lines(finding)] or ["  no finding recorded"]
+    lines += ["", "How it was confirmed", *_confirmation_lines(component, confidence, confirm_looks, first_seen, at,
+                                                               failed), ""]
+    lines += ["What was ruled out", *_ruled_out_lines(component, document, findings), ""]
+    lines += [f"Evidence (checked at {document.get('checked_at', '?')}; ages are measured on the apiserver's clock)"]
+    lines += [line for finding in failed for line in _evidence_lines(finding, document)] or ["  none"]
+    excerpts = [line for finding in findings for line in _log_lines(finding)]
+    lines += ["", "Log excerpts", *(excerpts or ["  none: no control-plane log excerpt was read for this run"])]
+    runbook = _runbook(component, failed)
+    if runbook is not None:
+        lines += ["", "How to confirm by hand", *[f"  {command}" for command in runbook.confirm]]
+    lines += ["", f"Print this pack again: {evidence_command(cluster, stored_at)}",
+              "Produced by cpwatch, which checks the control plane from outside the cluster every minute."]
+    return "\n".join(lines) + "\n"
+
+
+def _cluster_lines(cluster: str, region: str | None, facts: dict[str, Any] | None) -> list[str]:
+    lines = [f"  name:                {cluster}"]
+    if facts is None:
+        return lines + [f"  region:              {region or 'n/a'}",
+                        "  EKS:                 not described (not an EKS cluster, or DescribeCluster did not answer)"]
+    lines += [f"  ARN:                 {facts.get('arn') or 'unknown'}",
+              f"  region:              {region or 'unknown'}",
+              f"  Kubernetes version:  {facts.get('version') or 'unknown'}",
+              f"  platform version:    {facts.get('platform_version') or 'unknown'}",
+              f"  EKS status:          {facts.get('status') or 'unknown'}"]
+    issues = facts.get("health_issues") or []
+    lines += [f"  EKS health issue:    {short(issue, 200)}" for issue in issues] or ["  EKS health issues:   none"]
+    return lines
+
+
+def _finding_lines(finding: dict) -> list[str]:
+    return wrap(f"[{str(finding.get('status', '?')).upper()}] {finding.get('code', '?')}: {finding.get('message', '')}",
+                "  ", "      ")
+
+
+def _confirmation_lines(component: str, confidence: str, looks: int, first_seen: datetime, at: datetime,
+                        failed: list[dict]) -> list[str]:
+    codes = ", ".join(dict.fromkeys(str(f.get("code")) for f in failed if f.get("status") == "fail")) or "none"
+    how = {
+        "high": "independent signals agree (the component's own signal and a symptom in the cluster)",
+        "medium": "the component's own signal, without a symptom yet",
+        "low": "symptoms only",
+    }.get(confidence, "")
+    lines = wrap(f"{looks} failing looks in a row from outside the cluster, the first at {_stamp(first_seen)}, "
+                 f"the confirming one at {_stamp(at)}; each look is a full check through the cluster's apiserver.",
+                 "  ", "  ")
+    lines += wrap(f"Failing checks: {codes}.", "  ", "  ")
+    if how and component != CHECKER:
+        lines += wrap(f"Confidence {confidence}: {how}.", "  ", "  ")
+    return lines
+
+
+def _ruled_out_lines(component: str, document: dict, findings: list[dict]) -> list[str]:
+    components = document.get("components") or {}
+    lines = []
+    for other in (c.value for c in CONTROL_PLANE):
+        if other == component:
+            continue
+        entry = components.get(other) or {}
+        verdict = str(entry.get("verdict") or "unknown")
+        if entry.get("consequence_of"):
+            lines.append(f"  {display_name(other)}: not judged (because {entry['consequence_of']} is down)")
+            continue
+        passed = [f for f in findings if f.get("component") == other and f.get("status") == "ok"]
+        checks = "; ".join(f"{f.get('code')}: {short(f.get('message', ''), 140)}" for f in passed[:4])
+        lines += wrap(f"{display_name(other)}: {verdict.upper()}" + (f", checked by {checks}" if checks else ""),
+                      "  ", "      ")
+    for group, title in ((Component.EXTENSIONS.value, "between the components (webhooks, aggregated APIs)"),
+                         (Component.NODE.value, "single nodes")):
+        problems = [f for f in findings if f.get("component") == group and f.get("status") != "ok"]
+        lines += wrap(f"{title}: " + (f"{len(problems)} problem(s), reported apart, not this failure: "
+                                      f"{short(problems[0].get('message', ''), 160)}" if problems else "no problem"),
+                      "  ", "      ")
+    return lines
+
+
+def _evidence_lines(finding: dict, document: dict) -> list[str]:
+    evidence = finding.get("evidence") or {}
+    if not isinstance(evidence, dict) or not evidence:
+        return []
+    stamp = _clock_of(document.get("checked_at"))
+    lines = [f"  {stamp}  {finding.get('code', '?')}"]
+    for key, value in evidence.items():
+        if _is_log(key):
+            continue  # quoted under Log excerpts
+        lines += wrap(f"{key} = {_value(value)}", "      ", "        ")
+    return lines
+
+
+def _log_lines(finding: dict) -> list[str]:
+    evidence = finding.get("evidence") or {}
+    if not isinstance(evidence, dict):
+        return []
+    lines = []
+    for key, value in evidence.items():
+        if not _is_log(key):
+            continue
+        quoted = value if isinstance(value, list) else [
+            part for line in str(value).splitlines() for part in line.split(_LOG_LINE_SEPARATOR)]
+        lines.append(f"  {finding.get('code', '?')} {key}:")
+        lines += [f"    | {short(line, 300)}" for line in quoted[:40]]
+        if len(quoted) > 40:
+            lines.append(f"    | ... {len(quoted) - 40} more lines")
+    return lines
+
+
+def _is_log(key: str) -> bool:
+    key = key.lower()
+    return key == "lines" or key.endswith("_lines") or "excerpt" in key
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return short(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")), 600)
+    return short(value, 600)
+
+
+def _runbook(component: str, failed: list[dict]) -> Runbook | None:
+    for finding in failed:
+        observation = observation_of(finding)
+        runbook = runbook_for(observation) if observation is not None else None
+        if runbook is not None:
+            return runbook
+    try:
+        return COMPONENT_RUNBOOKS.get(Component(component))
+    except ValueError:
+        return None
+
+
+def _stamp(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _clock_of(checked_at: Any) -> str:
+    text = str(checked_at or "")
+    return text[11:19] if len(text) >= 19 else "--:--:--"
+
+
+def _lasting(delta: timedelta) -> str:
+    seconds = max(int(delta.total_seconds()), 0)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds:02d}s"
