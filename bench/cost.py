@@ -31,8 +31,10 @@ LOGS_INGEST_GB, LOGS_STORE_GB_MONTH = 0.50, 0.03
 LOG_RETENTION_DAYS = 30  # template.yaml LogRetentionDays
 # START, END and REPORT lines Lambda itself writes per invocation (REPORT ~ 250 bytes).
 PLATFORM_LOG_BYTES = 400
-METRIC_SERIES, METRIC_SERIES_MONTH = 8, 0.30  # metrics.py: 8 continuous series per healthy cluster
-ALARMS, ALARM_MONTH = 2, 0.10
+METRIC_SERIES, METRIC_SERIES_MONTH = 4, 0.30  # metrics.py: 4 continuous series per healthy cluster
+# template.yaml, per cluster: components-down (status only), heartbeat-missing, blind. In discovery
+# mode the same three are Metrics Insights alarms, billed per series analyzed: one per cluster each.
+ALARMS, ALARM_MONTH = 3, 0.10
 DASHBOARD_MONTH, FREE_DASHBOARDS = 3.00, 3
 PASSING_RUN_DAYS, CLAIM_DAYS = 7, 1  # store.py TTLs
 TARGET = 3.00
@@ -67,7 +69,7 @@ def run(figures: Figures, warm: dict, fleet_size: int = 200) -> list[tuple[str, 
     rows.append(("CloudWatch Logs storage", ingest_gb * LOG_RETENTION_DAYS / 30 * LOGS_STORE_GB_MONTH,
                  f"{LOG_RETENTION_DAYS} days retained (uncompressed size; AWS bills compressed)"))
     rows.append(("CloudWatch metrics", METRIC_SERIES * METRIC_SERIES_MONTH, f"{METRIC_SERIES} continuous series x $0.30"))
-    rows.append(("CloudWatch alarms", ALARMS * ALARM_MONTH, "component down + dead-man's switch"))
+    rows.append(("CloudWatch alarms", ALARMS * ALARM_MONTH, "components down + dead-man's switch + blind"))
     rows.append(("CloudWatch dashboard", DASHBOARD_MONTH / fleet_size,
                  f"$3 per deployment shared by {fleet_size} clusters (free within the account's first {FREE_DASHBOARDS})"))
     rows.append(("SNS", 0.0, "a few notifications a month (first 1,000 emails and 1M publishes free)"))

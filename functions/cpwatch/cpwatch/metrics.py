@@ -10,9 +10,9 @@ Namespace `cpwatch`. Names and dimensions are fixed: template.yaml's alarms and 
                                                 The heartbeat: the dead-man's-switch alarm treats
                                                 missing data as breaching (cpwatch stopped).
     CheckDurationMs       [Cluster]             every run; the check's wall time.
-    Health                [Cluster, Component]  every run, for apiserver, etcd, controller-manager
-                                                and scheduler: 0 healthy, 1 degraded, 2 unknown,
-                                                3 down.
+    Health                [Cluster, Component]  only when not healthy, for apiserver, etcd,
+                                                controller-manager and scheduler: 1 degraded,
+                                                2 unknown, 3 down (0, healthy, is not written).
     LeaseAgeSeconds       [Cluster, Component]  controller-manager and scheduler, when their
                                                 leader Lease was read: seconds since renewTime.
     StaleReadyNodes       [Cluster]             only when non-zero: nodes Ready but silent.
@@ -37,16 +37,18 @@ Deployment-wide, no dimension (one series, one alarm however many clusters):
                                                 component alarm still pages when the function
                                                 cannot publish (template.yaml).
 
-A healthy cluster has 8 continuous series (1 ComponentsDown + 1 CheckDurationMs + 4 Health +
-2 LeaseAgeSeconds). CloudWatch bills a custom metric (name plus dimension values) for every
-hour in which at least one value was published, so the five counters that are zero on a
-healthy cluster are written only when they are not: a healthy fleet pays for 8 series per
-cluster, not 13, and a graph or alarm on a counter reads missing data as 0.
+A healthy cluster has 4 continuous series (1 ComponentsDown + 1 CheckDurationMs + 2
+LeaseAgeSeconds). CloudWatch bills a custom metric (name plus dimension values) for every hour
+in which at least one value was published, so the values that are zero on a healthy cluster
+(the five counters and the four components' Health) are written only when they are not: a
+healthy fleet pays for 4 series per cluster, not 13 ($1.20 a month, not $3.90), and a graph or
+alarm on them reads missing data as 0 (ComponentsDown, written every run, still says how many
+components are down and is the heartbeat).
 
 A Powertools metric set has one dimension set per EMF document, so a run writes one document
 for [Cluster] (it also carries the run's properties `cluster`, `overall`, `root_cause`,
 `execution_id` for Logs Insights; properties are not dimensions and cost nothing) and one per
-component for [Cluster, Component]. Each document is built on its own EphemeralMetrics: no
+component for [Cluster, Component] that has a value. Each document is built on its own EphemeralMetrics: no
 state is shared between runs or clusters of one invocation. The service dimension Powertools
 adds from POWERTOOLS_SERVICE_NAME is switched off, and POWERTOOLS_METRICS_DISABLED is not
 honoured: the heartbeat is an alarm's input, not optional telemetry.
@@ -122,13 +124,15 @@ def run_metric_documents(cluster: str, diagnosis: dict, notifications: int,
     documents = [_document({"Cluster": cluster}, run_metrics, properties, timestamp)]
 
     for component, verdict in verdicts.items():
-        metrics: list[tuple[str, str, float]] = [("Health", MetricUnit.NoUnit, HEALTH_VALUES.get(verdict, 2))]
+        health = HEALTH_VALUES.get(verdict, 2)
+        metrics: list[tuple[str, str, float]] = [("Health", MetricUnit.NoUnit, health)] if health else []
         if component in LEASE_COMPONENTS:
             age = _lease_age(findings, component)
             if age is not None:
                 metrics.append(("LeaseAgeSeconds", MetricUnit.Seconds, age))
-        documents.append(_document({"Cluster": cluster, "Component": component}, metrics,
-                                   {"verdict": verdict}, timestamp))
+        if metrics:  # an EMF document needs a metric: a healthy apiserver or etcd writes none
+            documents.append(_document({"Cluster": cluster, "Component": component}, metrics,
+                                       {"verdict": verdict}, timestamp))
     return documents
 
 
