@@ -75,6 +75,18 @@ def test_controller_manager_pack_has_every_part():
     assert "Print this pack again: cpwatch evidence --cluster prod-a --at 2026-06-02T09:30:07Z" in text
 
 
+def test_findings_that_show_nothing_about_a_component_do_not_rule_it_out():
+    """An API not served here or a valid certificate describes a component without showing that
+    it works: it is not listed among the checks that ruled the component out."""
+    not_served = observe("EKS_METRICS_NOT_SERVED", S, path="/apis/metrics.eks.amazonaws.com/v1/ksh/container/metrics",
+                         http_status=404)
+    certificate = observe("APISERVER_CERT_OK", A, not_after="2027-06-02T09:00:00Z", days_left=365)
+    text = pack("controller-manager", document({K: KCM_DOWN}, extra=(not_served, certificate)))
+
+    assert "kube-scheduler: HEALTHY, checked by LEADER_LEASE_FRESH" in text
+    assert "EKS_METRICS_NOT_SERVED" not in text and "APISERVER_CERT_OK" not in text
+
+
 @pytest.mark.parametrize(("component", "replace", "severity"), [
     ("apiserver", {A: APISERVER_DOWN, E: [], K: [], S: []}, "Production system down"),
     ("etcd", {E: ETCD_DOWN}, "Production system down"),

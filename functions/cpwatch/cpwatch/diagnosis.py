@@ -156,6 +156,12 @@ _SUPPORTING = "EKS_METRICS_FAILING"
 _SUSTAINED_SYMPTOMS = frozenset({"VENDED_SCHEDULER_NOT_ATTEMPTING"})
 
 
+def shows_it_works(code: str) -> bool:
+    """Whether an OK finding of this code is evidence that its component works (a context-only
+    finding, such as a valid certificate or an API not served here, is not)."""
+    return code not in _CONTEXT_ONLY
+
+
 def _codes(observations: list[Observation], status: Status) -> set[str]:
     return {o.code for o in observations if o.status is status and o.code not in _CONTEXT_ONLY}
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .alerting import Transition, TransitionKind
+from .diagnosis import shows_it_works
 from .findings import COMPONENT_RUNBOOKS, CONTROL_PLANE, Component, Runbook, runbook_for
 from .message_text import findings_of, observation_of
 from .textformat import CHECKER, display_name, short, utc, wrap
@@ -174,7 +175,8 @@ def _ruled_out_lines(component: str, document: dict, findings: list[dict]) -> li
         if entry.get("consequence_of"):
             lines.append(f"  {display_name(other)}: not judged (because {entry['consequence_of']} is down)")
             continue
-        passed = [f for f in findings if f.get("component") == other and f.get("status") == "ok"]
+        passed = [f for f in findings if f.get("component") == other and f.get("status") == "ok"
+                  and shows_it_works(str(f.get("code")))]
         checks = "; ".join(f"{f.get('code')}: {short(f.get('message', ''), 140)}" for f in passed[:4])
         lines += wrap(f"{display_name(other)}: {verdict.upper()}" + (f", checked by {checks}" if checks else ""),
                       "  ", "      ")
