@@ -87,9 +87,11 @@ def render(observation: Observation) -> str:
 
 
 _SUPPORT_CASE = (
-    "Open an AWS support case (severity: production system down) for the cluster's control "
-    "plane, attach this finding's evidence and the time it started; the control-plane "
-    "components are AWS-managed and only AWS can restart them."
+    "Open an AWS support case for the cluster's control plane (severity: production system down "
+    "for kube-apiserver or etcd, production system impaired for kube-controller-manager or "
+    "kube-scheduler until workloads fail), attach this finding's evidence and the time it started "
+    "(the alarm's evidence pack, `cpwatch evidence`, has both); the control-plane components are "
+    "AWS-managed and only AWS can restart them."
 )
 
 _APISERVER_RUNBOOK = Runbook(
