@@ -243,3 +243,23 @@ def test_a_failure_seen_without_alert_state_is_counted_as_undelivered(deployment
                    if "NotificationsUndelivered" in doc}
     assert undelivered == {"prod-a": 1}  # the down run only
     assert received(d) == []
+
+
+@pytest.mark.parametrize(("blind_alarm_in_cloudwatch", "counted"), [("true", {}), ("false", {"prod-a": 1})])
+def test_blindness_without_alert_state_is_counted_only_when_cpwatch_announces_it(
+        deployment: Deployment, capsys, blind_alarm_in_cloudwatch, counted):
+    # DynamoDB unreachable and EKS unreachable: cpwatch is blind. When the deployment's CloudWatch
+    # blind alarm announces blindness (as the template sets it), counting it as undelivered too
+    # would page a second time through notifications-undelivered.
+    d = deployment
+    d.invoke()
+    d.configure(CPWATCH_BLIND_ALARM_IN_CLOUDWATCH=blind_alarm_in_cloudwatch,
+                AWS_ENDPOINT_URL_DYNAMODB=closed_port_url(), AWS_ENDPOINT_URL_EKS=closed_port_url())
+    capsys.readouterr()
+    blind = d.invoke()
+    out = capsys.readouterr().out
+
+    assert blind["clusters"][0]["overall"] == "unknown", blind
+    undelivered = {doc["cluster"]: metric(doc, "NotificationsUndelivered") for doc in emf_documents(out)
+                   if "NotificationsUndelivered" in doc}
+    assert undelivered == counted
