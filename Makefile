@@ -87,7 +87,7 @@ mutate: venv
 	rm -rf $(MUTATE_DIR) && mkdir -p $(MUTATE_DIR)/src
 	cp -r functions/cpwatch/cpwatch $(MUTATE_DIR)/src/
 	mkdir -p $(MUTATE_DIR)/functions && cp -r functions/cpwatch $(MUTATE_DIR)/functions/
-	cp -r tests infra events README.md pyproject.toml .ci/mutate/setup.cfg $(MUTATE_DIR)/
+	cp -r tests infra events README.md pyproject.toml template.yaml .ci/mutate/setup.cfg $(MUTATE_DIR)/
 	find $(MUTATE_DIR) -name __pycache__ -prune -exec rm -rf {} +
 	cd $(MUTATE_DIR) && started=$$(date +%s) && \
 	  { $(abspath $(BIN))/mutmut run --max-children $(MUTATE_JOBS) $(foreach m,$(MUTANTS),'$(m)') > mutmut-run.log 2>&1 || \
