@@ -462,6 +462,18 @@ def test_an_apiserver_refusing_connections_is_unreachable_on_livez(run_check_on)
         diagnosis = run_check_on(fc, read_only=True)
     unreachable = only(diagnosis, "APISERVER_UNREACHABLE", "apiserver")
     assert (unreachable.evidence["path"], unreachable.evidence["reason"]) == ("/livez", "refused")
+    assert "refused" in unreachable.evidence["detail"].lower()
+
+
+def test_a_serving_certificate_from_another_ca_is_the_checkers_connection_on_livez(run_check_on):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.set_serving_certificate_from_other_ca()
+        diagnosis = run_check_on(fc, read_only=True)
+    cannot = [o.evidence for o in diagnosis.observations
+              if o.code == "CHECKER_CANNOT_CONNECT" and o.component.value == "apiserver" and o.evidence["path"] == "/livez"]
+    assert [(e["reason"], "does not chain to the CA cpwatch trusts" in e["detail"]) for e in cannot] == [("tls", True)]
+    assert "APISERVER_UNREACHABLE" not in codes(diagnosis)
 
 
 def test_an_expired_serving_certificate_is_named_with_its_dates_and_subject(run_check_on):
