@@ -22,6 +22,7 @@ or list "tests.aws.moto_server" in pytest_plugins of tests/conftest.py.
 from __future__ import annotations
 
 import base64
+import http.client
 import datetime
 import hashlib
 import hmac
@@ -429,3 +430,20 @@ def eks_validator(cluster: str) -> Callable[[str], tuple | None]:
         return CHECKER_IDENTITY if check.ok else None
     return validate
 
+
+def forward(handler: BaseHTTPRequestHandler, upstream: str, body: bytes | None) -> None:
+    """Answer `handler`'s request with what `upstream` (moto) answers to the same request: the
+    fault endpoints' way of letting a request through."""
+    target = urlsplit(upstream)
+    connection = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+    connection.request(handler.command, handler.path, body=body, headers=dict(handler.headers.items()))
+    reply = connection.getresponse()
+    data = reply.read()
+    connection.close()
+    handler.send_response(reply.status)
+    for name, value in reply.getheaders():
+        if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+            handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)

@@ -12,19 +12,17 @@
 
 from __future__ import annotations
 
-import http.client
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 
 from cpwatch.publish import OUTBOX_TAKEOVER
 from tests.aws.deployment import Deployment, closed_port_url, deploy, transitions
-from tests.aws.moto_server import aws_error_endpoint
+from tests.aws.moto_server import aws_error_endpoint, forward
 
 from .conftest import emf_documents, metric
 
@@ -107,7 +105,6 @@ def test_a_crash_between_publish_and_record_is_the_only_repeat_and_keeps_its_eve
 def throttling_then_moto(upstream: str, throttled: int) -> Iterator[tuple[list[int], str]]:
     """An EKS endpoint that answers the first `throttled` requests 429 ThrottlingException and
     forwards the rest to moto. Yields (what it answered: 429 or 0 for forwarded, its URL)."""
-    target = urlsplit(upstream)
     answered: list[int] = []
     lock = threading.Lock()
 
@@ -128,18 +125,7 @@ def throttling_then_moto(upstream: str, throttled: int) -> Iterator[tuple[list[i
                 self.end_headers()
                 self.wfile.write(data)
                 return
-            connection = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
-            connection.request(self.command, self.path, body=body or None, headers=dict(self.headers.items()))
-            reply = connection.getresponse()
-            data = reply.read()
-            connection.close()
-            self.send_response(reply.status)
-            for name, value in reply.getheaders():
-                if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            forward(self, upstream, body or None)
 
         do_GET = do_POST = _relay
 

@@ -11,13 +11,11 @@ a clock that is that much ahead (Dependencies.clock).
 
 from __future__ import annotations
 
-import http.client
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Iterator
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -25,6 +23,7 @@ from cpwatch import handler
 from cpwatch.aws.clients import aws_client
 from cpwatch.publish import OUTBOX_TAKEOVER
 from tests.aws.deployment import Deployment, transitions
+from tests.aws.moto_server import forward
 
 pytestmark = pytest.mark.network
 
@@ -36,7 +35,6 @@ def held_sns(upstream: str, while_held: Callable[[], None], answer: bool = True)
     publishing invocation died: the connection closes without a response)."""
     lock = threading.Lock()
     ran: list[bool] = []
-    target = urlsplit(upstream)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -51,18 +49,7 @@ def held_sns(upstream: str, while_held: Callable[[], None], answer: bool = True)
             if not answer:
                 self.close_connection = True
                 return
-            connection = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
-            connection.request("POST", self.path, body=body, headers=dict(self.headers.items()))
-            reply = connection.getresponse()
-            data = reply.read()
-            connection.close()
-            self.send_response(reply.status)
-            for name, value in reply.getheaders():
-                if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            forward(self, upstream, body)
 
         def log_message(self, *args) -> None:
             pass
