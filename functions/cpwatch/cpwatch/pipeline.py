@@ -180,10 +180,8 @@ def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, se
     else:
         notes.append("alert state not available: transitions not notified (counted as undelivered while a "
                      "component looks bad: the notifications-undelivered alarm pages)")
-        announced = looks_of(diagnosis)
-        if deployment.blind_alarm_in_cloudwatch:
-            announced.pop(CHECKER, None)  # CloudWatch's blind alarm announces that one
-        delivery = Delivery(undelivered=sum(1 for look in announced.values() if look is Look.BAD))
+        delivery = Delivery(undelivered=sum(1 for name, look in looks_of(diagnosis).items()
+                                            if look is Look.BAD and _cpwatch_announces(name, deployment)))
     published = delivery.published
     emit_run_metrics(target.cluster, document, published, write=deps.emit, execution_id=invocation.execution_id)
     emit_undelivered(target.cluster, delivery.undelivered, write=deps.emit)
@@ -264,11 +262,14 @@ def _needs_second_look(state: ClusterState, diagnosis: Diagnosis, policy: AlertP
 
 
 def _announced(transitions: list[Transition], deployment: DeploymentSettings) -> list[Transition]:
-    """The transitions cpwatch publishes: all, except its own "cannot see" ones when the
-    deployment's CloudWatch blind alarm announces those (fleet, issue 9)."""
-    if not deployment.blind_alarm_in_cloudwatch:
-        return transitions
-    return [t for t in transitions if t.component != CHECKER]
+    """The transitions cpwatch publishes."""
+    return [t for t in transitions if _cpwatch_announces(t.component, deployment)]
+
+
+def _cpwatch_announces(component: str, deployment: DeploymentSettings) -> bool:
+    """Every component's events, except its own "cannot see" ones when the deployment's
+    CloudWatch blind alarm announces those (fleet, issue 9)."""
+    return component != CHECKER or not deployment.blind_alarm_in_cloudwatch
 
 
 def second_look(diagnosis: Diagnosis) -> dict[str, Look]:
