@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from cpwatch.store import Store
 from tests.aws.deployment import deploy
 
 pytestmark = pytest.mark.network
@@ -84,6 +85,24 @@ def test_cpwatch_evidence_prints_the_stored_pack(alarmed):
     assert newest.returncode == 0 and newest.stdout == at_alarm.stdout
     only = evidence("--cluster", d.cluster, "--component", "etcd", "--table", d.table, "--region", d.region)
     assert only.returncode == 1 and "no alarm of component etcd of prod-a" in only.stderr
+
+
+def test_the_command_of_an_alarm_prints_its_pack_when_a_healthy_run_follows_in_the_same_second(alarmed):
+    # Runs of one cluster are a minute apart, but a retried or repeated invocation is not: the
+    # command must name the alarm's run, not the newest run of the second it was stored in.
+    d, _, _ = alarmed
+    [message] = d.messages()
+    document = json.loads(message["Message"])
+    alarm_sk = max(item["sk"]["S"] for item in d.run_items())
+    alarm_at = datetime.strptime(alarm_sk.split("#")[1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    named_at = alarm_at + timedelta(microseconds=(1000 - alarm_at.microsecond % 1000) % 1000)
+    Store(d.aws.client("dynamodb", d.region), d.table).put_run(
+        d.cluster, {"overall": "healthy", "components": {}}, "later-run", None, named_at + timedelta(microseconds=1))
+
+    printed = evidence(*document["evidence_command"].split()[2:], "--table", d.table, "--region", d.region)
+
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout == document["evidence_pack"]
 
 
 def test_cpwatch_evidence_errors(alarmed):

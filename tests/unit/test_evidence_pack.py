@@ -72,7 +72,7 @@ def test_controller_manager_pack_has_every_part():
     assert "kube-scheduler: HEALTHY, checked by LEADER_LEASE_FRESH" in text
     assert "09:30:05  LEADER_LEASE_STALE" in text and "renew_time = 2026-06-02T09:28:33.000000Z" in text
     assert "Support severity to choose: Production system impaired" in text
-    assert "Print this pack again: cpwatch evidence --cluster prod-a --at 2026-06-02T09:30:07Z" in text
+    assert "Print this pack again: cpwatch evidence --cluster prod-a --at 2026-06-02T09:30:06.250Z" in text
 
 
 def test_findings_that_show_nothing_about_a_component_do_not_rule_it_out():
@@ -159,11 +159,13 @@ def test_a_cluster_without_describe_cluster():
     assert "ARN:" not in text
 
 
-def test_the_command_rounds_up_to_the_second():
+def test_the_command_names_the_run_to_the_millisecond_rounded_up():
     assert evidence_command("prod-a", datetime(2026, 6, 2, 9, 30, 6, 1, tzinfo=timezone.utc)) == \
-        "cpwatch evidence --cluster prod-a --at 2026-06-02T09:30:07Z"
-    assert evidence_command("prod-a", datetime(2026, 6, 2, 9, 30, 6, tzinfo=timezone.utc)) == \
-        "cpwatch evidence --cluster prod-a --at 2026-06-02T09:30:06Z"
+        "cpwatch evidence --cluster prod-a --at 2026-06-02T09:30:06.001Z"
+    assert evidence_command("prod-a", datetime(2026, 6, 2, 9, 30, 6, 999_001, tzinfo=timezone.utc)) == \
+        "cpwatch evidence --cluster prod-a --at 2026-06-02T09:30:07.000Z"
+    assert evidence_command("prod-a", datetime(2026, 6, 2, 9, 30, 6, 5000, tzinfo=timezone.utc)) == \
+        "cpwatch evidence --cluster prod-a --at 2026-06-02T09:30:06.005Z"
 
 
 def test_notification_carries_the_pack_or_its_first_part_and_the_command():

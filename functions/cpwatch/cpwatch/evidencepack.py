@@ -71,12 +71,13 @@ _DEGRADED = SupportSeverity("System impaired", "the component works, but not as 
 
 
 def evidence_command(cluster: str, stored_at: datetime) -> str:
-    """The command that prints the pack stored at `stored_at` (rounded up to the second, so the
-    run, stored within that second, is at or before it)."""
+    """The command that prints the pack stored at `stored_at`. The time is rounded up to the
+    millisecond, not the second: a later run stored in the same second (a retry, a second
+    invocation) would otherwise be the one found at that time."""
     moment = utc(stored_at)
-    if moment.microsecond:
-        moment = moment.replace(microsecond=0) + timedelta(seconds=1)
-    return f"cpwatch evidence --cluster {cluster} --at {moment:%Y-%m-%dT%H:%M:%SZ}"
+    if moment.microsecond % 1000:
+        moment += timedelta(microseconds=1000 - moment.microsecond % 1000)
+    return f"cpwatch evidence --cluster {cluster} --at {moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
 def cluster_facts(info: ClusterInfo | None) -> dict[str, Any] | None:
