@@ -1,0 +1,547 @@
+"""Each decision of the EKS metrics probes and the active canaries, against the fake control plane
+(issue 12, mutation testing).
+
+The probes are called one at a time, with the real KubeApi of the checker's kubeconfig, so the
+finding a test pins is the probe's own and nothing else can reach the same outcome; a run's
+deadline is set per test where the decision depends on it. The fake runs in real time, so a
+change "during" a probe's wait is made by a thread that waits for the probe's own request in the
+fake's request log.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from cpwatch.connect import api_from_kubeconfig
+from cpwatch.probes import deployment_canary, eks_metrics, scheduler_canary, serviceaccount_canary
+from cpwatch.probes.context import ProbeContext
+from cpwatch.settings import Settings
+from cpwatch.timeutil import Deadline
+from tests.fakecluster import FakeCluster
+from tests.fakecluster.components.workqueues import QUEUES
+from tests.fakecluster import eks_metrics as fake_eks_metrics
+from tests.fakecluster.eks_metrics import _IDLE_QUEUES
+
+from .conftest import FAST
+
+pytestmark = pytest.mark.network
+
+GAP = 1.0
+SETTINGS = FAST.with_overrides(eks_metrics_second_look_s=GAP)
+KCM = "/apis/metrics.eks.amazonaws.com/v1/kcm/container/metrics"
+KSH = "/apis/metrics.eks.amazonaws.com/v1/ksh/container/metrics"
+
+
+@contextmanager
+def probe_context(fc: FakeCluster, tmp_path: Path, settings: Settings = SETTINGS, deadline_s: float | None = None):
+    kubeconfig = fc.write_kubeconfig(tmp_path / "kubeconfig")
+    deadline = Deadline.after(settings.run_timeout_s if deadline_s is None else deadline_s)
+    api, target = api_from_kubeconfig(str(kubeconfig), None, settings.request_timeout_s, deadline)
+    try:
+        yield ProbeContext(api, settings, run_id="c0ffee", cluster=target.name)
+    finally:
+        api.close()
+
+
+def reads(fc: FakeCluster, path: str) -> list:
+    return [r for r in fc.requests if r.path == path]
+
+
+@contextmanager
+def after_read(fc: FakeCluster, path: str, action):
+    """Runs `action` once the fake has answered the first GET of `path` (the probe is then in
+    its gap before the second look)."""
+    def wait_then_act():
+        limit = time.monotonic() + 10
+        while not reads(fc, path) and time.monotonic() < limit:
+            time.sleep(0.02)
+        action()
+
+    thread = threading.Thread(target=wait_then_act, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join(timeout=15)
+
+
+def one(found: list, code: str):
+    assert [o.code for o in found] == [code], [o.code for o in found]
+    return found[0]
+
+
+# --- controller_manager ----------------------------------------------------------------------
+
+
+def test_healthy_controller_manager_reports_every_queue_and_none_deepest(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(20)
+        with probe_context(fc, tmp_path) as ctx:
+            found = eks_metrics.controller_manager(ctx)
+        [read] = reads(fc, KCM)
+        plain = len(fake_eks_metrics.kcm_text(fc.controller_manager, fc.clock.now()).encode())
+    drained = one(found, "CONTROLLER_QUEUES_DRAINING")
+    assert drained.component.value == "controller-manager"
+    assert drained.evidence == {"queues": len(set(QUEUES) | set(_IDLE_QUEUES)), "deepest": "none", "depth": 0}
+    # one read (nothing waits), asked gzipped: the exposition is sent compressed
+    assert read.status == 200 and read.bytes_sent < plain / 3
+
+
+def test_waiting_items_of_a_busy_worker_name_the_deepest_queue(tmp_path):
+    """A worker 100 s into one item (under controller_stuck_after_s) while new items wait: not
+    hung yet, and not idle (a worker is busy), so the queue is reported as the deepest."""
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(20)
+        fc.stall_controller("node_lifecycle_controller", "hung")
+        fc.advance(100)
+        with probe_context(fc, tmp_path) as ctx:
+            found = eks_metrics.controller_manager(ctx)
+        depth = fc.controller_manager.workqueues.queues["node_lifecycle_controller"].depth
+    drained = one(found, "CONTROLLER_QUEUES_DRAINING")
+    assert depth > 0
+    assert drained.evidence == {"queues": len(set(QUEUES) | set(_IDLE_QUEUES)),
+                                "deepest": "node_lifecycle_controller", "depth": depth}
+    assert len(reads(fc, KCM)) == 1
+
+
+def test_hung_worker_evidence_is_the_queue_s_own(tmp_path):
+    settings = SETTINGS.with_overrides(controller_stuck_after_s=60.0)
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(20)
+        fc.stall_controller("node_lifecycle_controller", "hung")
+        fc.advance(90)
+        with probe_context(fc, tmp_path, settings) as ctx:
+            found = eks_metrics.controller_manager(ctx)
+        depth = fc.controller_manager.workqueues.queues["node_lifecycle_controller"].depth
+    hung = one(found, "CONTROLLER_WORKER_HUNG")
+    evidence = hung.evidence
+    assert {k: evidence[k] for k in ("controller", "depth", "threshold_s")} == {
+        "controller": "node_lifecycle_controller", "depth": depth, "threshold_s": 60}
+    assert isinstance(evidence["longest_running_s"], int) and isinstance(evidence["unfinished_s"], int)
+    # one worker on one item: both series are that item's age (taken at the first 5 s pass after the stall)
+    assert evidence["longest_running_s"] == evidence["unfinished_s"]
+    assert 80 <= evidence["longest_running_s"] <= 100
+
+
+def test_idle_workers_are_found_by_the_second_look_with_its_counts(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(20)
+        fc.stall_controller("node_lifecycle_controller", "idle")
+        fc.advance(10)
+        with probe_context(fc, tmp_path) as ctx:
+            found = eks_metrics.controller_manager(ctx)
+        state = fc.controller_manager.workqueues.queues["node_lifecycle_controller"]
+    stuck = one(found, "CONTROLLER_QUEUE_NOT_DRAINING")
+    assert len(reads(fc, KCM)) == 2
+    # three silent-free nodes queued at every pass: the same three keys at both looks
+    assert stuck.evidence == {"controller": "node_lifecycle_controller", "depth": state.depth,
+                              "first_depth": state.depth, "taken": state.taken, "gap_s": GAP}
+    assert state.depth == 3 and state.taken > 0
+
+
+@pytest.mark.parametrize(("margin", "looks"), [(2.6, 2), (1.5, 1)])
+def test_the_second_look_needs_the_gap_and_two_seconds_before_the_deadline(tmp_path, margin, looks):
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(20)
+        fc.stall_controller("node_lifecycle_controller", "idle")
+        fc.advance(10)
+        with probe_context(fc, tmp_path, deadline_s=GAP + margin) as ctx:
+            found = eks_metrics.controller_manager(ctx)
+    assert len(reads(fc, KCM)) == looks
+    assert [o.code for o in found] == (["CONTROLLER_QUEUE_NOT_DRAINING"] if looks == 2
+                                       else ["CONTROLLER_QUEUES_DRAINING"])
+
+
+def test_a_second_look_that_fails_leaves_the_first_look_s_finding(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(20)
+        fc.stall_controller("node_lifecycle_controller", "idle")
+        fc.advance(10)
+        with probe_context(fc, tmp_path) as ctx, \
+                after_read(fc, KCM, lambda: fc.stop_component("controller-manager")):
+            found = eks_metrics.controller_manager(ctx)
+    assert [r.status for r in reads(fc, KCM)] == [200, 503]
+    drained = one(found, "CONTROLLER_QUEUES_DRAINING")
+    assert drained.evidence["deepest"] == "node_lifecycle_controller" and drained.evidence["depth"] == 3
+
+
+def test_a_standby_controller_manager_is_said_and_not_judged(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(10)
+        fc.fail_writes()
+        fc.advance(15)
+        with probe_context(fc, tmp_path) as ctx:
+            found = eks_metrics.controller_manager(ctx)
+    assert one(found, "EKS_METRICS_STANDBY").evidence == {"path": KCM}
+
+
+@pytest.mark.parametrize("probe", [eks_metrics.controller_manager, eks_metrics.scheduler])
+def test_absent_api_is_not_served(tmp_path, probe):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        with probe_context(fc, tmp_path) as ctx:
+            found = probe(ctx)
+    path = KCM if probe is eks_metrics.controller_manager else KSH
+    assert one(found, "EKS_METRICS_NOT_SERVED").evidence == {"path": path}
+
+
+@pytest.mark.parametrize(("component", "probe", "path"), [("controller-manager", eks_metrics.controller_manager, KCM),
+                                                         ("scheduler", eks_metrics.scheduler, KSH)])
+def test_an_unreachable_component_is_failing_with_the_aggregator_s_answer(tmp_path, component, probe, path):
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(5)
+        fc.stop_component(component)
+        with probe_context(fc, tmp_path) as ctx:
+            found = probe(ctx)
+    failing = one(found, "EKS_METRICS_FAILING")
+    assert failing.component.value == component
+    assert failing.evidence == {"path": path, "http_status": 503, "detail": "service unavailable"}
+
+
+# --- scheduler -------------------------------------------------------------------------------
+
+
+def test_scheduler_not_attempting_reports_the_second_look_s_queues(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(10)
+        fc.add_pod("apps", "gated-0", scheduling_gates=["example.com/quota"])
+        fc.add_pod("apps", "nowhere-0", node_selector={"disk": "none"})
+        fc.advance(2)
+        fc.wedge_component("scheduler")
+        fc.add_pod("apps", "web-0")
+        fc.add_pod("apps", "web-1")
+        with probe_context(fc, tmp_path) as ctx, after_read(fc, KSH, lambda: fc.add_pod("apps", "web-2")):
+            found = eks_metrics.scheduler(ctx)
+        attempts = sum(fc.scheduler.attempt_results.values())
+    stalled = one(found, "SCHEDULER_NOT_ATTEMPTING")
+    assert len(reads(fc, KSH)) == 2
+    assert stalled.component.value == "scheduler"
+    assert stalled.evidence == {"gap_s": GAP, "attempts": attempts, "active": 3, "backoff": 0,
+                                "unschedulable": 1, "gated": 1}
+    assert attempts >= 1
+
+
+def test_scheduler_that_works_during_the_gap_reports_the_second_look(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(10)
+        fc.wedge_component("scheduler")
+        fc.add_pod("apps", "web-0")
+        fc.add_pod("apps", "web-1")
+        with probe_context(fc, tmp_path) as ctx, \
+                after_read(fc, KSH, lambda: fc.wedge_component("scheduler", wedged=False)):
+            found = eks_metrics.scheduler(ctx)
+        attempts = sum(fc.scheduler.attempt_results.values())
+    moving = one(found, "SCHEDULER_QUEUES_MOVING")
+    assert len(reads(fc, KSH)) == 2
+    assert attempts >= 2
+    assert moving.evidence == {"attempts": attempts, "active": 0, "backoff": 0, "unschedulable": 0, "gated": 0}
+
+
+def test_scheduler_with_nothing_active_is_read_once(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(10)
+        fc.add_pod("apps", "web-0")
+        fc.advance(2)
+        with probe_context(fc, tmp_path) as ctx:
+            found = eks_metrics.scheduler(ctx)
+        attempts = sum(fc.scheduler.attempt_results.values())
+    moving = one(found, "SCHEDULER_QUEUES_MOVING")
+    assert len(reads(fc, KSH)) == 1
+    assert moving.evidence == {"attempts": attempts, "active": 0, "backoff": 0, "unschedulable": 0, "gated": 0}
+    assert attempts >= 1
+
+
+def test_a_second_scheduler_look_that_fails_leaves_the_first(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(10)
+        fc.wedge_component("scheduler")
+        fc.add_pod("apps", "web-0")
+        with probe_context(fc, tmp_path) as ctx, after_read(fc, KSH, lambda: fc.stop_component("scheduler")):
+            found = eks_metrics.scheduler(ctx)
+    assert [r.status for r in reads(fc, KSH)] == [200, 503]
+    assert one(found, "SCHEDULER_QUEUES_MOVING").evidence["active"] == 1
+
+
+def test_a_standby_scheduler_is_said_and_not_judged(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(10)
+        fc.fail_writes()
+        fc.advance(15)
+        with probe_context(fc, tmp_path) as ctx:
+            found = eks_metrics.scheduler(ctx)
+    assert one(found, "EKS_METRICS_STANDBY").evidence == {"path": KSH}
+
+
+# --- the active canaries ---------------------------------------------------------------------
+
+CANARY = SETTINGS.with_overrides(canary_wait_s=1.5, canary_poll_s=0.2)
+NS = CANARY.namespace
+DEPLOYMENT = ("deployments", NS, deployment_canary.CANARY_DEPLOYMENT)
+DEPLOYMENT_TARGET = f"{NS}/{deployment_canary.CANARY_DEPLOYMENT}"
+
+
+def deny_webhook(fc: FakeCluster, resources: tuple[str, ...], api_groups: tuple[str, ...], operations: tuple[str, ...],
+                 mode: str = "deny") -> None:
+    fc.add_failing_webhook("guard.policy.example.org", configuration="guard", mode=mode, resources=resources,
+                           api_groups=api_groups, operations=operations, namespaces=(NS,),
+                           deny_message="writes to the checker's namespace are reviewed")
+
+
+def test_deployment_canary_toggles_min_ready_seconds_and_reports_the_generation(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        seen = []
+        for _ in range(2):
+            with probe_context(fc, tmp_path, CANARY) as ctx:
+                found = deployment_canary.probe(ctx)
+            stored = fc.store.peek(*DEPLOYMENT)
+            seen.append((found, stored["spec"].get("minReadySeconds"), stored["metadata"]["generation"]))
+    (first, ready_1, generation_1), (second, ready_2, generation_2) = seen
+    assert (ready_1, ready_2) == (1, 0)  # from 0: 1, then back
+    assert generation_2 == generation_1 + 1
+    for found, generation in ((first, generation_1), (second, generation_2)):
+        observed = one(found, "DEPLOYMENT_CANARY_OBSERVED")
+        assert observed.component.value == "controller-manager"
+        assert {k: v for k, v in observed.evidence.items() if k != "latency_ms"} == {
+            "object": DEPLOYMENT_TARGET, "generation": generation}
+        assert 0 <= observed.evidence["latency_ms"] < CANARY.canary_wait_s * 1000
+
+
+def test_deployment_canary_without_a_controller_reports_generation_and_last_observed(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.stop_component("controller-manager")
+        before = fc.store.peek(*DEPLOYMENT)
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            found = deployment_canary.probe(ctx)
+        after = fc.store.peek(*DEPLOYMENT)
+    missed = one(found, "DEPLOYMENT_CANARY_NOT_OBSERVED")
+    assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
+    assert missed.evidence == {"object": DEPLOYMENT_TARGET, "generation": after["metadata"]["generation"],
+                               "observed": before["status"]["observedGeneration"], "wait_s": CANARY.canary_wait_s}
+
+
+def test_deployment_canary_is_blocked_when_a_fail_closed_webhook_sits_on_the_status_write(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.stop_component("controller-manager")
+        deny_webhook(fc, ("deployments/status",), ("apps",), ("UPDATE",))
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            found = deployment_canary.probe(ctx)
+    blocked = one(found, "PROBE_BLOCKED")
+    assert blocked.component.value == "controller-manager"
+    assert blocked.evidence["probe"] == "deployment_canary" and blocked.evidence["cause"] == "webhook-intercepts"
+    assert "recording the observed generation" in blocked.evidence["because"]
+    assert "guard.policy.example.org" in blocked.evidence["because"]
+
+
+def test_deployment_canary_whose_patch_is_denied_blames_the_set_up(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        deny_webhook(fc, ("deployments",), ("apps",), ("UPDATE",))
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            found = deployment_canary.probe(ctx)
+    assert [o.code for o in found] == ["CHECKER_WRITE_DENIED", "PROBE_BLOCKED"]
+    assert found[0].evidence["object"] == f"Deployment {DEPLOYMENT_TARGET}"
+    assert found[1].evidence["probe"] == "deployment_canary" and found[1].component.value == "controller-manager"
+
+
+def test_deployment_canary_without_its_deployment_says_the_checker_is_not_installed(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.store.delete(*DEPLOYMENT)
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            found = deployment_canary.probe(ctx)
+    missing = one(found, "CHECKER_NOT_INSTALLED")
+    assert missing.component.value == "controller-manager"
+    assert missing.evidence["object"] == f"Deployment {DEPLOYMENT_TARGET}"
+    assert deployment_canary.CANARY_DEPLOYMENT in missing.evidence["message"]
+
+
+SA = ("serviceaccounts", NS, "default")
+SA_TARGET = f"{NS}/default"
+
+
+def test_serviceaccount_canary_is_recreated_with_a_new_uid(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        before = fc.store.peek(*SA)["metadata"]["uid"]
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            found = serviceaccount_canary.probe(ctx)
+        after = fc.store.peek(*SA)["metadata"]["uid"]
+    recreated = one(found, "SERVICEACCOUNT_CANARY_RECREATED")
+    assert before != after
+    assert recreated.component.value == "controller-manager" and recreated.evidence["object"] == SA_TARGET
+    assert 0 <= recreated.evidence["latency_ms"] < CANARY.canary_wait_s * 1000
+
+
+def test_serviceaccount_missing_at_the_start_and_recreated_counts_as_recreated(tmp_path):
+    path = f"/api/v1/namespaces/{NS}/serviceaccounts/default"
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.stop_component("controller-manager")
+        fc.store.delete(*SA)
+        with probe_context(fc, tmp_path, CANARY) as ctx, \
+                after_read(fc, path, lambda: fc.start_component("controller-manager")):
+            found = serviceaccount_canary.probe(ctx)
+        first = reads(fc, path)[0]
+        deletes = [r for r in fc.requests if r.method == "DELETE"]
+    assert first.status == 404
+    assert one(found, "SERVICEACCOUNT_CANARY_RECREATED").evidence["object"] == SA_TARGET
+    assert deletes == []  # nothing to delete: the probe only waits for the controller
+
+
+@pytest.mark.parametrize("missing_before", [False, True])
+def test_serviceaccount_not_recreated_says_whether_it_was_missing_before(tmp_path, missing_before):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.stop_component("controller-manager")
+        if missing_before:
+            fc.store.delete(*SA)
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            found = serviceaccount_canary.probe(ctx)
+        gone = fc.store.peek(*SA) is None
+    missing = one(found, "SERVICEACCOUNT_CANARY_MISSING")
+    assert gone
+    assert missing.evidence == {"object": SA_TARGET, "wait_s": CANARY.canary_wait_s, "missing_before": missing_before}
+
+
+def test_serviceaccount_canary_is_blocked_when_a_fail_closed_webhook_sits_on_the_recreation(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.stop_component("controller-manager")
+        deny_webhook(fc, ("serviceaccounts",), ("",), ("CREATE",))
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            found = serviceaccount_canary.probe(ctx)
+    blocked = one(found, "PROBE_BLOCKED")
+    assert blocked.evidence["probe"] == "serviceaccount_canary" and blocked.evidence["cause"] == "webhook-intercepts"
+    assert "recreating the ServiceAccount" in blocked.evidence["because"]
+
+
+def test_serviceaccount_canary_whose_delete_is_denied_blames_the_set_up(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        deny_webhook(fc, ("serviceaccounts",), ("",), ("DELETE",))
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            found = serviceaccount_canary.probe(ctx)
+        still = fc.store.peek(*SA) is not None
+    assert still
+    assert [o.code for o in found] == ["CHECKER_WRITE_DENIED", "PROBE_BLOCKED"]
+    assert found[0].evidence["object"] == f"ServiceAccount {SA_TARGET}"
+    assert found[1].evidence["probe"] == "serviceaccount_canary" and found[1].component.value == "controller-manager"
+
+
+# scheduler canary
+
+PODS = f"/api/v1/namespaces/{NS}/pods"
+
+
+def canary_pods(fc: FakeCluster) -> list[str]:
+    return sorted(p["metadata"]["name"] for p in fc.store.list("pods", NS)
+                  if (p["metadata"].get("labels") or {}).get(scheduler_canary.CANARY_LABEL) == "scheduler")
+
+
+def test_scheduler_canary_is_attempted_and_deleted(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            found = scheduler_canary.probe(ctx)
+        left = canary_pods(fc)
+        created = [r for r in fc.requests if r.method == "POST" and r.path.startswith(PODS)]
+    attempted = one(found, "SCHEDULER_CANARY_ATTEMPTED")
+    assert attempted.component.value == "scheduler" and attempted.evidence["reason"] == "Unschedulable"
+    assert 0 <= attempted.evidence["latency_ms"] < CANARY.canary_wait_s * 1000
+    assert [r.status for r in created] == [201] and left == []
+
+
+def test_scheduler_canary_not_attempted_names_the_pod_and_the_wait(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.stop_component("scheduler")
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            found = scheduler_canary.probe(ctx)
+        left = canary_pods(fc)
+    missed = one(found, "SCHEDULER_CANARY_NOT_ATTEMPTED")
+    assert missed.evidence == {"object": f"{NS}/cpwatch-canary-c0ffee", "wait_s": CANARY.canary_wait_s}
+    assert left == []  # deleted even though nothing happened to it
+
+
+def test_scheduler_canary_bound_to_a_node_that_carries_the_never_label(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.add_node("node-x", labels={scheduler_canary.NEVER_SCHEDULE_LABEL: "true"})
+        fc.advance(2)
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            found = scheduler_canary.probe(ctx)
+    bound = one(found, "SCHEDULER_CANARY_BOUND")
+    assert bound.component.value == "scheduler" and bound.evidence == {"object": f"{NS}/cpwatch-canary-c0ffee"}
+
+
+def test_scheduler_canary_is_blocked_when_a_fail_closed_webhook_sits_on_the_pod_status(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.stop_component("scheduler")
+        deny_webhook(fc, ("pods/status",), ("",), ("UPDATE",))
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            found = scheduler_canary.probe(ctx)
+    blocked = one(found, "PROBE_BLOCKED")
+    assert blocked.component.value == "scheduler"
+    assert blocked.evidence["probe"] == "scheduler_canary" and blocked.evidence["cause"] == "webhook-intercepts"
+    assert "writing PodScheduled=False on the canary pod" in blocked.evidence["because"]
+
+
+def test_scheduler_canary_whose_pod_is_denied_blames_the_set_up(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        deny_webhook(fc, ("pods",), ("",), ("CREATE",))
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            found = scheduler_canary.probe(ctx)
+    assert [o.code for o in found] == ["CHECKER_WRITE_DENIED", "PROBE_BLOCKED"]
+    assert found[0].evidence["object"] == f"canary pod {NS}/cpwatch-canary-c0ffee"
+    assert found[1].evidence["probe"] == "scheduler_canary" and found[1].component.value == "scheduler"
+
+
+def test_scheduler_canary_in_a_missing_namespace_says_the_checker_is_not_installed(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.store.delete("namespaces", None, NS)
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            found = scheduler_canary.probe(ctx)
+    missing = one(found, "CHECKER_NOT_INSTALLED")
+    assert missing.component.value == "scheduler" and missing.evidence["object"] == f"namespace {NS}"
+    assert NS in missing.evidence["message"]
+
+
+def test_scheduler_canary_deletes_only_old_leftovers_of_its_own(tmp_path):
+    labels = {"app.kubernetes.io/managed-by": "cpwatch", scheduler_canary.CANARY_LABEL: "scheduler"}
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.stop_component("scheduler")  # the leftovers stay pending, as after an interrupted run
+        old = CANARY.canary_leftover_age_s + 30
+        fc.add_pod(NS, "cpwatch-canary-old", labels=labels, created_seconds_ago=old)
+        fc.add_pod(NS, "cpwatch-canary-young", labels=labels, created_seconds_ago=CANARY.canary_leftover_age_s - 30)
+        fc.add_pod(NS, "someone-else-old", labels={"app.kubernetes.io/managed-by": "cpwatch"}, created_seconds_ago=old)
+        fc.add_pod(NS, "other-canary-old", labels={**labels, scheduler_canary.CANARY_LABEL: "other"},
+                   created_seconds_ago=old)
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            scheduler_canary.probe(ctx)
+        left = sorted(p["metadata"]["name"] for p in fc.store.list("pods", NS))
+    assert left == ["cpwatch-canary-young", "other-canary-old", "someone-else-old"]
