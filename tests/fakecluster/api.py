@@ -92,7 +92,7 @@ class Api:
                  poke: Callable[[], None], settings: ApiSettings, stopping: threading.Event,
                  version: dict, webhooks: Webhooks, flow_control: throttling.PriorityAndFairness,
                  metrics_body: Callable[[], bytes],
-                 eks_metrics: Callable[[str], tuple[int, bytes] | None] = lambda component: None) -> None:
+                 eks_metrics: Callable[[str], tuple[int, bytes, str] | None] = lambda component: None) -> None:
         self.store = store
         self.clock = clock
         self.authenticator = authenticator
@@ -268,13 +268,12 @@ class Api:
         answer = self.eks_metrics(route.resource)
         if answer is None:
             raise errors.path_not_found()
-        status, body = answer
+        status, body, content_type = answer
         if status != 200:
-            return ApiResponse(status, body, health.TEXT, user, (("X-Content-Type-Options", "nosniff"),))
+            return ApiResponse(status, body, content_type, user, (("X-Content-Type-Options", "nosniff"),))
         if "gzip" in (request.headers.get("Accept-Encoding") or ""):
-            return ApiResponse(200, metrics.compress(body), eks_metrics.CONTENT_TYPE, user,
-                               (("Content-Encoding", "gzip"),))
-        return ApiResponse(200, body, eks_metrics.CONTENT_TYPE, user)
+            return ApiResponse(200, metrics.compress(body), content_type, user, (("Content-Encoding", "gzip"),))
+        return ApiResponse(200, body, content_type, user)
 
     def _aggregated_groups(self, served: set[str]) -> list[dict]:
         groups: dict[str, list[str]] = {}

@@ -20,7 +20,7 @@ import pytest
 from botocore.config import Config
 
 from cpwatch.connect import api_from_kubeconfig
-from cpwatch.errors import AwsAccessDeniedError
+from cpwatch.errors import AwsAccessDeniedError, BadResponseError, ForbiddenError
 from cpwatch.probes import deployment_canary, ec2_instances, eks_metrics, scheduler_canary, serviceaccount_canary
 from cpwatch.probes.context import ProbeContext
 from cpwatch.settings import Settings
@@ -213,6 +213,75 @@ def test_an_unreachable_component_is_failing_with_the_aggregator_s_answer(tmp_pa
     failing = one(found, "EKS_METRICS_FAILING")
     assert failing.component.value == component
     assert failing.evidence == {"path": path, "http_status": 503, "detail": "service unavailable"}
+
+
+@pytest.mark.parametrize(("component", "probe", "path"), [("kcm", eks_metrics.controller_manager, KCM),
+                                                         ("ksh", eks_metrics.scheduler, KSH)])
+def test_a_backend_error_passed_through_is_failing_with_its_status(tmp_path, component, probe, path):
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(5)
+        fc.fail_eks_metrics(component, 500)
+        with probe_context(fc, tmp_path) as ctx:
+            found = probe(ctx)
+    assert one(found, "EKS_METRICS_FAILING").evidence == {
+        "path": path, "http_status": 500,
+        "detail": f"InternalError: Internal error occurred: the {component} metrics could not be collected"}
+
+
+def test_a_long_text_error_is_cut_to_one_line(tmp_path):
+    page = b"<html>\n<body>\n" + b"upstream connect error or disconnect/reset before headers " * 5 + b"\n</body></html>"
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(5)
+        fc.fail_eks_metrics("kcm", 502, page)
+        with probe_context(fc, tmp_path) as ctx:
+            found = eks_metrics.controller_manager(ctx)
+    detail = one(found, "EKS_METRICS_FAILING").evidence["detail"]
+    assert detail.startswith("<html> <body> upstream connect error") and len(detail) <= 120 and "\n" not in detail
+
+
+@pytest.mark.parametrize("probe", [eks_metrics.controller_manager, eks_metrics.scheduler])
+def test_a_broken_exposition_is_a_bad_answer(tmp_path, probe):
+    """An exposition cut in the middle of one of the component's own series."""
+    component, path, series = (("kcm", KCM, b"workqueue_depth{name=") if probe is eks_metrics.controller_manager
+                               else ("ksh", KSH, b"scheduler_pending_pods{queue="))
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(5)
+        fc.fail_eks_metrics(component, 200, series + b'"active"} 1\n' + series + b'"back')
+        with probe_context(fc, tmp_path) as ctx, pytest.raises(BadResponseError) as raised:
+            probe(ctx)
+    assert path in str(raised.value) and "not Prometheus text" in str(raised.value)
+
+
+def test_a_broken_second_look_is_a_bad_answer(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(20)
+        fc.stall_controller("node_lifecycle_controller", "idle")
+        fc.advance(10)
+        broken = lambda: fc.fail_eks_metrics("kcm", 200, b'workqueue_depth{name="job" 1\n')  # noqa: E731
+        with probe_context(fc, tmp_path) as ctx, after_read(fc, KCM, broken), \
+                pytest.raises(BadResponseError) as raised:
+            eks_metrics.controller_manager(ctx)
+    assert KCM in str(raised.value) and len(reads(fc, KCM)) == 2
+
+
+@pytest.mark.parametrize("probe", [eks_metrics.controller_manager, eks_metrics.scheduler])
+def test_a_checker_without_the_metrics_rule_is_refused_and_the_runner_maps_it(tmp_path, probe):
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(5)
+        fc.add_token("no-rbac-token", "someone-else", ["system:authenticated"])
+        kubeconfig = fc.write_kubeconfig(tmp_path / "kubeconfig", token="no-rbac-token")
+        api, _ = api_from_kubeconfig(str(kubeconfig), None, SETTINGS.request_timeout_s,
+                                     Deadline.after(SETTINGS.run_timeout_s))
+        try:
+            with pytest.raises(ForbiddenError):
+                probe(ProbeContext(api, SETTINGS, run_id="c0ffee"))
+        finally:
+            api.close()
 
 
 # --- scheduler -------------------------------------------------------------------------------
