@@ -418,6 +418,7 @@ class Api:
     def _create(self, rt: ResourceType, route: Route, query: dict[str, str], request: ApiRequest,
                 identity: Identity) -> ApiResponse:
         body = _json_body(request.body)
+        _check_type(rt, body)
         dry_run = "dryRun" in query
 
         def attempt(check_webhooks: bool) -> dict | Call:
@@ -550,6 +551,21 @@ def _error(error: errors.ApiError, user: str | None) -> ApiResponse:
 
 def _copy(obj: object) -> object:
     return json.loads(json.dumps(obj))
+
+
+def _check_type(rt: ResourceType, body: object) -> None:
+    """As the create handler decodes the body (apiserver pkg/endpoints/handlers/create.go): the
+    body's apiVersion must be the path's group/version, and its kind one the scheme has for it
+    (an absent apiVersion or kind defaults to the path's)."""
+    if not isinstance(body, dict):
+        return
+    version, kind = body.get("apiVersion"), body.get("kind")
+    if version and version != rt.api_version:
+        raise errors.bad_request(f"the API version in the data ({version}) does not match the expected API version "
+                                 f"({rt.api_version})")
+    if kind and kind != rt.kind:
+        raise errors.bad_request(f'no kind "{kind}" is registered for version "{rt.api_version}" in scheme '
+                                 f'"pkg/api/legacyscheme/scheme.go:30"')
 
 
 def _json_body(body: bytes) -> object:

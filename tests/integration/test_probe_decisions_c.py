@@ -732,3 +732,28 @@ def test_ec2_refusal_is_an_aws_access_error_naming_the_call(aws_env, tmp_path):
             with probe_context(fc, tmp_path, CANARY) as ctx, pytest.raises(AwsAccessDeniedError) as raised:
                 ec2_instances.probe(replace(ctx, ec2=ec2, cluster=CLUSTER))
     assert "DescribeInstances" in str(raised.value) and CLUSTER in str(raised.value)
+
+
+def test_scheduler_canary_pod_costs_nothing_and_runs_as_its_own_account(tmp_path):
+    """The pod as the apiserver stored it, read while the probe waits for the scheduler."""
+    stored = {}
+    path = f"{PODS}/cpwatch-canary-c0ffee"
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.stop_component("scheduler")
+        snapshot = lambda: stored.update(fc.store.peek("pods", NS, "cpwatch-canary-c0ffee"))  # noqa: E731
+        with probe_context(fc, tmp_path, CANARY) as ctx, after_read(fc, path, snapshot):
+            scheduler_canary.probe(ctx)
+        account = fc.store.peek("serviceaccounts", NS, stored["spec"]["serviceAccountName"])
+    spec = stored["spec"]
+    # found again by the next run's clean-up if this run is interrupted
+    assert stored["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "cpwatch",
+                                            scheduler_canary.CANARY_LABEL: "scheduler"}
+    # the standing account of infra/ (not `default`, which the ServiceAccount canary deletes), no token mounted
+    assert account is not None and account["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "cpwatch"}
+    assert spec["automountServiceAccountToken"] is False and "volumes" not in spec
+    assert spec["terminationGracePeriodSeconds"] == 0 and spec["restartPolicy"] == "Never"
+    [container] = spec["containers"]
+    assert container["image"].startswith("registry.k8s.io/pause:") and container["imagePullPolicy"] == "IfNotPresent"
+    assert container["resources"] == {"requests": {"cpu": "1m", "memory": "4Mi"}, "limits": {"memory": "4Mi"}}
+    assert stored["status"]["qosClass"] == "Burstable"
