@@ -757,3 +757,46 @@ def test_scheduler_canary_pod_costs_nothing_and_runs_as_its_own_account(tmp_path
     assert container["image"].startswith("registry.k8s.io/pause:") and container["imagePullPolicy"] == "IfNotPresent"
     assert container["resources"] == {"requests": {"cpu": "1m", "memory": "4Mi"}, "limits": {"memory": "4Mi"}}
     assert stored["status"]["qosClass"] == "Burstable"
+
+
+MANAGED = {"matchLabels": {"app.kubernetes.io/managed-by": "cpwatch"}}
+
+
+def select_by(fc: FakeCluster, selector: str) -> None:
+    """The guard webhook picks its writes by label instead of by namespace name, as policy engines
+    often do: the checker's namespace and the objects of infra/ carry managed-by=cpwatch."""
+    def change(configuration):
+        configuration["webhooks"][0]["namespaceSelector"] = MANAGED if selector == "namespaceSelector" else {}
+        configuration["webhooks"][0]["objectSelector"] = MANAGED if selector == "objectSelector" else {}
+    fc.store.mutate("validatingwebhookconfigurations", None, "guard", change)
+
+
+@pytest.mark.parametrize("selector", ["namespaceSelector", "objectSelector"])
+def test_canary_reactions_intercepted_by_label_selected_webhooks_are_blocked(tmp_path, selector):
+    """The status writes of the canary pod and Deployment carry managed-by=cpwatch, and both
+    live in the labelled namespace: a fail-closed webhook selecting either intercepts them."""
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.stop_component("scheduler")
+        fc.stop_component("controller-manager")
+        deny_webhook(fc, ("pods/status", "deployments/status"), ("", "apps"), ("UPDATE",))
+        select_by(fc, selector)
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            found = scheduler_canary.probe(ctx) + deployment_canary.probe(ctx)
+    assert [(o.code, o.evidence["probe"]) for o in found] == [("PROBE_BLOCKED", "scheduler_canary"),
+                                                             ("PROBE_BLOCKED", "deployment_canary")]
+
+
+@pytest.mark.parametrize(("selector", "code"), [("namespaceSelector", "PROBE_BLOCKED"),
+                                                ("objectSelector", "SERVICEACCOUNT_CANARY_MISSING")])
+def test_serviceaccount_recreation_is_intercepted_by_namespace_labels_not_by_its_own(tmp_path, selector, code):
+    """The controller recreates `default` without labels: an objectSelector on managed-by does not
+    intercept it, a namespaceSelector on the checker's namespace does."""
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.stop_component("controller-manager")
+        deny_webhook(fc, ("serviceaccounts",), ("",), ("CREATE",))
+        select_by(fc, selector)
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            found = serviceaccount_canary.probe(ctx)
+    assert [o.code for o in found] == [code]
