@@ -166,16 +166,23 @@ def test_the_second_look_needs_the_gap_and_two_seconds_before_the_deadline(tmp_p
                                        else ["CONTROLLER_QUEUES_DRAINING"])
 
 
-def test_a_second_look_that_fails_leaves_the_first_look_s_finding(tmp_path):
+THROTTLED = (b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Too many requests, '
+             b'please try again later.","reason":"TooManyRequests","details":{"retryAfterSeconds":1},"code":429}')
+
+
+@pytest.mark.parametrize("second", [503, 429])
+def test_a_second_look_that_fails_leaves_the_first_look_s_finding(tmp_path, second):
+    """503: the process went away in the gap; 429: the second read is throttled (raised, then dropped)."""
     with FakeCluster(nodes=3) as fc:
         fc.serve_eks_metrics()
         fc.advance(20)
         fc.stall_controller("node_lifecycle_controller", "idle")
         fc.advance(10)
-        with probe_context(fc, tmp_path) as ctx, \
-                after_read(fc, KCM, lambda: fc.stop_component("controller-manager")):
+        fail = ((lambda: fc.stop_component("controller-manager")) if second == 503
+                else (lambda: fc.fail_eks_metrics("kcm", 429, THROTTLED)))
+        with probe_context(fc, tmp_path) as ctx, after_read(fc, KCM, fail):
             found = eks_metrics.controller_manager(ctx)
-    assert [r.status for r in reads(fc, KCM)] == [200, 503]
+    assert [r.status for r in reads(fc, KCM)][:2] == [200, second]
     drained = one(found, "CONTROLLER_QUEUES_DRAINING")
     assert drained.evidence["deepest"] == "node_lifecycle_controller" and drained.evidence["depth"] == 3
 
