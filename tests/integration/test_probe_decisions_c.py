@@ -807,3 +807,17 @@ def test_serviceaccount_recreation_is_intercepted_by_namespace_labels_not_by_its
         with probe_context(fc, tmp_path, CANARY) as ctx:
             found = serviceaccount_canary.probe(ctx)
     assert [o.code for o in found] == [code]
+
+
+def test_canary_writes_ask_the_apiserver_to_give_up_first(tmp_path):
+    """?timeout= on the canaries' writes: the apiserver stops waiting (for a webhook) before the
+    client does and says why."""
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            deployment_canary.probe(ctx)
+            scheduler_canary.probe(ctx)
+        writes = [(r.method, r.path) for r in fc.requests if r.method in ("PATCH", "POST")]
+    bounded = f"timeout={int(CANARY.write_timeout_s)}s"
+    assert writes == [("PATCH", f"/apis/apps/v1/namespaces/{NS}/deployments/cpwatch-canary?{bounded}"),
+                      ("POST", f"{PODS}?{bounded}")]
