@@ -109,6 +109,8 @@ class Api:
         self.eks_metrics = eks_metrics
         # Replay: answers served verbatim, by request target ("/livez?verbose").
         self.recorded: dict[str, RecordedAnswer] = {}
+        # A proxy in front of the apiserver editing JSON answers, by (method, path) (FakeCluster.rewrite_answers).
+        self.rewrites: dict[tuple[str, str], Callable[[dict], dict]] = {}
 
     # --- entry point --------------------------------------------------------------------
 
@@ -129,6 +131,9 @@ class Api:
             outcome = _error(error, identity.user)
         if isinstance(outcome, ApiResponse):
             outcome = dataclasses.replace(outcome, headers=outcome.headers + classification.headers())
+            edit = self.rewrites.get((request.method, path))
+            if edit is not None and 200 <= outcome.status < 300 and outcome.content_type == JSON:
+                outcome = dataclasses.replace(outcome, body=dumps(edit(json.loads(outcome.body))))
         return outcome
 
     def _handle(self, request: ApiRequest, identity: Identity) -> ApiResponse | NoAnswer:

@@ -15,7 +15,7 @@ import ssl
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import yaml
 
@@ -442,6 +442,15 @@ class FakeCluster:
                 self.store.put("apiservices", apiservice)
             elif self.store.peek("apiservices", None, eks_metrics.APISERVICE) is not None:
                 self.store.delete("apiservices", None, eks_metrics.APISERVICE)
+
+    def rewrite_answers(self, method: str, path: str, edit: Callable[[dict], dict] | None) -> None:
+        """A proxy between clients and the apiserver that edits the JSON of every 2xx answer to
+        `method path` (query ignored), as a misbehaving API gateway or caching proxy can: what
+        the client gets is then not what the apiserver said. edit=None removes it."""
+        if edit is None:
+            self.api.rewrites.pop((method, path), None)
+        else:
+            self.api.rewrites[(method, path)] = edit
 
     def fail_eks_metrics(self, component: str, status: int | None = 500, body: bytes | None = None,
                          content_type: str | None = None) -> None:

@@ -414,6 +414,7 @@ def test_deployment_canary_without_a_controller_reports_generation_and_last_obse
             found = deployment_canary.probe(ctx)
         after = fc.store.peek(*DEPLOYMENT)
     missed = one(found, "DEPLOYMENT_CANARY_NOT_OBSERVED")
+    assert missed.component.value == "controller-manager"
     assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
     assert missed.evidence == {"object": DEPLOYMENT_TARGET, "generation": after["metadata"]["generation"],
                                "observed": before["status"]["observedGeneration"], "wait_s": CANARY.canary_wait_s}
@@ -429,8 +430,9 @@ def test_deployment_canary_is_blocked_when_a_fail_closed_webhook_sits_on_the_sta
     blocked = one(found, "PROBE_BLOCKED")
     assert blocked.component.value == "controller-manager"
     assert blocked.evidence["probe"] == "deployment_canary" and blocked.evidence["cause"] == "webhook-intercepts"
-    assert "recording the observed generation" in blocked.evidence["because"]
-    assert "guard.policy.example.org" in blocked.evidence["because"]
+    assert blocked.evidence["because"].startswith(
+        f"recording the observed generation needs UPDATE deployments/status in {NS}, which fail-closed admission "
+        "webhook(s) guard.policy.example.org (")
 
 
 def test_deployment_canary_whose_patch_is_denied_blames_the_set_up(tmp_path):
@@ -500,7 +502,7 @@ def test_serviceaccount_not_recreated_says_whether_it_was_missing_before(tmp_pat
             found = serviceaccount_canary.probe(ctx)
         gone = fc.store.peek(*SA) is None
     missing = one(found, "SERVICEACCOUNT_CANARY_MISSING")
-    assert gone
+    assert gone and missing.component.value == "controller-manager"
     assert missing.evidence == {"object": SA_TARGET, "wait_s": CANARY.canary_wait_s, "missing_before": missing_before}
 
 
@@ -513,7 +515,9 @@ def test_serviceaccount_canary_is_blocked_when_a_fail_closed_webhook_sits_on_the
             found = serviceaccount_canary.probe(ctx)
     blocked = one(found, "PROBE_BLOCKED")
     assert blocked.evidence["probe"] == "serviceaccount_canary" and blocked.evidence["cause"] == "webhook-intercepts"
-    assert "recreating the ServiceAccount" in blocked.evidence["because"]
+    assert blocked.evidence["because"].startswith(
+        f"recreating the ServiceAccount needs CREATE serviceaccounts in {NS}, which fail-closed admission webhook(s) ")
+    assert blocked.component.value == "controller-manager"
 
 
 def test_serviceaccount_canary_whose_delete_is_denied_blames_the_set_up(tmp_path):
@@ -560,6 +564,7 @@ def test_scheduler_canary_not_attempted_names_the_pod_and_the_wait(tmp_path):
             found = scheduler_canary.probe(ctx)
         left = canary_pods(fc)
     missed = one(found, "SCHEDULER_CANARY_NOT_ATTEMPTED")
+    assert missed.component.value == "scheduler"
     assert missed.evidence == {"object": f"{NS}/cpwatch-canary-c0ffee", "wait_s": CANARY.canary_wait_s}
     assert left == []  # deleted even though nothing happened to it
 
@@ -585,7 +590,8 @@ def test_scheduler_canary_is_blocked_when_a_fail_closed_webhook_sits_on_the_pod_
     blocked = one(found, "PROBE_BLOCKED")
     assert blocked.component.value == "scheduler"
     assert blocked.evidence["probe"] == "scheduler_canary" and blocked.evidence["cause"] == "webhook-intercepts"
-    assert "writing PodScheduled=False on the canary pod" in blocked.evidence["because"]
+    assert blocked.evidence["because"].startswith(
+        f"writing PodScheduled=False on the canary pod needs UPDATE pods/status in {NS}, which fail-closed ")
 
 
 def test_scheduler_canary_whose_pod_is_denied_blames_the_set_up(tmp_path):
@@ -821,3 +827,51 @@ def test_canary_writes_ask_the_apiserver_to_give_up_first(tmp_path):
     bounded = f"timeout={int(CANARY.write_timeout_s)}s"
     assert writes == [("PATCH", f"/apis/apps/v1/namespaces/{NS}/deployments/cpwatch-canary?{bounded}"),
                       ("POST", f"{PODS}?{bounded}")]
+
+
+# --- answers that are not what the apiserver said (a proxy in front of it) -------------------
+
+DEPLOYMENT_PATH = f"/apis/apps/v1/namespaces/{NS}/deployments/cpwatch-canary"
+
+
+def renamed(obj: dict) -> dict:
+    return {**obj, "metadata": {**obj["metadata"], "name": "login-page"}}
+
+
+def without_generation(obj: dict) -> dict:
+    return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "generation"}}
+
+
+@pytest.mark.parametrize(("method", "edit", "message"), [
+    ("GET", renamed, "the answer is not the Deployment cpwatch-canary"),
+    ("PATCH", without_generation, "the patched Deployment has no metadata.generation"),
+])
+def test_deployment_canary_refuses_an_answer_that_is_not_its_deployment(tmp_path, method, edit, message):
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.rewrite_answers(method, DEPLOYMENT_PATH, edit)
+        with probe_context(fc, tmp_path, CANARY) as ctx, pytest.raises(BadResponseError) as raised:
+            deployment_canary.probe(ctx)
+    assert str(raised.value) == str(BadResponseError(method, DEPLOYMENT_PATH, message))
+
+
+def test_scheduler_canary_refuses_an_answer_that_is_not_its_pod(tmp_path):
+    path = f"{PODS}/cpwatch-canary-c0ffee"
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.rewrite_answers("GET", path, renamed)
+        with probe_context(fc, tmp_path, CANARY) as ctx, pytest.raises(BadResponseError) as raised:
+            scheduler_canary.probe(ctx)
+        left = canary_pods(fc)
+    assert str(raised.value) == str(BadResponseError("GET", path, "the answer is not the pod cpwatch-canary-c0ffee"))
+    assert left == []  # deleted all the same
+
+
+def test_serviceaccount_canary_refuses_an_answer_without_a_uid(tmp_path):
+    path = f"/api/v1/namespaces/{NS}/serviceaccounts/default"
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.rewrite_answers("GET", path, lambda obj: {**obj, "metadata": {**obj["metadata"], "uid": ""}})
+        with probe_context(fc, tmp_path, CANARY) as ctx, pytest.raises(BadResponseError) as raised:
+            serviceaccount_canary.probe(ctx)
+    assert str(raised.value) == str(BadResponseError("GET", path, "the answer is not a ServiceAccount (no metadata.uid)"))
