@@ -9,6 +9,7 @@ ApiError; the store write happens in the caller.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 
 from . import errors
@@ -126,12 +127,23 @@ def delete_options(body: bytes, query: dict[str, str]) -> dict:
             raise errors.bad_request("the body of the request was not valid JSON DeleteOptions") from None
         if not isinstance(options, dict):
             raise errors.bad_request("DeleteOptions must be an object")
+        _check_delete_options_type(options)
     if "gracePeriodSeconds" in query:
         try:
             options["gracePeriodSeconds"] = int(query["gracePeriodSeconds"])
         except ValueError:
             raise errors.bad_request(f"invalid gracePeriodSeconds {query['gracePeriodSeconds']!r}") from None
     return options
+
+
+def _check_delete_options_type(options: dict) -> None:
+    """As the delete handler decodes its body (apiserver pkg/endpoints/handlers/delete.go): an
+    absent apiVersion or kind defaults to meta.k8s.io/v1 DeleteOptions, a group's own version is
+    accepted for backwards compatibility, any other kind or version is not registered: 400."""
+    version, kind = options.get("apiVersion") or "meta.k8s.io/v1", options.get("kind") or "DeleteOptions"
+    if kind != "DeleteOptions" or not re.fullmatch(r"([a-z0-9.-]+/)?v[0-9]+((alpha|beta)[0-9]+)?", version):
+        raise errors.bad_request(f'no kind "{kind}" is registered for version "{version}" in scheme '
+                                 '"k8s.io/apimachinery/pkg/apis/meta/internalversion/scheme/register.go:28"')
 
 
 def check_preconditions(rt: ResourceType, current: dict, options: dict) -> None:

@@ -875,3 +875,19 @@ def test_serviceaccount_canary_refuses_an_answer_without_a_uid(tmp_path):
         with probe_context(fc, tmp_path, CANARY) as ctx, pytest.raises(BadResponseError) as raised:
             serviceaccount_canary.probe(ctx)
     assert str(raised.value) == str(BadResponseError("GET", path, "the answer is not a ServiceAccount (no metadata.uid)"))
+
+
+def test_scheduler_canary_leftover_bound_to_a_dead_node_is_removed_at_once(tmp_path):
+    """A leftover that some scheduler did bind, on a node whose kubelet is gone, and without a grace
+    period of its own (30 s by default): only DeleteOptions' gracePeriodSeconds=0 removes it now
+    instead of leaving it terminating until a kubelet confirms."""
+    labels = {"app.kubernetes.io/managed-by": "cpwatch", scheduler_canary.CANARY_LABEL: "scheduler"}
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.lose_node("node-c")
+        fc.add_pod(NS, "cpwatch-canary-bound", node_name="node-c", labels=labels,
+                   created_seconds_ago=CANARY.canary_leftover_age_s + 30)
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            scheduler_canary.probe(ctx)
+        left = fc.store.peek("pods", NS, "cpwatch-canary-bound")
+    assert left is None
