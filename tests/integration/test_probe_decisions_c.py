@@ -1,5 +1,5 @@
-"""Each decision of the EKS metrics probes and the active canaries, against the fake control plane
-(issue 12, mutation testing).
+"""Each decision of the EKS metrics probes, the active canaries and the EC2 cross-check, against
+the fake control plane and (EC2) moto in server mode (issue 12, mutation testing).
 
 The probes are called one at a time, with the real KubeApi of the checker's kubeconfig, so the
 finding a test pins is the probe's own and nothing else can reach the same outcome; a run's
