@@ -25,7 +25,7 @@ from cpwatch.probes import deployment_canary, ec2_instances, eks_metrics, schedu
 from cpwatch.probes.context import ProbeContext
 from cpwatch.settings import Settings
 from cpwatch.timeutil import Deadline, parse_k8s_time
-from tests.aws.moto_server import aws_error_endpoint
+from tests.aws.moto_server import ACCOUNT_ID, DEFAULT_REGION, aws_error_endpoint
 from tests.fakecluster import FakeCluster
 from tests.fakecluster.components.workqueues import QUEUES
 from tests.fakecluster import eks_metrics as fake_eks_metrics
@@ -662,6 +662,15 @@ def node_for(fc: FakeCluster, instance: dict, provider_instance: str | None = No
     return name
 
 
+def set_moto_state(instance: dict, name: str, code: int) -> None:
+    """A transitional state EC2 shows for a while (moto moves an instance through it at once).
+    ThreadedMotoServer runs in this process, so its backend is this object."""
+    from moto.ec2.models import ec2_backends
+
+    state = ec2_backends[ACCOUNT_ID][DEFAULT_REGION].get_instance(instance["InstanceId"])._state
+    state.name, state.code = name, code
+
+
 def set_ready(fc: FakeCluster, name: str, status: str) -> None:
     def change(node):
         for entry in node["status"]["conditions"]:
@@ -675,40 +684,50 @@ def test_ec2_gone_instances_whose_nodes_stay_ready_are_counted_once_each(aws_env
     counted = {"managed": launch(ec2, EKS_TAG), "self-managed": launch(ec2, SELF_MANAGED_TAG),
                "both tags": launch(ec2, {**EKS_TAG, **SELF_MANAGED_TAG})}
     stopped = launch(ec2, EKS_TAG)  # counted too: stopped, not terminated
+    # and in the states on the way there (EC2 API InstanceState codes)
+    transitional = {"stopping": (launch(ec2, EKS_TAG), 64), "shutting-down": (launch(ec2, EKS_TAG), 32)}
     skipped = {"no node": launch(ec2, EKS_TAG), "another instance's node": launch(ec2, EKS_TAG),
                "node marked Unknown": launch(ec2, EKS_TAG), "fresh Lease": launch(ec2, EKS_TAG),
-               "no Lease": launch(ec2, EKS_TAG), "another cluster": launch(ec2, {"eks:cluster-name": "prod-b"}),
+               "no Lease": launch(ec2, EKS_TAG), "no Ready condition": launch(ec2, EKS_TAG),
+               "another cluster": launch(ec2, {"eks:cluster-name": "prod-b"}),
                "still running": launch(ec2, EKS_TAG)}
     with FakeCluster(nodes=1) as fc:
         fc.stop_component("controller-manager")  # nothing marks the silent nodes
-        lost = [node_for(fc, i) for i in [*counted.values(), stopped, skipped["node marked Unknown"],
-                                          skipped["no Lease"], skipped["another cluster"], skipped["still running"]]]
+        moving = [instance for instance, _ in transitional.values()]
+        lost = [node_for(fc, i) for i in [*counted.values(), stopped, *moving, skipped["node marked Unknown"],
+                                          skipped["no Lease"], skipped["no Ready condition"],
+                                          skipped["another cluster"], skipped["still running"]]]
         node_for(fc, skipped["another instance's node"], provider_instance="i-0000000000000000")
         fresh = node_for(fc, skipped["fresh Lease"])
         for name in [*lost, skipped["another instance's node"]["PrivateDnsName"]]:
             fc.lose_node(name)
         set_ready(fc, skipped["node marked Unknown"]["PrivateDnsName"], "Unknown")
+        fc.store.mutate("nodes", None, skipped["no Ready condition"]["PrivateDnsName"],
+                        lambda node: node["status"].update(conditions=[]))
         fc.store.delete("leases", "kube-node-lease", skipped["no Lease"]["PrivateDnsName"])
         gone = [i["InstanceId"] for i in [*counted.values(), *skipped.values()] if i is not skipped["still running"]]
         ec2.terminate_instances(InstanceIds=gone)
         ec2.stop_instances(InstanceIds=[stopped["InstanceId"]])
+        for state, (instance, code) in transitional.items():
+            set_moto_state(instance, state, code)
         fc.advance(150)
         with probe_context(fc, tmp_path, CANARY) as ctx:
             found = ec2_instances.probe(replace(ctx, ec2=ec2, cluster=CLUSTER))
         lease_ages = {name: (fc.clock.now() - parse_k8s_time(fc.store.peek("leases", "kube-node-lease", name)
                                                               ["spec"]["renewTime"])).total_seconds()
-                      for name in [i["PrivateDnsName"] for i in [*counted.values(), stopped]]}
+                      for name in [i["PrivateDnsName"] for i in [*counted.values(), stopped, *moving]]}
     assert fresh not in lease_ages
     finding = one(found, "INSTANCE_GONE_NODE_READY")
     assert finding.component.value == "controller-manager"
-    expected = {f"{i['PrivateDnsName']} ({i['InstanceId']} {'stopped' if i is stopped else 'terminated'}, Lease "
-                for i in [*counted.values(), stopped]}
-    assert finding.evidence["count"] == 4 and len(finding.evidence["nodes"]) == 4
+    states = {stopped["InstanceId"]: "stopped", **{i["InstanceId"]: state for state, (i, _) in transitional.items()}}
+    expected = {f"{i['PrivateDnsName']} ({i['InstanceId']} {states.get(i['InstanceId'], 'terminated')}, Lease "
+                for i in [*counted.values(), stopped, *moving]}
+    assert finding.evidence["count"] == 6 and len(finding.evidence["nodes"]) == 6
     assert {entry.split("Lease ")[0] + "Lease " for entry in finding.evidence["nodes"]} == expected
     for entry in finding.evidence["nodes"]:
         name = entry.split(" ")[0]
         assert abs(int(entry.rsplit("Lease ", 1)[1].removesuffix(" s)")) - lease_ages[name]) <= 2
-    assert finding.evidence["examples"] == ", ".join(finding.evidence["nodes"])
+    assert finding.evidence["examples"] == ", ".join(finding.evidence["nodes"][:5]) + " and 1 more"
 
 
 def test_ec2_gone_instances_whose_nodes_were_handled_are_consistent(aws_env, tmp_path):
