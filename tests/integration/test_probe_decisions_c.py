@@ -910,3 +910,16 @@ def test_scheduler_canary_leftover_bound_to_a_dead_node_is_removed_at_once(tmp_p
             scheduler_canary.probe(ctx)
         left = fc.store.peek("pods", NS, "cpwatch-canary-bound")
     assert left is None
+
+
+def test_serviceaccount_held_by_a_finalizer_is_not_taken_for_a_recreated_one(tmp_path):
+    """A finalizer (some policy's) keeps the deleted `default` in place with its old uid: the
+    controller recreates nothing while it exists, and the old object is not a new one."""
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.store.mutate(*SA, lambda sa: sa["metadata"].update(finalizers=["policy.example.org/audit"]))
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            found = serviceaccount_canary.probe(ctx)
+        held = fc.store.peek(*SA)
+    assert held is not None and held["metadata"].get("deletionTimestamp")
+    assert one(found, "SERVICEACCOUNT_CANARY_MISSING").evidence["missing_before"] is False
