@@ -60,6 +60,8 @@ def prepare_create(store: Store, rt: ResourceType, namespace: str, obj: object, 
         if store.peek("serviceaccounts", namespace, account) is None:
             raise errors.forbidden(rt, name, f"error looking up service account {namespace}/{account}: "
                                              f'serviceaccount "{account}" not found')
+    if rt.plural == "pods":
+        _check_container_names(rt, name, obj.get("spec") or {})
     defaulter = DEFAULTERS.get(rt.plural)
     if defaulter:
         defaulter(obj)
@@ -67,6 +69,24 @@ def prepare_create(store: Store, rt: ResourceType, namespace: str, obj: object, 
         metadata["generation"] = 1
     metadata["creationTimestamp"] = rfc3339(now)
     return obj
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def _check_container_names(rt: ResourceType, name: str, spec: dict) -> None:
+    """Pod validation (pkg/apis/core/validation, validateContainers): a container's name is
+    required and an RFC 1123 label."""
+    for index, container in enumerate(spec.get("containers") or []):
+        field = f"spec.containers[{index}].name"
+        value = container.get("name") if isinstance(container, dict) else None
+        if not value:
+            raise errors.invalid(rt, name, f"{field}: Required value")
+        if len(value) > 63 or not _DNS_LABEL.fullmatch(value):
+            raise errors.invalid(rt, name, f'{field}: Invalid value: "{value}": a lowercase RFC 1123 label must '
+                                           "consist of lower case alphanumeric characters or '-', and must start "
+                                           "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
+                                           "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
 
 
 def prepare_update(rt: ResourceType, current: dict, new: object, subresource: str) -> dict:

@@ -259,7 +259,7 @@ def test_a_broken_exposition_is_a_bad_answer(tmp_path, probe):
         fc.fail_eks_metrics(component, 200, series + b'"active"} 1\n' + series + b'"back')
         with probe_context(fc, tmp_path) as ctx, pytest.raises(BadResponseError) as raised:
             probe(ctx)
-    assert path in str(raised.value) and "not Prometheus text" in str(raised.value)
+    assert str(raised.value).startswith(f"GET {path}: not Prometheus text: ")
 
 
 def test_a_broken_second_look_is_a_bad_answer(tmp_path):
@@ -272,7 +272,7 @@ def test_a_broken_second_look_is_a_bad_answer(tmp_path):
         with probe_context(fc, tmp_path) as ctx, after_read(fc, KCM, broken), \
                 pytest.raises(BadResponseError) as raised:
             eks_metrics.controller_manager(ctx)
-    assert KCM in str(raised.value) and len(reads(fc, KCM)) == 2
+    assert str(raised.value).startswith(f"GET {KCM}: not Prometheus text: ") and len(reads(fc, KCM)) == 2
 
 
 @pytest.mark.parametrize("probe", [eks_metrics.controller_manager, eks_metrics.scheduler])
