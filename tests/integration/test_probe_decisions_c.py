@@ -195,7 +195,8 @@ def test_a_standby_controller_manager_is_said_and_not_judged(tmp_path):
         fc.advance(15)
         with probe_context(fc, tmp_path) as ctx:
             found = eks_metrics.controller_manager(ctx)
-    assert one(found, "EKS_METRICS_STANDBY").evidence == {"path": KCM}
+    standby = one(found, "EKS_METRICS_STANDBY")
+    assert standby.component.value == "controller-manager" and standby.evidence == {"path": KCM}
 
 
 @pytest.mark.parametrize("probe", [eks_metrics.controller_manager, eks_metrics.scheduler])
@@ -367,7 +368,8 @@ def test_a_standby_scheduler_is_said_and_not_judged(tmp_path):
         fc.advance(15)
         with probe_context(fc, tmp_path) as ctx:
             found = eks_metrics.scheduler(ctx)
-    assert one(found, "EKS_METRICS_STANDBY").evidence == {"path": KSH}
+    standby = one(found, "EKS_METRICS_STANDBY")
+    assert standby.component.value == "scheduler" and standby.evidence == {"path": KSH}
 
 
 # --- the active canaries ---------------------------------------------------------------------
