@@ -925,3 +925,16 @@ def test_serviceaccount_held_by_a_finalizer_is_not_taken_for_a_recreated_one(tmp
         held = fc.store.peek(*SA)
     assert held is not None and held["metadata"].get("deletionTimestamp")
     assert one(found, "SERVICEACCOUNT_CANARY_MISSING").evidence["missing_before"] is False
+
+
+def test_a_broken_second_scheduler_look_is_a_bad_answer(tmp_path):
+    with FakeCluster(nodes=3) as fc:
+        fc.serve_eks_metrics()
+        fc.advance(10)
+        fc.wedge_component("scheduler")
+        fc.add_pod("apps", "web-0")
+        broken = lambda: fc.fail_eks_metrics("ksh", 200, b'scheduler_pending_pods{queue="active" 1\n')  # noqa: E731
+        with probe_context(fc, tmp_path) as ctx, after_read(fc, KSH, broken), \
+                pytest.raises(BadResponseError) as raised:
+            eks_metrics.scheduler(ctx)
+    assert str(raised.value).startswith(f"GET {KSH}: not Prometheus text: ") and len(reads(fc, KSH)) == 2
