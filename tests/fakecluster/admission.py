@@ -9,6 +9,7 @@ ApiError; the store write happens in the caller.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 
 from . import errors
@@ -59,6 +60,8 @@ def prepare_create(store: Store, rt: ResourceType, namespace: str, obj: object, 
         if store.peek("serviceaccounts", namespace, account) is None:
             raise errors.forbidden(rt, name, f"error looking up service account {namespace}/{account}: "
                                              f'serviceaccount "{account}" not found')
+    if rt.plural == "pods":
+        _check_container_names(rt, name, obj.get("spec") or {})
     defaulter = DEFAULTERS.get(rt.plural)
     if defaulter:
         defaulter(obj)
@@ -66,6 +69,24 @@ def prepare_create(store: Store, rt: ResourceType, namespace: str, obj: object, 
         metadata["generation"] = 1
     metadata["creationTimestamp"] = rfc3339(now)
     return obj
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def _check_container_names(rt: ResourceType, name: str, spec: dict) -> None:
+    """Pod validation (pkg/apis/core/validation, validateContainers): a container's name is
+    required and an RFC 1123 label."""
+    for index, container in enumerate(spec.get("containers") or []):
+        field = f"spec.containers[{index}].name"
+        value = container.get("name") if isinstance(container, dict) else None
+        if not value:
+            raise errors.invalid(rt, name, f"{field}: Required value")
+        if len(value) > 63 or not _DNS_LABEL.fullmatch(value):
+            raise errors.invalid(rt, name, f'{field}: Invalid value: "{value}": a lowercase RFC 1123 label must '
+                                           "consist of lower case alphanumeric characters or '-', and must start "
+                                           "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
+                                           "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
 
 
 def prepare_update(rt: ResourceType, current: dict, new: object, subresource: str) -> dict:
@@ -126,12 +147,23 @@ def delete_options(body: bytes, query: dict[str, str]) -> dict:
             raise errors.bad_request("the body of the request was not valid JSON DeleteOptions") from None
         if not isinstance(options, dict):
             raise errors.bad_request("DeleteOptions must be an object")
+        _check_delete_options_type(options)
     if "gracePeriodSeconds" in query:
         try:
             options["gracePeriodSeconds"] = int(query["gracePeriodSeconds"])
         except ValueError:
             raise errors.bad_request(f"invalid gracePeriodSeconds {query['gracePeriodSeconds']!r}") from None
     return options
+
+
+def _check_delete_options_type(options: dict) -> None:
+    """As the delete handler decodes its body (apiserver pkg/endpoints/handlers/delete.go): an
+    absent apiVersion or kind defaults to meta.k8s.io/v1 DeleteOptions, a group's own version is
+    accepted for backwards compatibility, any other kind or version is not registered: 400."""
+    version, kind = options.get("apiVersion") or "meta.k8s.io/v1", options.get("kind") or "DeleteOptions"
+    if kind != "DeleteOptions" or not re.fullmatch(r"([a-z0-9.-]+/)?v[0-9]+((alpha|beta)[0-9]+)?", version):
+        raise errors.bad_request(f'no kind "{kind}" is registered for version "{version}" in scheme '
+                                 '"k8s.io/apimachinery/pkg/apis/meta/internalversion/scheme/register.go:28"')
 
 
 def check_preconditions(rt: ResourceType, current: dict, options: dict) -> None:

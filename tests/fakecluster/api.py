@@ -92,7 +92,7 @@ class Api:
                  poke: Callable[[], None], settings: ApiSettings, stopping: threading.Event,
                  version: dict, webhooks: Webhooks, flow_control: throttling.PriorityAndFairness,
                  metrics_body: Callable[[], bytes],
-                 eks_metrics: Callable[[str], tuple[int, bytes] | None] = lambda component: None) -> None:
+                 eks_metrics: Callable[[str], tuple[int, bytes, str] | None] = lambda component: None) -> None:
         self.store = store
         self.clock = clock
         self.authenticator = authenticator
@@ -109,6 +109,8 @@ class Api:
         self.eks_metrics = eks_metrics
         # Replay: answers served verbatim, by request target ("/livez?verbose").
         self.recorded: dict[str, RecordedAnswer] = {}
+        # A proxy in front of the apiserver editing JSON answers, by (method, path) (FakeCluster.rewrite_answers).
+        self.rewrites: dict[tuple[str, str], Callable[[dict], dict]] = {}
 
     # --- entry point --------------------------------------------------------------------
 
@@ -129,6 +131,9 @@ class Api:
             outcome = _error(error, identity.user)
         if isinstance(outcome, ApiResponse):
             outcome = dataclasses.replace(outcome, headers=outcome.headers + classification.headers())
+            edit = self.rewrites.get((request.method, path))
+            if edit is not None and 200 <= outcome.status < 300 and outcome.content_type == JSON:
+                outcome = dataclasses.replace(outcome, body=dumps(edit(json.loads(outcome.body))))
         return outcome
 
     def _handle(self, request: ApiRequest, identity: Identity) -> ApiResponse | NoAnswer:
@@ -268,13 +273,12 @@ class Api:
         answer = self.eks_metrics(route.resource)
         if answer is None:
             raise errors.path_not_found()
-        status, body = answer
+        status, body, content_type = answer
         if status != 200:
-            return ApiResponse(status, body, health.TEXT, user, (("X-Content-Type-Options", "nosniff"),))
+            return ApiResponse(status, body, content_type, user, (("X-Content-Type-Options", "nosniff"),))
         if "gzip" in (request.headers.get("Accept-Encoding") or ""):
-            return ApiResponse(200, metrics.compress(body), eks_metrics.CONTENT_TYPE, user,
-                               (("Content-Encoding", "gzip"),))
-        return ApiResponse(200, body, eks_metrics.CONTENT_TYPE, user)
+            return ApiResponse(200, metrics.compress(body), content_type, user, (("Content-Encoding", "gzip"),))
+        return ApiResponse(200, body, content_type, user)
 
     def _aggregated_groups(self, served: set[str]) -> list[dict]:
         groups: dict[str, list[str]] = {}
@@ -419,6 +423,7 @@ class Api:
     def _create(self, rt: ResourceType, route: Route, query: dict[str, str], request: ApiRequest,
                 identity: Identity) -> ApiResponse:
         body = _json_body(request.body)
+        _check_type(rt, body)
         dry_run = "dryRun" in query
 
         def attempt(check_webhooks: bool) -> dict | Call:
@@ -551,6 +556,21 @@ def _error(error: errors.ApiError, user: str | None) -> ApiResponse:
 
 def _copy(obj: object) -> object:
     return json.loads(json.dumps(obj))
+
+
+def _check_type(rt: ResourceType, body: object) -> None:
+    """As the create handler decodes the body (apiserver pkg/endpoints/handlers/create.go): the
+    body's apiVersion must be the path's group/version, and its kind one the scheme has for it
+    (an absent apiVersion or kind defaults to the path's)."""
+    if not isinstance(body, dict):
+        return
+    version, kind = body.get("apiVersion"), body.get("kind")
+    if version and version != rt.api_version:
+        raise errors.bad_request(f"the API version in the data ({version}) does not match the expected API version "
+                                 f"({rt.api_version})")
+    if kind and kind != rt.kind:
+        raise errors.bad_request(f'no kind "{kind}" is registered for version "{rt.api_version}" in scheme '
+                                 f'"pkg/api/legacyscheme/scheme.go:30"')
 
 
 def _json_body(body: bytes) -> object:

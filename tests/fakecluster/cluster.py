@@ -15,7 +15,7 @@ import ssl
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import yaml
 
@@ -97,6 +97,7 @@ class FakeCluster:
         self._db_sizes = [metrics.DEFAULT_DB_SIZE] * 3
         self._size_metric: str | None = None
         self._webhook_configurations: set[tuple[str, str]] = set()
+        self._eks_metrics_failures: dict[str, tuple[int, bytes, str]] = {}  # fail_eks_metrics
         self.authenticator = Authenticator(token_validator)
         self.checker_token = secrets.token_urlsafe(32)
         self.admin_token = secrets.token_urlsafe(32)
@@ -442,6 +443,33 @@ class FakeCluster:
             elif self.store.peek("apiservices", None, eks_metrics.APISERVICE) is not None:
                 self.store.delete("apiservices", None, eks_metrics.APISERVICE)
 
+    def rewrite_answers(self, method: str, path: str, edit: Callable[[dict], dict] | None) -> None:
+        """A proxy between clients and the apiserver that edits the JSON of every 2xx answer to
+        `method path` (query ignored), as a misbehaving API gateway or caching proxy can: what
+        the client gets is then not what the apiserver said. edit=None removes it."""
+        if edit is None:
+            self.api.rewrites.pop((method, path), None)
+        else:
+            self.api.rewrites[(method, path)] = edit
+
+    def fail_eks_metrics(self, component: str, status: int | None = 500, body: bytes | None = None,
+                         content_type: str | None = None) -> None:
+        """The EKS metrics backend of `component` (`kcm` or `ksh`) answers `status` with `body`,
+        which the aggregator passes through (default: a Status InternalError, application/json; a
+        200 is served as an exposition, gzipped when asked); status=None ends it."""
+        if component not in ("kcm", "ksh"):
+            raise ValueError(f"EKS metrics component must be kcm or ksh, not {component!r}")
+        self._fault_changed()
+        with self.simulation.lock:
+            if status is None:
+                self._eks_metrics_failures.pop(component, None)
+                return
+            if body is None:
+                body = eks_metrics.internal_error(f"the {component} metrics could not be collected")
+            kind = content_type or (eks_metrics.CONTENT_TYPE if status == 200 else
+                                    eks_metrics.JSON if body.startswith(b"{") else eks_metrics.TEXT)
+            self._eks_metrics_failures[component] = (status, body, kind)
+
     def stall_controller(self, queue: str = NODE_LIFECYCLE, mode: str | None = "hung") -> None:
         """One controller of the running controller-manager stops working while the process and
         its Lease live: `hung` (a worker holds one item: unfinished work and the longest running
@@ -563,8 +591,10 @@ class FakeCluster:
         counts = {plural: self.store.count(plural) for plural in RESOURCES}
         return metrics.render(metric, self._db_sizes, self.etcd.endpoints(), minor, served, counts)
 
-    def _eks_metrics_answer(self, component: str) -> tuple[int, bytes] | None:
+    def _eks_metrics_answer(self, component: str) -> tuple[int, bytes, str] | None:
         with self.simulation.lock:
+            if component in self._eks_metrics_failures:
+                return self._eks_metrics_failures[component]
             return eks_metrics.answer(component, self.controller_manager, self.scheduler, self.clock.now())
 
     def _component(self, name: str) -> ControllerManager | Scheduler:

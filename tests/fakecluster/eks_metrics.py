@@ -11,11 +11,14 @@ ExponentialBuckets(10e-9, 10, 12)) and the scheduler's queues and attempts
 leader_election_master_status. A component that is not running cannot be reached behind the
 aggregated API: the aggregator answers 503 text/plain `service unavailable` (its answer for an
 unreachable backend, as recorded in aggregated-api-unavailable). What EKS really answers then
-is not documented; cpwatch treats any 5xx as supporting evidence only.
+is not documented; cpwatch treats any 5xx as supporting evidence only. The aggregator's proxy
+passes a reachable backend's own answer through as it is (status, body, Content-Type):
+FakeCluster.fail_eks_metrics makes a backend answer an error, or 200 with a broken exposition.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from .components.controller_manager import ControllerManager
@@ -24,6 +27,8 @@ from .components.scheduler import Scheduler
 GROUP = "metrics.eks.amazonaws.com"
 APISERVICE = f"v1.{GROUP}"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
+JSON = "application/json"
 # The EKS metrics API is served by EKS's own service; any name does for the fake's APIService.
 SERVICE = ("kube-system", "eks-control-plane-metrics", 443)
 
@@ -42,17 +47,24 @@ _IDLE_QUEUES = ("ClusterRoleAggregator", "DynamicCABundle-client-ca-bundle", "bo
 
 
 def answer(component: str, controller_manager: ControllerManager, scheduler: Scheduler,
-           now: datetime) -> tuple[int, bytes] | None:
-    """(status, body) for `kcm` or `ksh`; None for any other resource of the group (404)."""
+           now: datetime) -> tuple[int, bytes, str] | None:
+    """(status, body, content type) for `kcm` or `ksh`; None for any other resource of the group (404)."""
     if component == "kcm":
         if not controller_manager.running:
-            return 503, b"service unavailable\n"
-        return 200, kcm_text(controller_manager, now).encode()
+            return 503, b"service unavailable\n", TEXT
+        return 200, kcm_text(controller_manager, now).encode(), CONTENT_TYPE
     if component == "ksh":
         if not scheduler.running:
-            return 503, b"service unavailable\n"
-        return 200, ksh_text(scheduler).encode()
+            return 503, b"service unavailable\n", TEXT
+        return 200, ksh_text(scheduler).encode(), CONTENT_TYPE
     return None
+
+
+def internal_error(message: str) -> bytes:
+    """A metav1.Status InternalError as apimachinery writes it (errors.NewInternalError)."""
+    return json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                       "message": f"Internal error occurred: {message}", "reason": "InternalError",
+                       "details": {"causes": [{"message": message}]}, "code": 500}).encode()
 
 
 def kcm_text(kcm: ControllerManager, now: datetime) -> str:

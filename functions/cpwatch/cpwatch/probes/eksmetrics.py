@@ -82,10 +82,8 @@ def parse_controller_manager(text: str) -> ControllerManagerLook:
     fields: dict[str, dict[str, float]] = {}
     for name, labels, value in samples:
         queue = labels.get("name")
-        if name == _LEADER or not queue:
-            continue
-        field = _QUEUE_FIELDS.get(name)
-        if field:
+        field = _QUEUE_FIELDS.get(name)  # None for the leader series, whose `name` is its Lease
+        if field and queue:
             fields.setdefault(queue, {})[field] = value
     queues = {queue: WorkQueue(queue, **values) for queue, values in sorted(fields.items())}
     return ControllerManagerLook(_leader(samples, KCM_LEASE), queues)
@@ -129,8 +127,9 @@ def idle_workers(first: ControllerManagerLook, second: ControllerManagerLook) ->
     stuck = []
     for before in waiting_without_workers(first):
         after = second.queues.get(before.name)
-        if after is None or after.depth <= 0 or after.unfinished_s > 0:
+        if after is None or after.unfinished_s > 0:
             continue
+        # before.depth > 0, so the second condition also means items still wait
         if after.taken == before.taken and after.depth >= before.depth:
             stuck.append(StuckQueue(after, "workers-idle", before.depth))
     return stuck
