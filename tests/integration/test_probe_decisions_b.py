@@ -16,16 +16,18 @@ import pytest
 
 from cpwatch.connect import api_from_kubeconfig
 from cpwatch.errors import ApiStatusError, NoAnswerError
-from cpwatch.probes import etcd_write
+from cpwatch.probes import admission_webhooks, etcd_write
 from cpwatch.probes.context import ProbeContext
 from cpwatch.probes.interceptors import webhooks
 from cpwatch.timeutil import Deadline, parse_k8s_time
 from tests.fakecluster import FakeCluster
+from tests.fakecluster.rbac import RuleRef
 
 from .conftest import FAST
 
 RUN_ID = "b0c1d2e3"
 HEARTBEAT = ("configmaps", FAST.namespace, etcd_write.HEARTBEAT)
+ENDPOINTSLICE_RULE = RuleRef("ClusterRole", "", "cpwatch-reader", 7)  # list endpointslices (infra/10-rbac.yaml)
 TARGET = f"ConfigMap {FAST.namespace}/{etcd_write.HEARTBEAT}"
 
 
@@ -161,3 +163,76 @@ def test_a_write_the_hung_apiserver_never_answers_is_etcd_timeout(tmp_path):
         fc.set_apiserver("up")
     assert table(found) == [("ETCD_WRITE_FAILED", "etcd", {
         "object": TARGET, "timeout_s": 2.0, "detail": "no answer (timeout)", "cause": "no-answer"})]
+
+
+# --- admission_webhooks: a fail-closed webhook whose Service has no ready endpoint -------------
+
+SERVICE = ("policy", "policy-webhook", 443)
+
+
+def endpoint_slice(name: str, service: str, *conditions: dict | None, namespace: str = "policy") -> dict:
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": name, "namespace": namespace, "labels": {"kubernetes.io/service-name": service}},
+            "addressType": "IPv4", "ports": [{"port": 443}],
+            "endpoints": [{"addresses": [f"10.0.0.{n + 1}"], **({} if c is None else {"conditions": c})}
+                          for n, c in enumerate(conditions)]}
+
+
+def _failing(observations) -> list[str]:
+    return [o.evidence["webhook"] for o in observations if o.code == "WEBHOOK_FAILING_CLOSED"]
+
+
+@pytest.mark.parametrize(("conditions", "failing"), [
+    ([{"ready": False}, {"ready": False}], True),
+    ([None], False),                         # no conditions: ready (EndpointConditions' nil means ready)
+    ([{"serving": True}], False),            # conditions without `ready`: ready
+    ([{"ready": False}, {"ready": True}], False),
+], ids=["none-ready", "no-conditions", "no-ready-condition", "one-ready"])
+def test_a_service_webhook_fails_closed_only_without_a_ready_endpoint(conditions, failing, tmp_path):
+    """Only the Service's own slices count: another Service's ready endpoints in the namespace,
+    and the same Service name in another namespace, say nothing about it."""
+    with FakeCluster(nodes=1) as fc, probe_context(fc, tmp_path) as ctx:
+        fc.add_failing_webhook(mode="refused", service=SERVICE)
+        fc.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "policy"}})
+        fc.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "elsewhere"}})
+        fc.apply(endpoint_slice("policy-webhook-a", "policy-webhook", *conditions))
+        fc.apply(endpoint_slice("other-a", "other", {"ready": True}))
+        fc.apply(endpoint_slice("policy-webhook-b", "policy-webhook", {"ready": True}, namespace="elsewhere"))
+        found = admission_webhooks.probe(ctx)
+    assert _failing(found) == (["image-policy.policy.example.org"] if failing else [])
+    assert ("WEBHOOKS_OK" in [o.code for o in found]) is not failing
+
+
+def test_webhooks_on_one_service_without_endpoints_fail_closed_each_from_one_read(tmp_path):
+    """Two fail-closed webhooks called through one Service: both fail, read once (from the
+    watch cache); a fail-open one on it and a fail-closed one called by URL are not failing."""
+    with FakeCluster(nodes=1) as fc, probe_context(fc, tmp_path) as ctx:
+        fc.add_failing_webhook("a.example.org", configuration="a", mode="refused", service=SERVICE)
+        fc.add_failing_webhook("b.example.org", configuration="b", mode="refused", service=SERVICE)
+        fc.add_failing_webhook("open.example.org", configuration="open", failure_policy="Ignore",
+                               service=("policy", "open-webhook", 443))
+        fc.add_failing_webhook("url.example.org", configuration="url", mode="refused")
+        found = admission_webhooks.probe(ctx)
+        reads = [r.path for r in fc.requests if "/endpointslices" in r.path]
+    assert table([o for o in found if o.code == "WEBHOOK_FAILING_CLOSED"]) == [
+        ("WEBHOOK_FAILING_CLOSED", "extensions", {
+            "webhook": name, "configuration": f"validatingwebhookconfiguration/{name[0]}",
+            "cause": "its Service policy/policy-webhook has no ready endpoints",
+            "covers": "CREATE/UPDATE pods, configmaps in namespaces name In (default, demo)"})
+        for name in ("a.example.org", "b.example.org")]
+    assert [o.code for o in found] == ["WEBHOOK_FAILING_CLOSED"] * 2
+    assert reads == ["/apis/discovery.k8s.io/v1/namespaces/policy/endpointslices"
+                     "?labelSelector=kubernetes.io%2Fservice-name%3Dpolicy-webhook&resourceVersion=0"]
+
+
+def test_endpointslices_the_checker_may_not_list_are_its_own_set_up(tmp_path):
+    with FakeCluster(nodes=1, rbac_drop=[ENDPOINTSLICE_RULE]) as fc, probe_context(fc, tmp_path) as ctx:
+        fc.add_failing_webhook(mode="refused", service=SERVICE)
+        found = admission_webhooks.probe(ctx)
+    forbidden, ok = found
+    assert (forbidden.code, forbidden.component.value, ok.code) == ("CHECKER_FORBIDDEN", "extensions", "WEBHOOKS_OK")
+    evidence = dict(forbidden.evidence)
+    assert "endpointslices" in evidence.pop("message")
+    assert evidence == {"method": "GET", "path": "/apis/discovery.k8s.io/v1/namespaces/policy/endpointslices",
+                        "reason": "Forbidden", "http_status": 403}
+    assert ok.evidence["fail_closed"] == 1
