@@ -96,6 +96,7 @@ class FakeCluster:
         self.flow_control = PriorityAndFairness()
         self._db_sizes = [metrics.DEFAULT_DB_SIZE] * 3
         self._size_metric: str | None = None
+        self._size_metric_disabled = False
         self._webhook_configurations: set[tuple[str, str]] = set()
         self.authenticator = Authenticator(token_validator)
         self.checker_token = secrets.token_urlsafe(32)
@@ -526,6 +527,12 @@ class FakeCluster:
         self._db_sizes = sizes
         self._size_metric = metric
 
+    def disable_size_metric(self, disabled: bool = True) -> None:
+        """The apiserver runs with --disabled-metrics naming its database size series
+        (k8s.io/component-base/metrics/options, the escape hatch for a metric by its full name):
+        /metrics then has no size series at all. disabled=False brings it back."""
+        self._size_metric_disabled = disabled
+
     def throttle(self, every: int | None = None, *, fraction: float | None = None, retry_after: int = 1,
                  paths: Sequence[str] | None = None) -> None:
         """API Priority and Fairness rejects every Nth (or a fraction of the) requests that are
@@ -561,7 +568,8 @@ class FakeCluster:
         metric = self._size_metric or metrics.default_size_metric(minor)
         served = [(rt.group, rt.version, rt.plural, rt.namespaced) for rt in RESOURCES.values()]
         counts = {plural: self.store.count(plural) for plural in RESOURCES}
-        return metrics.render(metric, self._db_sizes, self.etcd.endpoints(), minor, served, counts)
+        return metrics.render(None if self._size_metric_disabled else metric, self._db_sizes, self.etcd.endpoints(),
+                              minor, served, counts)
 
     def _eks_metrics_answer(self, component: str) -> tuple[int, bytes] | None:
         with self.simulation.lock:
