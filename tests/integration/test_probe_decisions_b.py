@@ -156,6 +156,28 @@ def test_no_answer_under_a_webhook_as_slow_as_the_write_blocks_the_probe(webhook
                    f"slow.example.org (timeoutSeconds {webhook_timeout_s}) intercept it, so the wait may be theirs"})]
 
 
+MANAGED = {"matchLabels": {"app.kubernetes.io/managed-by": "cpwatch"}}  # infra/ labels the namespace and ConfigMap
+
+
+@pytest.mark.parametrize("selectors", [{"namespaceSelector": MANAGED}, {"objectSelector": MANAGED}],
+                         ids=["namespace-labels", "object-labels"])
+def test_a_webhook_that_selects_the_checkers_labels_intercepts_the_heartbeat(selectors, tmp_path):
+    """A fail-closed webhook (working backend) on UPDATEs of namespaced configmaps, selecting
+    the checker's namespace or objects by their label: it intercepts the heartbeat."""
+    webhook = {"name": "labels.example.org", "failurePolicy": "Fail", "timeoutSeconds": 30, "sideEffects": "None",
+               "admissionReviewVersions": ["v1"], "clientConfig": {"url": "https://127.0.0.1:9443/validate"},
+               "rules": [{"operations": ["UPDATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                          "resources": ["configmaps"], "scope": "Namespaced"}], **selectors}
+    with FakeCluster(nodes=1) as fc, probe_context(fc, tmp_path, NO_ANSWER) as ctx:
+        fc.apply({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+                  "metadata": {"name": "labels"}, "webhooks": [webhook]})
+        assert [w.name for w in webhooks(ctx).webhooks] == ["labels.example.org"]
+        fc.stop_etcd_members(2)
+        [found] = etcd_write.probe(ctx)
+    assert (found.code, found.evidence["cause"]) == ("PROBE_BLOCKED", "webhook-intercepts")
+    assert "labels.example.org (timeoutSeconds 30)" in found.evidence["because"]
+
+
 def test_a_write_the_hung_apiserver_never_answers_is_etcd_timeout(tmp_path):
     with FakeCluster(nodes=1) as fc, probe_context(fc, tmp_path, NO_ANSWER) as ctx:
         assert webhooks(ctx).webhooks == ()
