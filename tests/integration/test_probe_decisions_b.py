@@ -178,6 +178,32 @@ def test_a_webhook_that_selects_the_checkers_labels_intercepts_the_heartbeat(sel
     assert "labels.example.org (timeoutSeconds 30)" in found.evidence["because"]
 
 
+def test_only_three_slow_webhooks_are_named(tmp_path):
+    with FakeCluster(nodes=1) as fc, probe_context(fc, tmp_path, NO_ANSWER) as ctx:
+        for n in range(4):
+            fc.add_failing_webhook(f"slow{n}.example.org", configuration=f"slow{n}", mode="timeout",
+                                   resources=("configmaps",), namespaces=None, timeout_seconds=30)
+        assert len(webhooks(ctx).webhooks) == 4
+        fc.stop_etcd_members(2)
+        [found] = etcd_write.probe(ctx)
+    named = ", ".join(f"slow{n}.example.org (timeoutSeconds 30)" for n in range(3))
+    assert f"webhook(s) {named} intercept it" in found.evidence["because"]
+
+
+def test_a_webhook_hanging_on_the_heartbeat_is_named_by_the_apiservers_answer(tmp_path):
+    """The write carries ?timeout=3s and the client waits 2 s more than that (longer than its
+    read timeout), so the apiserver ends the webhook's call and says why, before the client
+    gives up without an answer."""
+    settings = FAST.with_overrides(request_timeout_s=2.0, write_timeout_s=3.0)
+    with FakeCluster(nodes=1) as fc, probe_context(fc, tmp_path, settings) as ctx:
+        _webhook_on_configmaps(fc, 30)
+        found = etcd_write.probe(ctx)
+        [write] = [r for r in fc.requests if r.method == "PATCH"]
+    assert [(o.code, o.evidence.get("cause")) for o in found] == [
+        ("WEBHOOK_FAILING_CLOSED", "context deadline exceeded"), ("PROBE_BLOCKED", "webhook-unreachable")]
+    assert write.path.endswith("?timeout=3s")
+
+
 def test_a_write_the_hung_apiserver_never_answers_is_etcd_timeout(tmp_path):
     with FakeCluster(nodes=1) as fc, probe_context(fc, tmp_path, NO_ANSWER) as ctx:
         assert webhooks(ctx).webhooks == ()
@@ -309,9 +335,11 @@ def test_hpas_reporting_missing_metrics_are_counted_when_the_checker_may_read_th
         fc.register_unavailable_apiservice()
         fc.advance(GRACE + 5)
         found = aggregated_apis.probe(ctx)
+        hpa_reads = [r.path for r in fc.requests if "horizontalpodautoscalers" in r.path]
         reasons = sorted((next(c for c in h["status"]["conditions"] if c["type"] == "ScalingActive")["reason"])
                          for h in fc.store.scan("horizontalpodautoscalers") if h["metadata"]["name"] != "no-target")
     assert reasons == sorted(f"FailedGet{m['type']}Metric" for m in METRICS.values())
+    assert hpa_reads == ["/apis/autoscaling/v2/horizontalpodautoscalers?resourceVersion=0"]
     assert [o.evidence["consequences"] for o in found] == [
         "5 HPA(s) report they cannot get metrics; namespace deletion and garbage collection stall on its failed "
         "discovery"]
@@ -365,6 +393,8 @@ def test_available_apiservices_are_counted_with_those_extensions_serve(tmp_path)
             {"type": "Available", "status": "True", "lastTransitionTime": rfc3339(fc.clock.now()), "reason": "Passed"}]})
         found = aggregated_apis.probe(ctx)
         stored = list(fc.store.scan("apiservices"))
+        reads = [r.path for r in fc.requests if "apiservices" in r.path]
+    assert reads == ["/apis/apiregistration.k8s.io/v1/apiservices?resourceVersion=0"]  # the watch cache
     assert table(found) == [("APISERVICES_AVAILABLE", "extensions", {"count": len(stored), "aggregated": 2})]
     assert len(stored) > 2
 
@@ -397,9 +427,9 @@ def test_a_database_at_the_warning_percent_is_near_its_quota(tmp_path):
 
 def test_a_database_just_under_the_warning_percent_is_ok(tmp_path):
     with FakeCluster(nodes=1) as fc, probe_context(fc, tmp_path) as ctx:
-        fc.set_etcd_db_size(int(0.799 * QUOTA))
+        fc.set_etcd_db_size(int(0.7994 * QUOTA))
         [found] = etcd_db_size.probe(ctx)
-    assert (found.code, found.evidence["percent"]) == ("ETCD_DB_SIZE_OK", 79.9)
+    assert (found.code, found.evidence["percent"]) == ("ETCD_DB_SIZE_OK", 79.9)  # 79.94 %, to 0.1 %
 
 
 def test_an_eks_apiserver_is_judged_on_eks_8_gib_quota(tmp_path):

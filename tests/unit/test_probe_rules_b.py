@@ -79,11 +79,11 @@ def test_a_failing_webhook_whose_configuration_was_not_read_is_named_from_the_er
         "covers": "unknown"})]
 
 
-def test_a_long_webhook_error_without_a_known_cause_is_cut_to_160_characters():
+def test_a_long_webhook_error_without_a_cause_is_cut_to_160_characters():
     ctx = context()
-    message = 'failed calling webhook "gone.example.org"; ' + "x" * 300
+    message = "Internal error occurred: " + "x" * 200 + ' failed calling webhook "gone.example.org"'
     [failing, _] = observations_for(ctx, "etcd_write", Component.ETCD, TARGET, refused(500, message))
-    assert failing.evidence["cause"] == "x" * 160
+    assert failing.evidence["cause"] == message[:160]
 
 
 @pytest.mark.parametrize(("message", "status", "by"), [
@@ -293,7 +293,13 @@ def test_a_size_line_that_is_not_prometheus_text_is_a_bad_response():
     with pytest.raises(BadResponseError) as raised:
         etcd_db_size._largest_size('apiserver_storage_size_bytes{cluster="etcd-0"} lots\n')
     assert (raised.value.method, raised.value.path) == ("GET", "/metrics")
-    assert raised.value.detail.startswith("not Prometheus text: ")
+    assert raised.value.detail.startswith("not Prometheus text: could not convert string to float: 'lots'")
+
+
+def test_a_long_parse_error_is_cut_to_120_characters():
+    with pytest.raises(BadResponseError) as raised:
+        etcd_db_size._largest_size('apiserver_storage_size_bytes{cluster="etcd-0"} ' + "x" * 300 + "\n")
+    assert raised.value.detail == "not Prometheus text: " + f"could not convert string to float: '{'x' * 300}'"[:120]
 
 
 @pytest.mark.parametrize(("size", "text"), [
