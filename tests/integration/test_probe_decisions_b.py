@@ -554,6 +554,19 @@ def test_a_pod_etcd_shows_waiting_on_a_finalizer_is_not_reported_from_the_cache(
     assert table(found) == [("ORPHAN_PODS_COLLECTED", "controller-manager", {"checked": 1})]
 
 
+def test_a_pod_recreated_under_its_name_since_the_cache_saw_it_deleted_is_not_reported(tmp_path):
+    """A StatefulSet's pod: the cache still shows the old one Terminating; etcd already has its
+    successor, not deleted, on the same node."""
+    with FakeCluster(nodes=1) as fc, probe_context(fc, tmp_path) as ctx:
+        _orphans_left(fc)
+        fc.add_pod("apps", "web-0", node_name="gone", deleted_seconds_ago=STUCK)
+        fc.freeze_watch_cache()
+        fc.store.delete("pods", "apps", "web-0")
+        fc.add_pod("apps", "web-0", node_name="gone", phase="Running")
+        found = terminating_pods.probe(ctx)
+    assert table(found) == [("ORPHAN_PODS_COLLECTED", "controller-manager", {"checked": 1})]
+
+
 # The scan's schedule: every run below orphan_scan_every_run_below_pods pods, else in the runs
 # whose minute on the apiserver's clock is a multiple of the period.
 FIVE_MINUTES = datetime(2026, 3, 2, 10, 35, 5, tzinfo=timezone.utc)   # minute 35: a multiple of 5
