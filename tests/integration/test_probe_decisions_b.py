@@ -101,6 +101,32 @@ def test_a_4xx_that_is_not_etcds_is_left_to_the_runner(tmp_path):
     assert (raised.value.status, raised.value.message) == (422, "the object is not valid")
 
 
+def test_a_webhook_that_cannot_be_called_on_the_heartbeat_blocks_the_probe(tmp_path):
+    with FakeCluster(nodes=1) as fc, probe_context(fc, tmp_path) as ctx:
+        fc.add_failing_webhook(mode="refused", resources=("configmaps",), namespaces=None)
+        found = etcd_write.probe(ctx)
+    assert [(o.code, o.component.value) for o in found] == [("WEBHOOK_FAILING_CLOSED", "extensions"),
+                                                            ("PROBE_BLOCKED", "etcd")]
+    assert dict(found[1].evidence) == {
+        "probe": "etcd_write", "cause": "webhook-unreachable", "status": 500,
+        "webhook": "image-policy.policy.example.org",
+        "because": f"admission webhook image-policy.policy.example.org refused the write to {TARGET}: it cannot be "
+                   "called (connect: connection refused)"}
+
+
+def test_a_webhook_denying_the_heartbeat_is_the_checkers_set_up(tmp_path):
+    with FakeCluster(nodes=1) as fc, probe_context(fc, tmp_path) as ctx:
+        fc.add_failing_webhook(mode="deny", deny_code=403, resources=("configmaps",), namespaces=None)
+        found = etcd_write.probe(ctx)
+    by = "admission webhook image-policy.policy.example.org"
+    assert table(found) == [
+        ("CHECKER_WRITE_DENIED", "checker", {"by": by, "object": TARGET, "namespace": FAST.namespace,
+                                             "detail": 'admission webhook "image-policy.policy.example.org" '
+                                                       "denied the request: image not allowed"}),
+        ("PROBE_BLOCKED", "etcd", {"probe": "etcd_write", "because": f"{by} denied the write to {TARGET}",
+                                   "cause": "webhook-denied", "status": 403, "webhook": "image-policy.policy.example.org"})]
+
+
 def test_a_missing_heartbeat_configmap_is_the_checker_not_installed(tmp_path):
     with FakeCluster(nodes=1) as fc, probe_context(fc, tmp_path) as ctx:
         fc.store.delete(*HEARTBEAT)
