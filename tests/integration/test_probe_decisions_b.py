@@ -282,11 +282,12 @@ def test_webhooks_on_one_service_without_endpoints_fail_closed_each_from_one_rea
     """Two fail-closed webhooks called through one Service: both fail, read once (from the
     watch cache); a fail-open one on it and a fail-closed one called by URL are not failing."""
     with FakeCluster(nodes=1) as fc, probe_context(fc, tmp_path) as ctx:
-        fc.add_failing_webhook("a.example.org", configuration="a", mode="refused", service=SERVICE)
+        fc.add_failing_webhook("url.example.org", configuration="a-url", mode="refused")  # listed first
         fc.add_failing_webhook("b.example.org", configuration="b", mode="refused", service=SERVICE)
+        fc.add_failing_webhook("c.example.org", configuration="c", mode="refused", service=SERVICE)
         fc.add_failing_webhook("open.example.org", configuration="open", failure_policy="Ignore",
                                service=("policy", "open-webhook", 443))
-        fc.add_failing_webhook("url.example.org", configuration="url", mode="refused")
+        assert [w.name for w in webhooks(ctx).webhooks][0] == "url.example.org"
         found = admission_webhooks.probe(ctx)
         reads = [r.path for r in fc.requests if "/endpointslices" in r.path]
     assert table([o for o in found if o.code == "WEBHOOK_FAILING_CLOSED"]) == [
@@ -294,7 +295,7 @@ def test_webhooks_on_one_service_without_endpoints_fail_closed_each_from_one_rea
             "webhook": name, "configuration": f"validatingwebhookconfiguration/{name[0]}",
             "cause": "its Service policy/policy-webhook has no ready endpoints",
             "covers": "CREATE/UPDATE pods, configmaps in namespaces name In (default, demo)"})
-        for name in ("a.example.org", "b.example.org")]
+        for name in ("b.example.org", "c.example.org")]
     assert [o.code for o in found] == ["WEBHOOK_FAILING_CLOSED"] * 2
     assert reads == ["/apis/discovery.k8s.io/v1/namespaces/policy/endpointslices"
                      "?labelSelector=kubernetes.io%2Fservice-name%3Dpolicy-webhook&resourceVersion=0"]
@@ -535,6 +536,8 @@ def test_pods_past_the_grace_are_judged_by_their_nodes_health(tmp_path):
         fc.add_pod("apps", "db-0", node_name="node-b", deleted_seconds_ago=STUCK)
         found = terminating_pods.probe(ctx)
         node_reads = sorted(r.path for r in fc.requests if r.path.startswith("/api/v1/nodes/"))
+        scans = [r.path for r in fc.requests if r.path.startswith("/api/v1/pods?includeObject")]
+        pod_reads = [r.work for r in fc.requests if "fieldSelector=metadata.name" in r.path]
     ages = {o.evidence["pod"]: o.evidence["age_s"] for o in found if "age_s" in o.evidence}
     assert sorted(((code, component, {k: v for k, v in evidence.items() if k != "age_s"})
                    for code, component, evidence in table(found)), key=str) == sorted([
@@ -545,6 +548,10 @@ def test_pods_past_the_grace_are_judged_by_their_nodes_health(tmp_path):
     deleted = {"apps/web-0": STUCK, "apps/web-1": STUCK + 30, "apps/db-0": STUCK}
     assert all(deleted[pod] <= age <= deleted[pod] + 15 for pod, age in ages.items()) and set(ages) == set(deleted)
     assert node_reads == ["/api/v1/nodes/node-a", "/api/v1/nodes/node-b"]
+    # The scan is a Table without objects from the watch cache; each lookup (cached, then
+    # consistent) asks for metadata only.
+    assert scans == ["/api/v1/pods?includeObject=None&resourceVersion=0&limit=500"]
+    assert len(pod_reads) == 6 and all(work.converted == work.returned == 1 for work in pod_reads)
 
 
 def test_only_the_first_lookups_are_made_and_every_terminating_pod_is_counted(tmp_path):
