@@ -527,6 +527,15 @@ class FakeCluster:
         self._db_sizes = sizes
         self._size_metric = metric
 
+    def serve_meta_versions(self, *versions: str) -> None:
+        """The meta.k8s.io versions whose Table and PartialObjectMetadata(List) answers the
+        apiserver serves (default v1 and v1beta1; Kubernetes 1.10-1.14 served only v1beta1). A
+        request asking only for others gets the Accept header's plain JSON fallback, if any."""
+        unknown = set(versions) - {"v1", "v1beta1"}
+        if unknown:
+            raise ValueError(f"meta.k8s.io versions are v1 and v1beta1, not {sorted(unknown)}")
+        self.api.meta_versions = tuple(versions)
+
     def disable_size_metric(self, disabled: bool = True) -> None:
         """The apiserver runs with --disabled-metrics naming its database size series
         (k8s.io/component-base/metrics/options, the escape hatch for a metric by its full name):

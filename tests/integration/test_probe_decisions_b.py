@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from cpwatch.connect import api_from_kubeconfig
-from cpwatch.errors import ApiStatusError, NoAnswerError
+from cpwatch.errors import ApiStatusError, BadResponseError, NoAnswerError
 from cpwatch.probes import admission_webhooks, aggregated_apis, etcd_db_size, etcd_write, terminating_pods
 from cpwatch.probes.context import ProbeContext
 from cpwatch.probes.interceptors import webhooks
@@ -598,6 +598,18 @@ def test_a_pod_recreated_under_its_name_since_the_cache_saw_it_deleted_is_not_re
         fc.add_pod("apps", "web-0", node_name="gone", phase="Running")
         found = terminating_pods.probe(ctx)
     assert table(found) == [("ORPHAN_PODS_COLLECTED", "controller-manager", {"checked": 1})]
+
+
+def test_a_pod_list_that_does_not_come_as_a_table_is_a_bad_answer(tmp_path):
+    """An apiserver serving Tables only as meta.k8s.io/v1beta1 (Kubernetes 1.10-1.14) answers
+    the v1 Table request with its JSON fallback, a plain pod list: no Terminating pod can be
+    told from it, which must not read as "none"."""
+    with FakeCluster(nodes=1) as fc, probe_context(fc, tmp_path) as ctx:
+        fc.serve_meta_versions("v1beta1")
+        with pytest.raises(BadResponseError) as raised:
+            terminating_pods.probe(ctx)
+    assert (raised.value.method, raised.value.path, raised.value.detail) == (
+        "GET", "/api/v1/pods", "the pod list did not come as a Table with Name, Status and Node columns")
 
 
 # The scan's schedule: every run below orphan_scan_every_run_below_pods pods, else in the runs
