@@ -525,7 +525,8 @@ def test_deleted_pods_on_a_vanished_node_are_orphans_not_collected(tmp_path):
 
 def test_pods_past_the_grace_are_judged_by_their_nodes_health(tmp_path):
     """On node-a, Ready but with its kubelet gone: stuck on a Ready node (the kubelet's).
-    On node-b, NotReady: stuck on an unhealthy node. Each node is read once."""
+    On node-b, NotReady: stuck on an unhealthy node. Each node is read once. Checked: the
+    Terminating pods bound to a node, not a running pod nor a deleted one never scheduled."""
     with FakeCluster(nodes=2) as fc, probe_context(fc, tmp_path) as ctx:
         _orphans_left(fc)
         fc.lose_node("node-b")
@@ -534,6 +535,8 @@ def test_pods_past_the_grace_are_judged_by_their_nodes_health(tmp_path):
         fc.add_pod("apps", "web-0", node_name="node-a", deleted_seconds_ago=STUCK)
         fc.add_pod("apps", "web-1", node_name="node-a", deleted_seconds_ago=STUCK + 30)
         fc.add_pod("apps", "db-0", node_name="node-b", deleted_seconds_ago=STUCK)
+        fc.add_pod("apps", "running", node_name="node-a", phase="Running")      # not Terminating
+        fc.add_pod("apps", "unscheduled", deleted_seconds_ago=STUCK)          # Terminating on no node
         found = terminating_pods.probe(ctx)
         node_reads = sorted(r.path for r in fc.requests if r.path.startswith("/api/v1/nodes/"))
         scans = [r.path for r in fc.requests if r.path.startswith("/api/v1/pods?includeObject")]
