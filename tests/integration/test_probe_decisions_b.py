@@ -395,8 +395,10 @@ def test_an_apiservice_without_conditions_or_with_status_unknown_is_unavailable(
     long message is put on one line and cut to 200 characters."""
     with FakeCluster(nodes=1) as fc, probe_context(fc, tmp_path) as ctx:
         fc.advance(GRACE + 5)
-        _aggregated(fc, "v1.bare.example.org", {})
         stamp = rfc3339(fc.clock.now() - timedelta(seconds=GRACE + 10))
+        _aggregated(fc, "v1.available.example.org", {"conditions": [  # listed first, Available for long
+            {"type": "Available", "status": "True", "lastTransitionTime": stamp, "reason": "Passed"}]})
+        _aggregated(fc, "v1.bare.example.org", {})
         _aggregated(fc, "v1.unknown.example.org", {"conditions": [
             {"type": "Available", "status": "Unknown", "lastTransitionTime": stamp, "reason": "",
              "message": "checking\n   discovery  " + "x" * 300}]})
@@ -414,10 +416,13 @@ def test_an_apiservice_without_conditions_or_with_status_unknown_is_unavailable(
 
 
 def test_available_apiservices_are_counted_with_those_extensions_serve(tmp_path):
+    """Available for longer than the grace: judged on the condition alone."""
     with FakeCluster(nodes=1) as fc, probe_context(fc, tmp_path) as ctx:
         fc.serve_eks_metrics()
+        fc.advance(GRACE + 5)
+        stamp = rfc3339(fc.clock.now() - timedelta(seconds=GRACE + 10))
         _aggregated(fc, "v1.ok.example.org", {"conditions": [
-            {"type": "Available", "status": "True", "lastTransitionTime": rfc3339(fc.clock.now()), "reason": "Passed"}]})
+            {"type": "Available", "status": "True", "lastTransitionTime": stamp, "reason": "Passed"}]})
         found = aggregated_apis.probe(ctx)
         stored = list(fc.store.scan("apiservices"))
         reads = [r.path for r in fc.requests if "apiservices" in r.path]
