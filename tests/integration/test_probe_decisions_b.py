@@ -402,7 +402,9 @@ def test_an_apiservice_without_conditions_or_with_status_unknown_is_unavailable(
         _aggregated(fc, "v1.unknown.example.org", {"conditions": [
             {"type": "Available", "status": "Unknown", "lastTransitionTime": stamp, "reason": "",
              "message": "checking\n   discovery  " + "x" * 300}]})
-        found = {o.evidence["name"]: dict(o.evidence) for o in aggregated_apis.probe(ctx)}
+        observations = aggregated_apis.probe(ctx)
+    assert {(o.code, o.component.value) for o in observations} == {("APISERVICE_UNAVAILABLE", "extensions")}
+    found = {o.evidence["name"]: dict(o.evidence) for o in observations}
     stalled = "namespace deletion and garbage collection stall on its failed discovery"
     assert found["v1.bare.example.org"] == {
         "name": "v1.bare.example.org", "group": "bare.example.org", "reason": "no Available condition",
