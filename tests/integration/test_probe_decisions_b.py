@@ -564,6 +564,18 @@ def test_pods_past_the_grace_are_judged_by_their_nodes_health(tmp_path):
     assert len(pod_reads) == 6 and all(work.converted == work.returned == 1 for work in pod_reads)
 
 
+def test_namesakes_in_two_namespaces_on_one_node_are_each_judged_once(tmp_path):
+    """The Table's rows carry no namespace, so a lookup by name and node finds both namesakes:
+    the one deleted within the grace (listed first) is skipped, the stuck one reported once."""
+    with FakeCluster(nodes=1) as fc, probe_context(fc, tmp_path) as ctx:
+        _orphans_left(fc)
+        fc.add_pod("a-team", "web-0", node_name="gone", deleted_seconds_ago=ORPHAN_GRACE - 30)
+        fc.add_pod("b-team", "web-0", node_name="gone", deleted_seconds_ago=STUCK)
+        [found] = terminating_pods.probe(ctx)
+    assert (found.code, found.evidence["count"]) == ("ORPHAN_POD_NOT_COLLECTED", 1)
+    assert found.evidence["examples"].startswith("b-team/web-0 on gone (")
+
+
 def test_only_the_first_lookups_are_made_and_every_terminating_pod_is_counted(tmp_path):
     settings = FAST.with_overrides(max_terminating_lookups=2)
     with FakeCluster(nodes=1) as fc, probe_context(fc, tmp_path, settings) as ctx:
@@ -638,8 +650,9 @@ def _pods(fc: FakeCluster) -> int:
     (SEVEN_PAST, 0, 60, True),         # a one-minute period: every run
     (SEVEN_PAST, 0, 29, True),         # under a minute rounds up to every run
     (SEVEN_PAST, 0, 120, False),       # two minutes: minute 37 is odd
+    (SEVEN_PAST, 0, 90, False),        # a minute and a half rounds to two
     (SEVEN_PAST, 1, 300, True),        # fewer pods than the threshold (set to the pod count + 1)
-], ids=["between-scans", "scan-minute", "one-minute", "sub-minute", "two-minutes-odd", "below"])
+], ids=["between-scans", "scan-minute", "one-minute", "sub-minute", "two-minutes-odd", "ninety-s", "below"])
 def test_the_scan_runs_below_the_pod_threshold_or_on_its_minute(start, below, period_s, scanned, tmp_path):
     with FakeCluster(nodes=1, start_time=start) as fc:
         _orphans_left(fc)
