@@ -657,9 +657,12 @@ def test_the_scan_runs_below_the_pod_threshold_or_on_its_minute(start, below, pe
     with FakeCluster(nodes=1, start_time=start) as fc:
         _orphans_left(fc)
         fc.add_pod("apps", "orphan", node_name="gone", deleted_seconds_ago=STUCK)
+        fc.add_pod("apps", "running", node_name="node-a", phase="Running")
         threshold = _pods(fc) + below
         settings = FAST.with_overrides(orphan_scan_every_run_below_pods=threshold, orphan_scan_period_s=period_s)
         with probe_context(fc, tmp_path, settings) as ctx:
             found = terminating_pods.probe(ctx)
-        assert _pods(fc) == threshold - below
+        assert _pods(fc) == threshold - below >= 2
+        [count] = [r.work for r in fc.requests if r.path == "/api/v1/pods?limit=1"]
     assert [o.code for o in found] == (["ORPHAN_POD_NOT_COLLECTED"] if scanned else [])
+    assert count.returned == count.converted == 1  # counted from one item's metadata and remainingItemCount
