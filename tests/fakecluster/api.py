@@ -25,7 +25,7 @@ from .clock import SimClock
 from .components.etcd import Etcd
 from .patch import apply_patch
 from .resources import GROUP_VERSIONS, RESOURCES, ResourceType
-from .routing import Route, negotiate, parse_go_duration, parse_route
+from .routing import META_VERSIONS, Route, negotiate, parse_go_duration, parse_route
 from .selectors import parse_field_selector, parse_label_selector
 from .store import Entry, Store, dumps, with_type
 from .webhooks import Call, Webhooks, WriteAttributes
@@ -111,6 +111,7 @@ class Api:
         self.recorded: dict[str, RecordedAnswer] = {}
         # A proxy in front of the apiserver editing JSON answers, by (method, path) (FakeCluster.rewrite_answers).
         self.rewrites: dict[tuple[str, str], Callable[[dict], dict]] = {}
+        self.meta_versions = META_VERSIONS  # meta.k8s.io versions served as Table / metadata
 
     # --- entry point --------------------------------------------------------------------
 
@@ -313,7 +314,7 @@ class Api:
 
     def _list(self, rt: ResourceType, route: Route, query: dict[str, str], request: ApiRequest,
               identity: Identity) -> ApiResponse:
-        rendering = negotiate(request.headers.get("Accept"), is_list=True)
+        rendering = negotiate(request.headers.get("Accept"), is_list=True, meta_versions=self.meta_versions)
         if rt.plural == "componentstatuses":
             return self._component_statuses(request, identity.user)
         labels = parse_label_selector(query.get("labelSelector"))
@@ -346,7 +347,7 @@ class Api:
 
     def _get(self, rt: ResourceType, route: Route, query: dict[str, str], request: ApiRequest,
              identity: Identity) -> ApiResponse:
-        rendering = negotiate(request.headers.get("Accept"), is_list=False)
+        rendering = negotiate(request.headers.get("Accept"), is_list=False, meta_versions=self.meta_versions)
         if rt.plural == "componentstatuses":
             return self._component_status(route.name, identity.user)
         source = get_source(query)

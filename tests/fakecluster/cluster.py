@@ -96,6 +96,7 @@ class FakeCluster:
         self.flow_control = PriorityAndFairness()
         self._db_sizes = [metrics.DEFAULT_DB_SIZE] * 3
         self._size_metric: str | None = None
+        self._size_metric_disabled = False
         self._webhook_configurations: set[tuple[str, str]] = set()
         self._eks_metrics_failures: dict[str, tuple[int, bytes, str]] = {}  # fail_eks_metrics
         self.authenticator = Authenticator(token_validator)
@@ -554,6 +555,21 @@ class FakeCluster:
         self._db_sizes = sizes
         self._size_metric = metric
 
+    def serve_meta_versions(self, *versions: str) -> None:
+        """The meta.k8s.io versions whose Table and PartialObjectMetadata(List) answers the
+        apiserver serves (default v1 and v1beta1; Kubernetes 1.10-1.14 served only v1beta1). A
+        request asking only for others gets the Accept header's plain JSON fallback, if any."""
+        unknown = set(versions) - {"v1", "v1beta1"}
+        if unknown:
+            raise ValueError(f"meta.k8s.io versions are v1 and v1beta1, not {sorted(unknown)}")
+        self.api.meta_versions = tuple(versions)
+
+    def disable_size_metric(self, disabled: bool = True) -> None:
+        """The apiserver runs with --disabled-metrics naming its database size series
+        (k8s.io/component-base/metrics/options, the escape hatch for a metric by its full name):
+        /metrics then has no size series at all. disabled=False brings it back."""
+        self._size_metric_disabled = disabled
+
     def throttle(self, every: int | None = None, *, fraction: float | None = None, retry_after: int = 1,
                  paths: Sequence[str] | None = None) -> None:
         """API Priority and Fairness rejects every Nth (or a fraction of the) requests that are
@@ -589,7 +605,8 @@ class FakeCluster:
         metric = self._size_metric or metrics.default_size_metric(minor)
         served = [(rt.group, rt.version, rt.plural, rt.namespaced) for rt in RESOURCES.values()]
         counts = {plural: self.store.count(plural) for plural in RESOURCES}
-        return metrics.render(metric, self._db_sizes, self.etcd.endpoints(), minor, served, counts)
+        return metrics.render(None if self._size_metric_disabled else metric, self._db_sizes, self.etcd.endpoints(),
+                              minor, served, counts)
 
     def _eks_metrics_answer(self, component: str) -> tuple[int, bytes, str] | None:
         with self.simulation.lock:

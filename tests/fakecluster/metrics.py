@@ -72,9 +72,10 @@ def size_lines(metric: str, sizes: Sequence[int], endpoints: Sequence[str], mino
             *(f'{metric}{{endpoint="{endpoint}"}} {size}' for endpoint, size in zip(endpoints, sizes))]
 
 
-def render(metric: str, sizes: Sequence[int], endpoints: Sequence[str], minor: int,
+def render(metric: str | None, sizes: Sequence[int], endpoints: Sequence[str], minor: int,
            resources: Iterable[tuple[str, str, str, bool]], object_counts: Mapping[str, int]) -> bytes:
-    """The whole exposition. resources: (group, version, plural, namespaced) served."""
+    """The whole exposition. resources: (group, version, plural, namespaced) served; metric None:
+    no database size series (disabled)."""
     resources = sorted(resources)
     families: list[list[str]] = [
         _request_total(resources),
@@ -89,9 +90,10 @@ def render(metric: str, sizes: Sequence[int], endpoints: Sequence[str], minor: i
                    [f'operation="{operation}",type="{plural}"' for _, _, plural, _ in resources
                     for operation in ("create", "get", "list", "update")]),
         _stored_objects(resources, object_counts),
-        size_lines(metric, sizes, endpoints, minor),
+        size_lines(metric, sizes, endpoints, minor) if metric is not None else [],
         _go_process(),
     ]
+    families = [lines for lines in families if lines]
     families.sort(key=lambda lines: lines[0].split()[2])
     return ("\n".join(line for lines in families for line in lines) + "\n").encode()
 

@@ -70,7 +70,12 @@ class Rendering:
     api_version: str = "meta.k8s.io/v1"
 
 
-def negotiate(accept: str | None, is_list: bool) -> Rendering:
+# Versions of meta.k8s.io whose Table and PartialObjectMetadata(List) the apiserver serves: both
+# v1 and v1beta1 since Kubernetes 1.15; only v1beta1 from 1.10 to 1.14.
+META_VERSIONS = ("v1", "v1beta1")
+
+
+def negotiate(accept: str | None, is_list: bool, meta_versions: tuple[str, ...] = META_VERSIONS) -> Rendering:
     """The first acceptable clause of Accept wins, as in apiserver's content negotiation."""
     if not accept or not accept.strip():
         return Rendering("object")
@@ -83,7 +88,7 @@ def negotiate(accept: str | None, is_list: bool) -> Rendering:
         if not shape:
             return Rendering("object")
         version = params.get("v")
-        if params.get("g") != "meta.k8s.io" or version not in ("v1", "v1beta1"):
+        if params.get("g") != "meta.k8s.io" or version not in meta_versions:
             continue
         content_type = f"application/json;as={shape};v={version};g=meta.k8s.io"
         if shape == "Table":

@@ -64,17 +64,17 @@ def _without_endpoints(ctx: ProbeContext, fail_closed: list[Webhook]) -> list[Ob
     EndpointSlices (from the watch cache), so it is named even when none of cpwatch's writes
     pass through it."""
     found: list[Observation] = []
-    ready_by_service: dict[tuple[str, str], int] = {}
+    ready_by_service: dict[tuple[str, str], bool] = {}
     for webhook in fail_closed:
         if webhook.service is None:
             continue
         if webhook.service not in ready_by_service:
             try:
-                ready_by_service[webhook.service] = _ready_endpoints(ctx, *webhook.service)
+                ready_by_service[webhook.service] = _has_ready_endpoint(ctx, *webhook.service)
             except ForbiddenError as error:
                 return [observe("CHECKER_FORBIDDEN", Component.EXTENSIONS, method=error.method, path=error.path,
                                 message=error.message, reason=error.reason, http_status=error.status)]
-        if ready_by_service[webhook.service] == 0:
+        if not ready_by_service[webhook.service]:
             namespace, name = webhook.service
             found.append(observe("WEBHOOK_FAILING_CLOSED", Component.EXTENSIONS, webhook=webhook.name,
                                  configuration=webhook.label(),
@@ -83,9 +83,9 @@ def _without_endpoints(ctx: ProbeContext, fail_closed: list[Webhook]) -> list[Ob
     return found
 
 
-def _ready_endpoints(ctx: ProbeContext, namespace: str, service: str) -> int:
-    """Ready endpoints of a Service (EndpointSlice: a missing `ready` condition means ready)."""
+def _has_ready_endpoint(ctx: ProbeContext, namespace: str, service: str) -> bool:
+    """Whether a Service has a ready endpoint (EndpointSlice: a missing `ready` condition means ready)."""
     body = ctx.api.get_json(f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices",
                             {"labelSelector": f"kubernetes.io/service-name={service}", **FROM_CACHE})
-    return sum(1 for endpoint_slice in entries(body.get("items")) for endpoint in entries(endpoint_slice.get("endpoints"))
-               if field(endpoint, "conditions").get("ready") is not False)
+    return any(field(endpoint, "conditions").get("ready") is not False
+               for endpoint_slice in entries(body.get("items")) for endpoint in entries(endpoint_slice.get("endpoints")))

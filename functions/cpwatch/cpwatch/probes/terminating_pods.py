@@ -33,7 +33,9 @@ def probe(ctx: ProbeContext) -> list[Observation]:
     orphans: list[str] = []
     observations: list[Observation] = []
     node_health: dict[str, bool | None] = {}
-    for name, node_name in candidates[: settings.max_terminating_lookups]:
+    # Rows carry no namespace, so namesakes on one node share a lookup, which finds them all.
+    lookups = list(dict.fromkeys(candidates))
+    for name, node_name in lookups[: settings.max_terminating_lookups]:
         for pod in _pods_named(ctx, name, node_name):
             pod = _stuck(ctx, pod) and _stuck(ctx, _consistent(ctx, pod))
             if not pod:
