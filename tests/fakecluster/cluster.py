@@ -15,7 +15,7 @@ import ssl
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import yaml
 
@@ -299,6 +299,26 @@ class FakeCluster:
         if self._server is None:
             return self._pending_mode[0] if self._pending_mode else "up"
         return self._server.mode
+
+    def fail_health_checks(self, *names: str) -> None:
+        """These health checks fail wherever kube-apiserver registers them (health.CHECKS), while
+        every request is still served: `shutdown` fails /readyz only (graceful shutdown has begun:
+        genericapiserver.go fails readiness at once and serves on for the shutdown delay),
+        `informer-sync` /readyz only, a `poststarthook/...` /livez and /readyz (`not finished`).
+        No names: every check passes again (etcd's follows quorum)."""
+        self._fault_changed()
+        self.api.failing_checks = frozenset(names)
+
+    def when_requested(self, path: str, action: Callable[[], None]) -> None:
+        """Run `action` once, when the first request for `path` (no query) arrives, before it is
+        authenticated or answered: a fault that strikes between two requests of one probe, e.g.
+        `fc.when_requested("/readyz", lambda: fc.set_apiserver("hung"))` (the process freezes
+        after answering /livez) or `lambda: fc.remove_token(token)` (the token expires)."""
+        self.api.request_hooks[path] = action
+
+    def remove_token(self, token: str) -> None:
+        """The token no longer authenticates (expired or revoked): 401 from the next request."""
+        self.authenticator.remove_token(token)
 
     def stop_etcd_members(self, n: int) -> None:
         """Members 0..n-1 down: 1 keeps quorum, 2 or 3 lose it, 0 restores all."""
