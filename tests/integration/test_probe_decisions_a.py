@@ -1,10 +1,13 @@
-"""Each decision of the health probe, where only it decides (issue 12, mutation testing).
+"""Decisions of the health probe, the webhook view and the static-pod probe, each where only it
+decides (issue 12, mutation testing). Each test runs the real probe against the fake control plane.
 
-The probe asks /livez?verbose, then /readyz?verbose, then /livez/etcd. These tests run the real
-probe against the fake control plane in the situations where /livez answers and a later request
-does not, or answers something else: a readiness check failing on its own (graceful shutdown), a
-process that freezes or stops between two requests, a token that expires between them, RBAC that
-allows the public health paths but not /livez/etcd, a throttled /livez/etcd, and a skewed clock.
+The health probe asks /livez?verbose, then /readyz?verbose, then /livez/etcd: here /livez answers
+and a later request does not, or answers something else: a readiness check failing on its own
+(graceful shutdown), a process that freezes or stops between two requests, a token that expires
+between them, RBAC that allows the public health paths but not /livez/etcd, a throttled
+/livez/etcd, and a skewed clock. The webhook view (interceptors.py) is read once per run and keeps
+what it read before an error; the static-pod probe judges a pod the watch cache shows not Ready by
+a consistent read.
 """
 
 from __future__ import annotations
@@ -324,3 +327,26 @@ def test_a_not_ready_pod_gone_by_the_consistent_read_is_left_out(tmp_path):
         observations = static_pods_of(fc, tmp_path)
     assert [o for o in observations if o[2]["pod"] == "kube-system/etcd-node-a"] == []
     assert len(observations) == 5
+
+
+def test_a_mirror_pod_without_a_ready_condition_yet_is_not_ready_by_its_phase(tmp_path):
+    with FakeCluster(nodes=1, static_pods=True) as fc:
+        fc.advance(5)
+        fc.add_pod("kube-system", "kube-scheduler-node-b", node_name="node-a",
+                   labels={"tier": "control-plane", "component": "kube-scheduler"})
+        observations = static_pods_of(fc, tmp_path)
+    assert ("STATIC_POD_NOT_READY", "scheduler", {"pod": "kube-system/kube-scheduler-node-b", "node": "node-a",
+                                                  "restarts": 0, "reason": "Pending"}) in observations
+
+
+def test_restarts_are_summed_over_the_pods_containers(tmp_path):
+    def second_container(pod: dict) -> None:
+        first = pod["status"]["containerStatuses"][0]
+        first["restartCount"] = 3
+        pod["status"]["containerStatuses"].append({**first, "name": "sidecar", "restartCount": 2})
+
+    with FakeCluster(nodes=1, static_pods=True) as fc:
+        fc.advance(5)
+        fc.store.mutate("pods", "kube-system", "kube-apiserver-node-a", second_container)
+        observations = static_pods_of(fc, tmp_path)
+    assert ("STATIC_POD_READY", "apiserver", {"pod": "kube-system/kube-apiserver-node-a", "restarts": 5}) in observations
