@@ -316,6 +316,13 @@ class FakeCluster:
         after answering /livez) or `lambda: fc.remove_token(token)` (the token expires)."""
         self.api.request_hooks[path] = action
 
+    def when_connecting(self, action: Callable[[], None], nth: int = 1) -> None:
+        """Run `action` once, when the `nth` new TCP connection from now is accepted, before its TLS
+        handshake: e.g. a certificate rotation that lands between two connections of one probe."""
+        if self._server is None:
+            raise RuntimeError("the fake cluster is not started")
+        self._server.connection_hook = (nth, action)
+
     def remove_token(self, token: str) -> None:
         """The token no longer authenticates (expired or revoked): 401 from the next request."""
         self.authenticator.remove_token(token)

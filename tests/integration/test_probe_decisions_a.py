@@ -15,6 +15,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
+from cryptography import x509
+
 from cpwatch.connect import api_from_kubeconfig
 from cpwatch.errors import NoAnswerError
 from cpwatch.probes import health, interceptors, static_pods
@@ -350,3 +352,52 @@ def test_restarts_are_summed_over_the_pods_containers(tmp_path):
         fc.store.mutate("pods", "kube-system", "kube-apiserver-node-a", second_container)
         observations = static_pods_of(fc, tmp_path)
     assert ("STATIC_POD_READY", "apiserver", {"pod": "kube-system/kube-apiserver-node-a", "restarts": 5}) in observations
+
+
+# --- TLS failures on /livez -----------------------------------------------------------------
+
+
+def served_dates(fc: FakeCluster) -> tuple[str, str]:
+    served = x509.load_pem_x509_certificate(fc.serving_certificate_pem.encode())
+    return (served.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            served.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def test_an_expired_serving_certificate_that_chains_to_the_ca_is_the_apiservers_alone(tmp_path):
+    with FakeCluster(nodes=1) as fc:
+        fc.set_serving_certificate("expired")
+        not_before, not_after = served_dates(fc)
+        fc.clear_requests()
+        observations = probe_health(fc, tmp_path)
+        answered = fc.requests
+    assert codes(observations) == [("APISERVER_CERT_INVALID", "apiserver")]
+    evidence = found(observations, "APISERVER_CERT_INVALID")[0]
+    assert evidence == {"path": fc.url, "problem": f"expired on {not_after}", "not_before": not_before,
+                        "not_after": not_after, "subject": evidence["subject"], "verify_code": 10}
+    assert evidence["subject"] and answered == []
+
+
+def test_a_serving_certificate_not_yet_valid_names_the_clocks(tmp_path):
+    with FakeCluster(nodes=1) as fc:
+        fc.set_serving_certificate("not-yet-valid")
+        not_before, _ = served_dates(fc)
+        observations = probe_health(fc, tmp_path)
+    [evidence] = found(observations, "APISERVER_CERT_INVALID")
+    assert (evidence["problem"], evidence["verify_code"]) == (
+        f"is not valid before {not_before} (check the clocks too)", 9)
+
+
+def test_an_expired_certificate_replaced_by_one_from_another_ca_before_the_second_look_is_the_checkers(tmp_path):
+    """The health probe looks again, trusting the CA apart from the validity period; when that
+    handshake fails too (here a rotation to a CA the kubeconfig does not trust landed between the
+    two connections), no apiserver fault is shown: the checker cannot connect."""
+    with FakeCluster(nodes=1) as fc:
+        fc.set_serving_certificate("expired")
+        fc.when_connecting(fc.set_serving_certificate_from_other_ca, nth=2)
+        observations = probe_health(fc, tmp_path)
+    assert codes(observations) == [("CHECKER_CANNOT_CONNECT", "apiserver")]
+    [evidence] = found(observations, "CHECKER_CANNOT_CONNECT")
+    assert (evidence["path"], evidence["reason"]) == ("/livez", "tls")
+    first, second = evidence["detail"].split("; and not trusted apart from its validity: ")
+    assert "certificate has expired" in first and "does not chain to the CA cpwatch trusts" in second
+    assert len(evidence["detail"]) <= 300
