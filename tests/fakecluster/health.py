@@ -88,6 +88,7 @@ def check_answer(endpoint: str, check: str, failing: frozenset[str]) -> HealthAn
     if check not in CHECKS[endpoint]:
         return None
     if check in failing:
-        reason = CHECK_ERRORS.get(check, HOOK_NOT_FINISHED if check.startswith("poststarthook/") else f"{check} check failed")
+        default = HOOK_NOT_FINISHED if check.startswith("poststarthook/") else f"{check} check failed"
+        reason = CHECK_ERRORS.get(check, default)
         return HealthAnswer(500, f"internal server error: {reason}\n")
     return HealthAnswer(200, "ok")

@@ -110,7 +110,8 @@ def test_etcd_failing_with_another_readiness_check_is_judged_apart(tmp_path):
     assert found(observations, "APISERVER_NOT_READY") == [{"checks": "shutdown"}]
     assert not found(observations, "APISERVER_LIVEZ_FAILED") and not found(observations, "APISERVER_LIVE")
     assert found(observations, "ETCD_CHECK_FAILED") == [{
-        "path": "/livez/etcd", "detail": "internal server error: error getting data from etcd: context deadline exceeded",
+        "path": "/livez/etcd",
+        "detail": "internal server error: error getting data from etcd: context deadline exceeded",
         "also_failed_in": ["/livez", "/readyz"]}]
 
 
@@ -283,7 +284,8 @@ def test_ready_static_pods_are_reported_per_component(tmp_path):
         observations = static_pods_of(fc, tmp_path)
     assert observations == [
         ("STATIC_POD_READY", "apiserver", {"pod": "kube-system/kube-apiserver-node-a", "restarts": 0}),
-        ("STATIC_POD_READY", "controller-manager", {"pod": "kube-system/kube-controller-manager-node-a", "restarts": 0}),
+        ("STATIC_POD_READY", "controller-manager",
+         {"pod": "kube-system/kube-controller-manager-node-a", "restarts": 0}),
         ("STATIC_POD_READY", "etcd", {"pod": "kube-system/etcd-1-node-a", "restarts": 0}),
         ("STATIC_POD_READY", "etcd", {"pod": "kube-system/etcd-2-node-a", "restarts": 0}),
         ("STATIC_POD_READY", "etcd", {"pod": "kube-system/etcd-node-a", "restarts": 0}),
@@ -351,7 +353,8 @@ def test_restarts_are_summed_over_the_pods_containers(tmp_path):
         fc.advance(5)
         fc.store.mutate("pods", "kube-system", "kube-apiserver-node-a", second_container)
         observations = static_pods_of(fc, tmp_path)
-    assert ("STATIC_POD_READY", "apiserver", {"pod": "kube-system/kube-apiserver-node-a", "restarts": 5}) in observations
+    restarts = {"pod": "kube-system/kube-apiserver-node-a", "restarts": 5}
+    assert ("STATIC_POD_READY", "apiserver", restarts) in observations
 
 
 # --- TLS failures on /livez -----------------------------------------------------------------
