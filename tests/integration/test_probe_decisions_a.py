@@ -313,12 +313,16 @@ def test_a_pod_the_watch_cache_shows_not_ready_is_judged_by_a_consistent_read(tm
         fc.advance(5)
         fc.clear_requests()
         observations = static_pods_of(fc, tmp_path)
-        consistent = [parse_qs(urlsplit(r.path).query) for r in fc.requests
-                      if urlsplit(r.path).path == "/api/v1/namespaces/kube-system/pods"
-                      and "resourceVersion" not in parse_qs(urlsplit(r.path).query)]
+        lists = [parse_qs(urlsplit(r.path).query) for r in fc.requests
+                 if urlsplit(r.path).path == "/api/v1/namespaces/kube-system/pods"]
+    consistent = [query for query in lists if "resourceVersion" not in query]
+    cached = [query for query in lists if "resourceVersion" in query]
     assert not [o for o in observations if o[0] == "STATIC_POD_NOT_READY"]
     assert ("STATIC_POD_READY", "etcd", {"pod": "kube-system/etcd-node-a", "restarts": 1}) in observations
     assert consistent == [{"fieldSelector": ["metadata.name=etcd-node-a"]}]
+    # the kube-system list comes from the watch cache, asked in pages of the configured size (2 here)
+    assert cached and all(q["limit"] == ["2"] and q["resourceVersion"] == ["0"] for q in cached)
+    assert all(q["labelSelector"] == ["tier=control-plane"] for q in cached)
 
 
 def test_a_not_ready_pod_gone_by_the_consistent_read_is_left_out(tmp_path):
@@ -404,3 +408,18 @@ def test_an_expired_certificate_replaced_by_one_from_another_ca_before_the_secon
     first, second = evidence["detail"].split("; and not trusted apart from its validity: ")
     assert "certificate has expired" in first and "does not chain to the CA cpwatch trusts" in second
     assert len(evidence["detail"]) <= 300
+
+
+def test_a_not_ready_pod_relabelled_by_the_consistent_read_is_left_out(tmp_path):
+    def relabel(pod: dict) -> None:
+        pod["metadata"]["labels"]["component"] = "etcd-retired"
+
+    with FakeCluster(nodes=1, static_pods=True) as fc:
+        fc.advance(5)
+        fc.stop_etcd_members(1)
+        fc.advance(5)
+        fc.freeze_watch_cache()
+        fc.store.mutate("pods", "kube-system", "etcd-node-a", relabel)
+        observations = static_pods_of(fc, tmp_path)
+    assert [o for o in observations if o[2]["pod"] == "kube-system/etcd-node-a"] == []
+    assert len(observations) == 5
