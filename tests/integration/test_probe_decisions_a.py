@@ -181,6 +181,25 @@ def test_rbac_without_readyz_is_the_checkers_permission_on_readyz(tmp_path):
     assert found(observations, "CHECKER_FORBIDDEN")[0]["path"] == "/readyz"
 
 
+def test_rbac_without_livez_is_the_checkers_permission_on_livez_and_the_rest_is_still_judged(tmp_path):
+    with narrow_cluster(["/readyz", "/livez/*"]) as fc:
+        observations = probe_health(fc, tmp_path, token="narrow-token")
+    assert codes(observations) == [("CHECKER_FORBIDDEN", "apiserver"), ("ETCD_CHECK_PASSED", "etcd")]
+    assert found(observations, "CHECKER_FORBIDDEN") == [{
+        "method": "GET", "path": "/livez", "http_status": 403, "reason": "Forbidden",
+        "message": 'forbidden: User "narrow-checker" cannot get path "/livez"'}]
+
+
+def test_a_refused_token_stops_at_livez(tmp_path):
+    with FakeCluster(nodes=1) as fc:
+        fc.clear_requests()
+        observations = probe_health(fc, tmp_path, token="a-token-nobody-issued")
+        asked = [urlsplit(r.path).path for r in fc.requests]
+    assert codes(observations) == [("CHECKER_UNAUTHORIZED", "apiserver")]
+    assert found(observations, "CHECKER_UNAUTHORIZED") == [{"path": "/livez"}]
+    assert asked == ["/livez"]
+
+
 def test_a_throttled_livez_etcd_reports_nothing_of_its_own(tmp_path):
     """/livez/etcd is not one of the exact paths of the `probes` flow schema, so APF can reject
     it; the run's throttling finding says so, the health probe adds no failure."""
