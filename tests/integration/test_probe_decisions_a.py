@@ -20,7 +20,8 @@ from cryptography import x509
 from cpwatch.connect import api_from_kubeconfig
 from cpwatch.errors import NoAnswerError
 from cpwatch.probes import health, interceptors, static_pods
-from cpwatch.probes.context import ProbeContext
+from cpwatch.kubeapi import METADATA_LIST
+from cpwatch.probes.context import ProbeContext, pod_consistently
 from cpwatch.settings import Settings
 from cpwatch.timeutil import Deadline
 from cpwatch.webhookrules import Write
@@ -442,3 +443,23 @@ def test_a_not_ready_pod_relabelled_by_the_consistent_read_is_left_out(tmp_path)
         observations = static_pods_of(fc, tmp_path)
     assert [o for o in observations if o[2]["pod"] == "kube-system/etcd-node-a"] == []
     assert len(observations) == 5
+
+
+def test_a_consistent_read_of_one_pod_by_name_in_the_asked_representation(tmp_path):
+    with FakeCluster(nodes=1) as fc:
+        fc.add_pod("demo", "web-1", node_name="node-a", phase="Running")
+        fc.add_pod("demo", "web-2", node_name="node-a", phase="Running")
+        ctx, api = context_of(fc, tmp_path)
+        fc.clear_requests()
+        try:
+            full = pod_consistently(ctx, "demo", "web-2")
+            metadata_only = pod_consistently(ctx, "demo", "web-2", accept=METADATA_LIST)
+            missing = pod_consistently(ctx, "demo", "web-3")
+        finally:
+            api.close()
+        asked = [(urlsplit(r.path).path, parse_qs(urlsplit(r.path).query)) for r in fc.requests]
+    assert full["metadata"]["name"] == "web-2" and full["status"]["phase"] == "Running"
+    assert metadata_only["metadata"]["name"] == "web-2" and "status" not in metadata_only
+    assert missing is None
+    assert asked == [("/api/v1/namespaces/demo/pods", {"fieldSelector": [f"metadata.name={name}"]})
+                     for name in ("web-2", "web-2", "web-3")]

@@ -225,35 +225,47 @@ def test_an_unparsable_timestamp_has_no_age(timestamp):
     assert context().age_s(timestamp) is None
 
 
-def test_wait_for_returns_the_first_result_and_the_time_it_took():
-    ctx, calls = context(Settings(canary_wait_s=5.0, canary_poll_s=0.05)), []
+def counting_check(answer_from_call: int | None = None, give_up_after_s: float = 3.0):
+    """A check for wait_for: None until call `answer_from_call` (then "found" on every call);
+    it fails the test when still asked `give_up_after_s` after the first call, so a wait_for
+    that no longer stops ends the test instead of hanging it."""
+    calls: list[float] = []
 
     def check():
-        calls.append(1)
-        return "found" if len(calls) == 3 else None
+        calls.append(time.monotonic())
+        assert calls[-1] - calls[0] < give_up_after_s, "wait_for kept asking"
+        return "found" if answer_from_call is not None and len(calls) >= answer_from_call else None
+    return check, calls
 
+
+def test_wait_for_returns_the_first_result_and_the_time_it_took():
+    ctx = context(Settings(canary_wait_s=5.0, canary_poll_s=0.05))
+    check, calls = counting_check(answer_from_call=3)
     result, seconds = ctx.wait_for(check)
     assert result == "found" and len(calls) == 3
     assert 0.09 <= seconds < 1.0
 
 
 def test_wait_for_gives_up_after_the_canary_wait():
-    ctx, calls = context(Settings(canary_wait_s=0.5, canary_poll_s=0.1)), []
-    result, seconds = ctx.wait_for(lambda: calls.append(1))
+    ctx = context(Settings(canary_wait_s=0.5, canary_poll_s=0.1))
+    check, calls = counting_check()
+    result, seconds = ctx.wait_for(check)
     assert result is None
     assert 0.3 <= seconds <= 0.9 and 4 <= len(calls) <= 6
 
 
 def test_wait_for_stops_a_second_before_the_runs_deadline():
-    ctx, calls = context(Settings(canary_wait_s=5.0, canary_poll_s=0.1), deadline_s=1.6), []
-    result, seconds = ctx.wait_for(lambda: calls.append(1))
+    ctx = context(Settings(canary_wait_s=5.0, canary_poll_s=0.1), deadline_s=1.6)
+    check, calls = counting_check()
+    result, seconds = ctx.wait_for(check)
     assert result is None
     assert 0.3 <= seconds <= 0.9 and 4 <= len(calls) <= 7
 
 
 def test_wait_for_with_no_time_left_asks_once():
-    ctx, calls = context(Settings(canary_wait_s=5.0, canary_poll_s=0.1), deadline_s=0.5), []
-    assert ctx.wait_for(lambda: calls.append(1))[0] is None and calls == [1]
+    ctx = context(Settings(canary_wait_s=5.0, canary_poll_s=0.1), deadline_s=0.5)
+    check, calls = counting_check()
+    assert ctx.wait_for(check)[0] is None and len(calls) == 1
 
 
 def test_a_bounded_write_asks_the_apiserver_to_give_up_first():
