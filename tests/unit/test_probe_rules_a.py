@@ -196,6 +196,27 @@ def test_the_run_cache_loads_each_key_once_for_every_asker():
     assert cache.get("other", lambda: "second key") == "second key"
 
 
+def test_the_run_cache_loads_different_keys_at_the_same_time():
+    """Only askers of the same key wait for each other: a slow load of one answer does not hold
+    up a probe that needs another."""
+    cache, second_started = RunCache(), threading.Event()
+
+    def first():
+        return second_started.wait(timeout=2.0)
+
+    def second():
+        second_started.set()
+        return True
+
+    results: dict[str, bool] = {}
+    loading_first = threading.Thread(target=lambda: results.update(first=cache.get("first", first)))
+    loading_first.start()
+    time.sleep(0.1)
+    results["second"] = cache.get("second", second)
+    loading_first.join()
+    assert results == {"first": True, "second": True}
+
+
 def test_the_run_cache_raises_the_kept_error_to_every_asker():
     cache, calls = RunCache(), []
 
