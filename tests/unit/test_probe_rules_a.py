@@ -1,9 +1,11 @@
-"""The health probe's rules on one answer each, without a server (issue 12, mutation testing).
+"""The health probe's rules on one answer each, and context.py's shared helpers, without a server
+(issue 12, mutation testing).
 
 Which answers are the apiserver's own health report (kube-apiserver writes them with
 http.Error or fmt.Fprintf: text/plain, 200 or 500), and what each other answer says: a proxy's
 page, a throttled or refused request, an error without a Status body. The answers a real server
-sends in sequence are in tests/integration/test_probe_decisions_a.py.
+sends in sequence are in tests/integration/test_probe_decisions_a.py. Then what every probe
+shares: the run cache, ages on the apiserver's clock, wait_for's limits and the field readers.
 """
 
 from __future__ import annotations
