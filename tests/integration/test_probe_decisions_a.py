@@ -19,8 +19,8 @@ from cryptography import x509
 
 from cpwatch.connect import api_from_kubeconfig
 from cpwatch.errors import NoAnswerError
-from cpwatch.probes import health, interceptors, static_pods
 from cpwatch.kubeapi import METADATA_LIST
+from cpwatch.probes import health, interceptors, static_pods
 from cpwatch.probes.context import ProbeContext, pod_consistently
 from cpwatch.settings import Settings
 from cpwatch.timeutil import Deadline
