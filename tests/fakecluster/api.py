@@ -112,10 +112,18 @@ class Api:
         # A proxy in front of the apiserver editing JSON answers, by (method, path) (FakeCluster.rewrite_answers).
         self.rewrites: dict[tuple[str, str], Callable[[dict], dict]] = {}
         self.meta_versions = META_VERSIONS  # meta.k8s.io versions served as Table / metadata
+        # Health checks failing apart from etcd's (FakeCluster.fail_health_checks).
+        self.failing_checks: frozenset[str] = frozenset()
+        # Run once when the first request for a path arrives, before it is authenticated
+        # (FakeCluster.when_requested).
+        self.request_hooks: dict[str, Callable[[], None]] = {}
 
     # --- entry point --------------------------------------------------------------------
 
     def handle(self, request: ApiRequest) -> ApiResponse | NoAnswer:
+        hook = self.request_hooks.pop(urlsplit(request.target).path, None)
+        if hook is not None:
+            hook()
         identity = self.authenticator.authenticate(request.headers.get("Authorization"), request.client_certificate)
         if identity is None:
             return _error(errors.unauthorized(), None)
@@ -298,7 +306,7 @@ class Api:
         needs_etcd = check == "etcd" if check else "etcd" not in exclude
         if needs_etcd and not self.etcd.quorum:
             self._pause(self.settings.etcd_health_delay, request)
-        failing = frozenset() if self.etcd.quorum else frozenset({"etcd"})
+        failing = self.failing_checks | (frozenset() if self.etcd.quorum else frozenset({"etcd"}))
         if check:
             answer = health.check_answer(endpoint, check, failing)
         else:

@@ -302,6 +302,33 @@ class FakeCluster:
             return self._pending_mode[0] if self._pending_mode else "up"
         return self._server.mode
 
+    def fail_health_checks(self, *names: str) -> None:
+        """These health checks fail wherever kube-apiserver registers them (health.CHECKS), while
+        every request is still served: `shutdown` fails /readyz only (graceful shutdown has begun:
+        genericapiserver.go fails readiness at once and serves on for the shutdown delay),
+        `informer-sync` /readyz only, a `poststarthook/...` /livez and /readyz (`not finished`).
+        No names: every check passes again (etcd's follows quorum)."""
+        self._fault_changed()
+        self.api.failing_checks = frozenset(names)
+
+    def when_requested(self, path: str, action: Callable[[], None]) -> None:
+        """Run `action` once, when the first request for `path` (no query) arrives, before it is
+        authenticated or answered: a fault that strikes between two requests of one probe, e.g.
+        `fc.when_requested("/readyz", lambda: fc.set_apiserver("hung"))` (the process freezes
+        after answering /livez) or `lambda: fc.remove_token(token)` (the token expires)."""
+        self.api.request_hooks[path] = action
+
+    def when_connecting(self, action: Callable[[], None], nth: int = 1) -> None:
+        """Run `action` once, when the `nth` new TCP connection from now is accepted, before its TLS
+        handshake: e.g. a certificate rotation that lands between two connections of one probe."""
+        if self._server is None:
+            raise RuntimeError("the fake cluster is not started")
+        self._server.connection_hook = (nth, action)
+
+    def remove_token(self, token: str) -> None:
+        """The token no longer authenticates (expired or revoked): 401 from the next request."""
+        self.authenticator.remove_token(token)
+
     def stop_etcd_members(self, n: int) -> None:
         """Members 0..n-1 down: 1 keeps quorum, 2 or 3 lose it, 0 restores all."""
         self._fault_changed()

@@ -36,8 +36,11 @@ CHECKS: dict[str, tuple[str, ...]] = {
     "readyz": ("ping", "log", "etcd", "informer-sync", *_HOOKS, "shutdown"),
 }
 
-# What a single failing check answers (GET /livez/etcd); the etcd text is the recorded one.
-CHECK_ERRORS = {"etcd": "error getting data from etcd: context deadline exceeded"}
+# What a single failing check answers (GET /livez/etcd, /readyz/shutdown); the etcd text is the
+# recorded one, the others kube-apiserver's (healthz.go: shutdownCheck, hooks.go: errHookNotFinished).
+CHECK_ERRORS = {"etcd": "error getting data from etcd: context deadline exceeded",
+                "shutdown": "process is shutting down"}
+HOOK_NOT_FINISHED = "not finished"
 
 TEXT = "text/plain; charset=utf-8"
 
@@ -85,6 +88,7 @@ def check_answer(endpoint: str, check: str, failing: frozenset[str]) -> HealthAn
     if check not in CHECKS[endpoint]:
         return None
     if check in failing:
-        reason = CHECK_ERRORS.get(check, f"{check} check failed")
+        default = HOOK_NOT_FINISHED if check.startswith("poststarthook/") else f"{check} check failed"
+        reason = CHECK_ERRORS.get(check, default)
         return HealthAnswer(500, f"internal server error: {reason}\n")
     return HealthAnswer(200, "ok")

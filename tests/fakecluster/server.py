@@ -82,6 +82,9 @@ class ApiServer:
         self._state = threading.Condition()
         self._listener: socket.socket | None = None
         self._connections: set[socket.socket] = set()
+        # (connections to go, action): run before the handshake of that new connection
+        # (FakeCluster.when_connecting).
+        self.connection_hook: tuple[int, Callable[[], None]] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -146,8 +149,19 @@ class ApiServer:
                 continue
             except OSError:
                 return
+            self._run_connection_hook()
             threading.Thread(target=self._serve_connection, args=(connection, address),
                              name="fakecluster-conn", daemon=True).start()
+
+    def _run_connection_hook(self) -> None:
+        if self.connection_hook is None:
+            return
+        to_go, action = self.connection_hook
+        if to_go > 1:
+            self.connection_hook = (to_go - 1, action)
+            return
+        self.connection_hook = None
+        action()
 
     # --- connections --------------------------------------------------------------------
 

@@ -1,0 +1,329 @@
+"""The health probe's rules on one answer each, and context.py's shared helpers, without a server
+(issue 12, mutation testing).
+
+Which answers are the apiserver's own health report (kube-apiserver writes them with
+http.Error or fmt.Fprintf: text/plain, 200 or 500), and what each other answer says: a proxy's
+page, a throttled or refused request, an error without a Status body. The answers a real server
+sends in sequence are in tests/integration/test_probe_decisions_a.py. Then what every probe
+shares: the run cache, ages on the apiserver's clock, wait_for's limits and the field readers.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from cpwatch.errors import CannotConnectError, NoAnswerError
+from cpwatch.findings import Component
+from cpwatch.kubeapi import KubeApi, Response
+from cpwatch.probes import health
+from cpwatch.probes.context import (
+    ProbeContext, RunCache, bounded_write, condition, entries, examples, field, lease_path, ms, whole, whole_number)
+from cpwatch.probes.healthtext import parse_health_text
+from cpwatch.settings import Settings
+from cpwatch.timeutil import Deadline
+
+TEXT = "text/plain; charset=utf-8"
+READYZ_ETCD_READINESS_FAILED = ("[+]ping ok\n[+]log ok\n[+]etcd ok\n[-]etcd-readiness failed: reason withheld\n"
+                                "[+]informer-sync ok\n[+]shutdown ok\nreadyz check failed\n")
+LIVEZ_OK = "[+]ping ok\n[+]log ok\n[+]etcd ok\nlivez check passed\n"
+
+
+def answer(status: int, body: str | bytes, content_type: str = TEXT) -> Response:
+    return Response(status=status, body=body.encode() if isinstance(body, str) else body,
+                    content_type=content_type, date=None, seconds=0.01)
+
+
+def parsed(response, path: str = "/readyz", component: Component = Component.APISERVER):
+    observations = []
+    report = health._parsed(response, path, component, observations)
+    return report, [(o.code, o.component, dict(o.evidence)) for o in observations]
+
+
+# --- which answers are the apiserver's health report ----------------------------------------
+
+
+@pytest.mark.parametrize("status,content_type", [
+    (200, "text/plain; charset=utf-8"), (500, "text/plain; charset=utf-8"), (200, "text/plain"),
+    (500, "Text/Plain ;charset=utf-8"), (200, " text/plain")])
+def test_text_plain_200_or_500_is_the_apiservers_health_report(status, content_type):
+    assert health._from_apiserver(answer(status, "ok", content_type))
+
+
+@pytest.mark.parametrize("status,content_type", [
+    (502, TEXT), (503, TEXT), (504, TEXT), (201, TEXT), (500, "text/html"), (200, "application/json"),
+    (200, ""), (500, "text/plainx")])
+def test_other_statuses_and_content_types_are_not_a_health_report(status, content_type):
+    assert not health._from_apiserver(answer(status, "ok", content_type))
+
+
+def test_a_report_is_parsed_and_adds_no_observation():
+    report, observations = parsed(answer(500, READYZ_ETCD_READINESS_FAILED))
+    assert report == parse_health_text(READYZ_ETCD_READINESS_FAILED) and observations == []
+
+
+# --- answers that are not a report ----------------------------------------------------------
+
+
+def test_a_proxys_error_page_is_a_probe_failure_naming_path_status_and_content_type():
+    report, observations = parsed(answer(502, "<html>Bad Gateway</html>", "text/html; charset=UTF-8"))
+    assert report is None
+    assert observations == [("PROBE_FAILED", Component.APISERVER, {
+        "probe": "health", "detail": "/readyz answered HTTP 502 (text/html), not a health report"})]
+
+
+def test_an_answer_without_content_type_says_so():
+    _, observations = parsed(answer(500, "", ""), "/livez/etcd", Component.ETCD)
+    assert observations == [("PROBE_FAILED", Component.ETCD, {
+        "probe": "health", "detail": "/livez/etcd answered HTTP 500 (no content type), not a health report"})]
+
+
+def test_a_throttled_answer_adds_nothing_of_its_own():
+    report, observations = parsed(answer(429, "Too many requests, please try again later.\n"))
+    assert report is None and observations == []
+
+
+def test_an_unauthorized_answer_is_the_checkers_credentials_on_that_path():
+    _, observations = parsed(answer(401, json.dumps({"kind": "Status", "code": 401, "reason": "Unauthorized"}),
+                                    "application/json"), "/livez/etcd", Component.ETCD)
+    assert observations == [("CHECKER_UNAUTHORIZED", Component.ETCD, {"path": "/livez/etcd"})]
+
+
+def test_a_forbidden_answer_without_a_status_body_quotes_its_text_on_one_line():
+    _, observations = parsed(answer(403, "forbidden by\n  the proxy " + "x" * 300, TEXT))
+    [(code, component, evidence)] = observations
+    assert (code, component) == ("CHECKER_FORBIDDEN", Component.APISERVER)
+    assert evidence["message"] == ("forbidden by the proxy " + "x" * 300)[:199] + "…"
+    assert (evidence["reason"], evidence["http_status"], evidence["method"], evidence["path"]) == (
+        "", 403, "GET", "/readyz")
+
+
+# --- etcd's verdict from the three answers --------------------------------------------------
+
+
+def etcd_codes(live_text, ready_text, etcd_response):
+    live = parse_health_text(live_text) if live_text else None
+    ready = parse_health_text(ready_text) if ready_text else None
+    return [(o.code, o.component, dict(o.evidence)) for o in health._etcd(live, ready, etcd_response)]
+
+
+def test_etcd_readiness_failing_in_readyz_alone_is_etcds_failure():
+    """Since Kubernetes 1.29 /readyz has its own etcd check, `etcd-readiness` (options/etcd.go)."""
+    observations = etcd_codes(LIVEZ_OK, READYZ_ETCD_READINESS_FAILED, answer(200, "ok"))
+    assert observations == [("ETCD_CHECK_FAILED", Component.ETCD, {
+        "path": "/readyz", "detail": "[-]etcd failed", "also_failed_in": ["/readyz"]})]
+
+
+def test_livez_etcd_failing_with_an_empty_body_names_its_status():
+    observations = etcd_codes(LIVEZ_OK, None, answer(500, "  \n"))
+    assert observations == [("ETCD_CHECK_FAILED", Component.ETCD, {
+        "path": "/livez/etcd", "detail": "HTTP 500", "also_failed_in": []})]
+
+
+def test_livez_etcd_reason_is_cut_at_200_characters():
+    observations = etcd_codes(LIVEZ_OK, None, answer(500, "internal server error: " + "y" * 400))
+    assert observations[0][2]["detail"] == ("internal server error: " + "y" * 400)[:200]
+
+
+def test_a_proxys_500_page_on_livez_etcd_is_not_etcd_failing():
+    observations = etcd_codes(LIVEZ_OK, None, answer(500, "<html>oops</html>", "text/html"))
+    assert [(code, component) for code, component, _ in observations] == [("PROBE_FAILED", Component.ETCD)]
+
+
+def test_a_proxys_200_page_on_livez_etcd_is_not_etcd_passing():
+    observations = etcd_codes(LIVEZ_OK, None, answer(200, "<html>ok</html>", "text/html"))
+    assert [(code, component) for code, component, _ in observations] == [("PROBE_FAILED", Component.ETCD)]
+
+
+def test_an_unanswered_livez_etcd_is_no_answer_for_etcd():
+    observations = etcd_codes(LIVEZ_OK, None, NoAnswerError("GET", "/livez/etcd", "timeout", "read timed out"))
+    assert observations == [("PROBE_NO_ANSWER", Component.ETCD,
+                             {"probe": "health", "path": "/livez/etcd", "reason": "timeout"})]
+
+
+# --- no answer ------------------------------------------------------------------------------
+
+
+def test_the_checkers_own_connection_problem_is_named_as_such_on_any_path():
+    error = CannotConnectError("GET", "/readyz", "proxy", "proxy refused the tunnel")
+    observation = health._no_answer(error, Component.APISERVER)
+    assert (observation.code, dict(observation.evidence)) == ("CHECKER_CANNOT_CONNECT", {
+        "path": "/readyz", "reason": "proxy", "detail": "proxy refused the tunnel"})
+
+
+def test_only_the_apiservers_livez_unanswered_is_unreachable():
+    error = NoAnswerError("GET", "/livez", "refused", "connection refused")
+    assert health._no_answer(error, Component.APISERVER).code == "APISERVER_UNREACHABLE"
+    assert dict(health._no_answer(error, Component.APISERVER).evidence) == {
+        "path": "/livez", "reason": "refused", "detail": "connection refused"}
+    assert health._no_answer(error, Component.ETCD).code == "PROBE_NO_ANSWER"
+
+
+# --- context: what every probe shares ---------------------------------------------------------
+
+
+def offline_api(deadline_s: float = 60.0) -> KubeApi:
+    """A client that is never asked anything: its clock and deadline are all these tests use."""
+    return KubeApi("https://127.0.0.1:1", ssl.create_default_context(), lambda: None, 1.0, Deadline.after(deadline_s))
+
+
+def context(settings: Settings = Settings(), deadline_s: float = 60.0) -> ProbeContext:
+    return ProbeContext(offline_api(deadline_s), settings, run_id="a")
+
+
+def test_the_run_cache_loads_each_key_once_for_every_asker():
+    cache, calls, started = RunCache(), [], threading.Barrier(4)
+
+    def load():
+        calls.append(1)
+        time.sleep(0.05)
+        return {"loaded": len(calls)}
+
+    def ask(results):
+        started.wait()
+        results.append(cache.get("webhooks", load))
+
+    results: list = []
+    threads = [threading.Thread(target=ask, args=(results,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert calls == [1] and results == [{"loaded": 1}] * 4 and all(r is results[0] for r in results)
+    assert cache.get("other", lambda: "second key") == "second key"
+
+
+def test_the_run_cache_loads_different_keys_at_the_same_time():
+    """Only askers of the same key wait for each other: a slow load of one answer does not hold
+    up a probe that needs another."""
+    cache, second_started = RunCache(), threading.Event()
+
+    def first():
+        return second_started.wait(timeout=2.0)
+
+    def second():
+        second_started.set()
+        return True
+
+    results: dict[str, bool] = {}
+    loading_first = threading.Thread(target=lambda: results.update(first=cache.get("first", first)))
+    loading_first.start()
+    time.sleep(0.1)
+    results["second"] = cache.get("second", second)
+    loading_first.join()
+    assert results == {"first": True, "second": True}
+
+
+def test_the_run_cache_raises_the_kept_error_to_every_asker():
+    cache, calls = RunCache(), []
+
+    def load():
+        calls.append(1)
+        raise NoAnswerError("GET", "/x", "timeout", "read timed out")
+
+    errors = []
+    for _ in range(2):
+        with pytest.raises(NoAnswerError) as raised:
+            cache.get("x", load)
+        errors.append(raised.value)
+    assert calls == [1] and errors[0] is errors[1]
+
+
+def test_age_is_measured_on_the_apiservers_clock():
+    ctx = context()
+    moment = datetime.now(timezone.utc) - timedelta(seconds=100)
+    assert 99 <= ctx.age_s(moment.strftime("%Y-%m-%dT%H:%M:%SZ")) <= 102
+    ctx.api._observe_date(datetime.now(timezone.utc) + timedelta(seconds=300), time.time())
+    assert 399 <= ctx.age_s(moment.strftime("%Y-%m-%dT%H:%M:%SZ")) <= 402
+    assert 299 <= (ctx.now() - datetime.now(timezone.utc)).total_seconds() <= 302
+
+
+@pytest.mark.parametrize("timestamp", [None, "", "yesterday", 12])
+def test_an_unparsable_timestamp_has_no_age(timestamp):
+    assert context().age_s(timestamp) is None
+
+
+def counting_check(answer_from_call: int | None = None, give_up_after_s: float = 3.0):
+    """A check for wait_for: None until call `answer_from_call` (then "found" on every call);
+    it fails the test when still asked `give_up_after_s` after the first call, so a wait_for
+    that no longer stops ends the test instead of hanging it."""
+    calls: list[float] = []
+
+    def check():
+        calls.append(time.monotonic())
+        assert calls[-1] - calls[0] < give_up_after_s, "wait_for kept asking"
+        return "found" if answer_from_call is not None and len(calls) >= answer_from_call else None
+    return check, calls
+
+
+def test_wait_for_returns_the_first_result_and_the_time_it_took():
+    ctx = context(Settings(canary_wait_s=5.0, canary_poll_s=0.05))
+    check, calls = counting_check(answer_from_call=3)
+    result, seconds = ctx.wait_for(check)
+    assert result == "found" and len(calls) == 3
+    assert 0.09 <= seconds < 1.0
+
+
+def test_wait_for_gives_up_after_the_canary_wait():
+    ctx = context(Settings(canary_wait_s=0.5, canary_poll_s=0.1))
+    check, calls = counting_check()
+    result, seconds = ctx.wait_for(check)
+    assert result is None
+    assert 0.3 <= seconds <= 0.9 and 4 <= len(calls) <= 6
+
+
+def test_wait_for_stops_a_second_before_the_runs_deadline():
+    ctx = context(Settings(canary_wait_s=5.0, canary_poll_s=0.1), deadline_s=1.6)
+    check, calls = counting_check()
+    result, seconds = ctx.wait_for(check)
+    assert result is None
+    assert 0.3 <= seconds <= 0.9 and 4 <= len(calls) <= 7
+
+
+def test_wait_for_with_no_time_left_asks_once():
+    ctx = context(Settings(canary_wait_s=5.0, canary_poll_s=0.1), deadline_s=0.5)
+    check, calls = counting_check()
+    assert ctx.wait_for(check)[0] is None and len(calls) == 1
+
+
+def test_a_bounded_write_asks_the_apiserver_to_give_up_first():
+    assert bounded_write(Settings(write_timeout_s=3.7)) == ({"timeout": "3s"}, 5.7)
+
+
+def test_small_helpers():
+    assert (ms(1.2346), ms(0.0004), ms(0.0016)) == (1235, 0, 2)
+    assert (whole(None), whole(3.99), whole(-0.5)) == (None, 3, 0)
+    names = [f"n{i}" for i in range(7)]
+    assert examples(names[:5]) == "n0, n1, n2, n3, n4"
+    assert examples(names) == "n0, n1, n2, n3, n4 and 2 more"
+    assert examples(names, limit=2) == "n0, n1 and 5 more"
+    assert examples([]) == ""
+    assert lease_path("kube-node-lease") == "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+    assert lease_path("kube-system", "kube-scheduler") == (
+        "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-scheduler")
+
+
+def test_fields_of_an_unexpected_type_read_as_absent():
+    obj = {"metadata": {"labels": {"a": "b"}, "name": "x"}, "spec": [1], "status": "odd"}
+    assert field(obj, "metadata", "labels") == {"a": "b"}
+    assert field(obj, "metadata", "name") == {} and field(obj, "spec") == {} and field(obj, "missing", "x") == {}
+    assert field(["not", "a", "dict"], "metadata") == {}
+    assert field(obj) == obj
+    assert entries([{"a": 1}, "x", None, {"b": 2}]) == [{"a": 1}, {"b": 2}]
+    assert entries({"a": 1}) == [] and entries(None) == []
+    assert (whole_number(3), whole_number(0), whole_number(True), whole_number(3.0), whole_number("3")) == (
+        3, 0, None, None, None)
+
+
+def test_a_condition_is_found_by_type():
+    ready = {"type": "Ready", "status": "True"}
+    pod = {"status": {"conditions": ["junk", {"type": "PodScheduled", "status": "True"}, ready]}}
+    assert condition(pod, "Ready") is ready
+    assert condition(pod, "Initialized") is None
+    assert condition({"status": {"conditions": {"type": "Ready"}}}, "Ready") is None
+    assert condition({}, "Ready") is None
