@@ -56,14 +56,27 @@ def sources(aws_env) -> AwsSources:
     return AwsSources(cloudwatch=aws_env.client("cloudwatch"), logs=aws_env.client("logs"))
 
 
+# One "now" per test, for the minutes it publishes and the read it makes: with a one-minute read
+# window, a minute boundary passing between the two would leave the published minute outside it.
+TEST_NOW: dict[str, dt.datetime] = {}
+
+
+@pytest.fixture(autouse=True)
+def one_now_per_test():
+    TEST_NOW["now"] = dt.datetime.now(dt.timezone.utc)
+    yield
+    TEST_NOW.clear()
+
+
 def opinion(made: AwsSources | None, settings=EVERY_RUN, now: dt.datetime | None = None, seconds_left: float = 20.0,
             in_alarm: frozenset[str] = frozenset()) -> SecondOpinion:
-    return SecondOpinion(CLUSTER, lambda: made, settings, now or dt.datetime.now(dt.timezone.utc), 60.0,
+    return SecondOpinion(CLUSTER, lambda: made, settings, now or TEST_NOW["now"], 60.0,
                          Deadline.after(seconds_left), in_alarm)
 
 
-def newest_minute() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0) - dt.timedelta(minutes=1)
+def newest_minute(now: dt.datetime | None = None) -> dt.datetime:
+    """The newest minute AWS/EKS has published at `now` (the test's own now by default)."""
+    return (now or TEST_NOW["now"]).replace(second=0, microsecond=0) - dt.timedelta(minutes=1)
 
 
 def finding(diagnosis, code: str):
@@ -290,7 +303,8 @@ def test_handler_reports_the_stuck_scheduler_from_aws_eks(aws_env, monkeypatch):
         d.fc.advance(15)
         assert d.invoke()["clusters"][0]["overall"] == "healthy"
         d.fc.wedge_component("scheduler")
-        put_vended_metric(aws_env, d.cluster, "scheduler_pending_pods", [1] * 8, newest_minute())
+        put_vended_metric(aws_env, d.cluster, "scheduler_pending_pods", [1] * 8,
+                          newest_minute(dt.datetime.now(dt.timezone.utc)))  # the handler reads at its own now
         outcome = d.invoke()["clusters"][0]
     assert (outcome["overall"], outcome["root_cause"]) == ("degraded", "scheduler")
 
