@@ -73,7 +73,7 @@ package: $(SAM_VENV)/.installed
 	    printf "function artifact, unzipped: %.1f MB (limit %d MB)\n", mb, limit; \
 	    if (mb > limit) { print "function artifact is above " limit " MB: see functions/cpwatch/requirements.in"; exit 1 } }'
 
-# Mutation testing (not part of `make test`; all 3,902 mutants would take over an hour on 2
+# Mutation testing (not part of `make test`; all ~4,400 mutants take two to three hours on 2
 # cores, estimated from per-module runs, so run the probes by module with MUTANTS; README
 # "Mutation testing"): mutmut 3 over diagnosis.py, alerting.py, findings.py and probes/ against
 # the fast tests that exercise them (.ci/mutate/setup.cfg). It runs in a fresh staging tree with the package at src/cpwatch,
