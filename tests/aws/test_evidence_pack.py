@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from cpwatch.store import Store
-from tests.aws.deployment import deploy
+from tests.aws.deployment import CONFIRMING_RUN_ENV, deploy
 
 pytestmark = pytest.mark.network
 
@@ -28,7 +28,7 @@ def evidence(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture
 def alarmed(aws_env, monkeypatch):
     """A healthy run, then the scheduler stopped: the next invocation confirms and alarms."""
-    with deploy(aws_env, monkeypatch) as d:
+    with deploy(aws_env, monkeypatch, env=CONFIRMING_RUN_ENV) as d:
         d.fc.advance(15)
         healthy = d.invoke()
         assert healthy["clusters"][0]["overall"] == "healthy"

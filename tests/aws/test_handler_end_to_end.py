@@ -14,7 +14,7 @@ import time
 import pytest
 
 from cpwatch import handler
-from tests.aws.deployment import EVENTS, deploy
+from tests.aws.deployment import CONFIRMING_RUN_ENV, EVENTS, deploy
 from tests.lambda_context import LambdaContext
 
 
@@ -22,7 +22,7 @@ from tests.lambda_context import LambdaContext
 def deployment(aws_env, monkeypatch):
     """moto resources, a fake control plane for prod-a, the function's environment, an SQS inbox;
     reminders every 1.8 s so that one is due within the test."""
-    with deploy(aws_env, monkeypatch, env={"CPWATCH_REMINDER_HOURS": "0.0005"}) as d:
+    with deploy(aws_env, monkeypatch, env={"CPWATCH_REMINDER_HOURS": "0.0005", **CONFIRMING_RUN_ENV}) as d:
         yield d
 
 
