@@ -60,6 +60,7 @@ NEEDED = {
     reader(2): (silent_node, ("controller-manager", "/api/v1/nodes/node-c")),
     reader(3): (nothing, ("scheduler", "/api/v1/pods")),
     RuleRef("Role", "kube-system", "cpwatch-leader-leases", 0): (nothing, ("controller-manager", "leases/kube-controller-manager")),
+    RuleRef("Role", "kube-system", "cpwatch-leader-leases", 1): (nothing, ("apiserver", "/namespaces/kube-system/leases")),
     RuleRef("Role", "kube-node-lease", "cpwatch-node-leases", 0): (nothing, ("controller-manager", "/namespaces/kube-node-lease/leases")),
     RuleRef("Role", "cpwatch", "cpwatch-canaries", 0): (nothing, ("etcd", "/configmaps/cpwatch-heartbeat")),
     RuleRef("Role", "cpwatch", "cpwatch-canaries", 1): (nothing, ("scheduler", "/namespaces/cpwatch/pods")),

@@ -22,6 +22,7 @@ from .conftest import FAST
 
 READ_ONLY = [
     ("apiserver", "APISERVER_LIVE"), ("etcd", "ETCD_CHECK_PASSED"), ("apiserver", "APISERVER_READS_OK"),
+    ("apiserver", "APISERVER_IDENTITIES"), ("apiserver", "APISERVER_CONNECTIONS_OK"),
     ("apiserver", "APISERVER_CERT_OK"), ("etcd", "ETCD_DB_SIZE_OK"),
     ("controller-manager", "LEADER_LEASE_FRESH"), ("scheduler", "LEADER_LEASE_FRESH"),
     ("controller-manager", "NODE_LIFECYCLE_OK"), ("controller-manager", "ORPHAN_PODS_COLLECTED"),
@@ -55,6 +56,8 @@ def test_every_probe_reports_its_own_working_finding(read_only, run_check_on):
         fc.advance(20)
         diagnosis = run_check_on(fc, read_only=read_only)
         apiservices = fc.store.count("apiservices")
+        identities = sorted(lease["metadata"]["name"] for lease in fc.store.list("leases", "kube-system")
+                            if (lease["metadata"].get("labels") or {}).get("apiserver.kubernetes.io/identity"))
         certificate = x509.load_pem_x509_certificate(fc.serving_certificate_pem.encode())
     found = [(o.component.value, o.code) for o in diagnosis.observations]
     assert found == expected_order(read_only)
@@ -67,6 +70,10 @@ def test_every_probe_reports_its_own_working_finding(read_only, run_check_on):
     reads = evidence["apiserver", "APISERVER_READS_OK"]
     assert reads["samples"] == FAST.latency_samples and 0 <= reads["median_ms"] < FAST.latency_warn_ms
     assert set(reads) == {"median_ms", "samples"}
+    assert evidence["apiserver", "APISERVER_CONNECTIONS_OK"] == {
+        "connections": max(FAST.apiserver_connections, 2 * len(identities)), "etcd_failed": 0}
+    known = evidence["apiserver", "APISERVER_IDENTITIES"]
+    assert (known["leases"], known["renewing"], known["stale_leases"]) == (len(identities), len(identities), [])
 
     cert = evidence["apiserver", "APISERVER_CERT_OK"]
     not_after = certificate.not_valid_after_utc

@@ -27,6 +27,7 @@ from cpwatch.settings import Settings
 from cpwatch.timeutil import Deadline, parse_k8s_time
 from tests.aws.moto_server import ACCOUNT_ID, DEFAULT_REGION, aws_error_endpoint
 from tests.fakecluster import FakeCluster
+from tests.fakecluster.rbac import RuleRef
 from tests.fakecluster.components.workqueues import QUEUES
 from tests.fakecluster import eks_metrics as fake_eks_metrics
 from tests.fakecluster.eks_metrics import _IDLE_QUEUES
@@ -419,7 +420,36 @@ def test_deployment_canary_without_a_controller_reports_generation_and_last_obse
     assert missed.component.value == "controller-manager"
     assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
     assert missed.evidence == {"object": DEPLOYMENT_TARGET, "generation": after["metadata"]["generation"],
-                               "observed": before["status"]["observedGeneration"], "wait_s": CANARY.canary_wait_s}
+                               "observed": before["status"]["observedGeneration"], "wait_s": CANARY.canary_wait_s,
+                               "leader_renewed": False}
+
+
+@pytest.mark.parametrize(("component", "probe", "code"), [
+    ("controller-manager", "deployment", "DEPLOYMENT_CANARY_NOT_OBSERVED"),
+    ("controller-manager", "serviceaccount", "SERVICEACCOUNT_CANARY_MISSING"),
+    ("scheduler", "scheduler", "SCHEDULER_CANARY_NOT_ATTEMPTED"),
+])
+def test_a_canary_unserved_by_a_leader_that_renews_says_so(tmp_path, component, probe, code):
+    """A wedged leader (its Lease renewed every 2 s, no work done): the canary's failure says
+    that the same holder renewed the Lease during the wait, the opposite of a failover."""
+    probes = {"deployment": deployment_canary, "serviceaccount": serviceaccount_canary, "scheduler": scheduler_canary}
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.wedge_component(component)
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            found = probes[probe].probe(ctx)
+    assert one(found, code).evidence["leader_renewed"] is True
+
+
+def test_a_canary_whose_lease_cannot_be_read_leaves_the_renewal_unknown(tmp_path):
+    """Without the leader Lease (not readable: forbidden here) the canary cannot say whether
+    the leader renewed: None, neither failover nor wedge."""
+    with FakeCluster(nodes=3, rbac_drop=[RuleRef("Role", "kube-system", "cpwatch-leader-leases", 0)]) as fc:
+        fc.advance(5)
+        fc.stop_component("controller-manager")
+        with probe_context(fc, tmp_path, CANARY) as ctx:
+            found = deployment_canary.probe(ctx)
+    assert one(found, "DEPLOYMENT_CANARY_NOT_OBSERVED").evidence["leader_renewed"] is None
 
 
 def test_deployment_canary_is_blocked_when_a_fail_closed_webhook_sits_on_the_status_write(tmp_path):
@@ -505,7 +535,9 @@ def test_serviceaccount_not_recreated_says_whether_it_was_missing_before(tmp_pat
         gone = fc.store.peek(*SA) is None
     missing = one(found, "SERVICEACCOUNT_CANARY_MISSING")
     assert gone and missing.component.value == "controller-manager"
-    assert missing.evidence == {"object": SA_TARGET, "wait_s": CANARY.canary_wait_s, "missing_before": missing_before}
+    # stopped: the leader that held the Lease renewed it no more while the canary waited
+    assert missing.evidence == {"object": SA_TARGET, "wait_s": CANARY.canary_wait_s, "missing_before": missing_before,
+                                "leader_renewed": False}
 
 
 def test_serviceaccount_canary_is_blocked_when_a_fail_closed_webhook_sits_on_the_recreation(tmp_path):
@@ -567,7 +599,8 @@ def test_scheduler_canary_not_attempted_names_the_pod_and_the_wait(tmp_path):
         left = canary_pods(fc)
     missed = one(found, "SCHEDULER_CANARY_NOT_ATTEMPTED")
     assert missed.component.value == "scheduler"
-    assert missed.evidence == {"object": f"{NS}/cpwatch-canary-c0ffee", "wait_s": CANARY.canary_wait_s}
+    assert missed.evidence == {"object": f"{NS}/cpwatch-canary-c0ffee", "wait_s": CANARY.canary_wait_s,
+                               "leader_renewed": False}
     assert left == []  # deleted even though nothing happened to it
 
 

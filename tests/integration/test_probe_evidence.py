@@ -350,7 +350,8 @@ def test_fail_closed_webhook_on_control_plane_writes_names_writes_and_consequenc
         "writes": "leader Leases in kube-system, node Leases",
         "consequence": "the controller-manager and scheduler lose leadership and stop; "
                        "every node goes NotReady and its pods are evicted",
-        "timeout_s": 5, "match_conditions": False})]
+        "timeout_s": 5, "match_conditions": False, "intercepts": ["leader-leases", "node-leases"],
+        "covers": "UPDATE leases in every namespace"})]
 
 
 def test_webhooks_that_spare_the_control_plane_are_listed(run_check_on):
@@ -418,14 +419,18 @@ def test_unavailable_apiservices_past_the_grace_are_named_with_condition_and_con
 
 
 def test_reads_that_hang_name_the_path_and_the_timeout(run_check_on):
-    """etcd without quorum: the health endpoints answer, a read of a Lease gets no answer before
-    the request timeout (the recorded signature); the latency probe names what it read."""
+    """etcd without quorum: the health endpoints answer, reads get no answer before the request
+    timeout (the recorded signature); the check counts them against the reads that were answered
+    and names what it read, the latency probe's Lease among them."""
     with FakeCluster(nodes=3) as fc:
         fc.advance(5)
         fc.stop_etcd_members(2)
         diagnosis = run_check_on(fc, read_only=True)
-    assert only(diagnosis, "APISERVER_READS_NO_ANSWER", "apiserver").evidence == {
-        "path": "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-scheduler", "reason": "timeout"}
+    evidence = only(diagnosis, "APISERVER_READS_NO_ANSWER", "apiserver").evidence
+    assert evidence["reason"] == "timeout" and evidence["timeout_s"] == FAST.request_timeout_s
+    assert "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-scheduler" in evidence["paths"]
+    assert evidence["path"] in evidence["paths"] and evidence["count"] >= len(evidence["paths"])
+    assert evidence["total"] == evidence["count"] + diagnosis.requests
     assert "APISERVER_LIVE" in codes(diagnosis, "apiserver") and "APISERVER_READS_OK" not in codes(diagnosis)
 
 

@@ -39,8 +39,11 @@ def test_node_lost_with_live_controller_manager_is_a_node_problem(replay, run_ch
     diagnosis = run_check_on(replay(name))
     assert verdicts(diagnosis) == HEALTHY_ALL
     node_findings = [o for o in diagnosis.observations if o.component.value == "node"]
-    assert [o.code for o in node_findings] == ["NODE_NOT_READY"]
-    assert node_findings[0].evidence["node"] == "node-c"
+    assert [o.code for o in node_findings] == ["NODE_LEASES_EXPIRED", "NODE_NOT_READY"]
+    expired = node_findings[0].evidence
+    # node-c's kubelet stopped: neither its Lease nor its NodeStatus moved since
+    assert (expired["count"], expired["leases"], expired["status_reported"]) == (1, 3, 0)
+    assert node_findings[1].evidence["node"] == "node-c"
     # the orphan deleted 55 s before the recording is within pod GC's normal delay
     assert "ORPHAN_POD_NOT_COLLECTED" not in codes(diagnosis)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from cpwatch.control_plane_writes import CONTROL_PLANE_WRITES
 from cpwatch.errors import ApiStatusError, BadResponseError, ForbiddenError, ServerError
 from cpwatch.findings import Component
 from cpwatch.probes import admission_webhooks, etcd_db_size
@@ -191,23 +192,42 @@ def rule(operations: list[str], groups: list[str], resources: list[str], scope: 
 LEASES = rule(["UPDATE"], ["coordination.k8s.io"], ["leases"])
 
 
-@pytest.mark.parametrize(("rules", "namespaces", "writes", "consequence"), [
+@pytest.mark.parametrize(("rules", "namespaces", "writes", "consequence", "key", "covers"), [
     ([LEASES], ("kube-system",), "leader Leases in kube-system",
-     "the controller-manager and scheduler lose leadership and stop"),
-    ([LEASES], ("kube-node-lease",), "node Leases", "every node goes NotReady and its pods are evicted"),
-    ([rule(["UPDATE"], [""], ["nodes/status"])], None, "node status", "node status stops and nodes go NotReady"),
-    ([rule(["CREATE"], [""], ["pods/binding"])], None, "pod binding", "the scheduler can place no pod"),
+     "the controller-manager and scheduler lose leadership and stop", "leader-leases",
+     "UPDATE leases in namespaces name In (kube-system)"),
+    ([LEASES], ("kube-node-lease",), "node Leases", "every node goes NotReady and its pods are evicted", "node-leases",
+     "UPDATE leases in namespaces name In (kube-node-lease)"),
+    ([rule(["UPDATE"], [""], ["nodes/status"])], None, "node status", "node status stops and nodes go NotReady",
+     "node-status", "UPDATE nodes/status in every namespace"),
+    ([rule(["CREATE"], [""], ["pods/binding"])], None, "pod binding", "no new pod can start: the apiserver refuses the binding of every pod the scheduler places", "pod-binding",
+     "CREATE pods/binding in every namespace"),
+    # the scheduler binds pods in every namespace: a webhook on one of them covers binding there
+    ([rule(["CREATE"], [""], ["pods/binding"])], ("demo",), "pod binding", "no new pod can start: the apiserver refuses the binding of every pod the scheduler places",
+     "pod-binding", "CREATE pods/binding in namespaces name In (demo)"),
     ([rule(["CREATE"], [""], ["pods"])], ("kube-system",), "pods in kube-system",
-     "system pods (DaemonSets, mirror pods of static pods) cannot be created"),
+     "system pods (DaemonSets, mirror pods of static pods) cannot be created", "system-pods",
+     "CREATE pods in namespaces name In (kube-system)"),
     ([rule(["UPDATE"], ["discovery.k8s.io"], ["endpointslices"])], None, "EndpointSlices",
-     "Services stop following their pods"),
-    ([rule(["UPDATE"], [""], ["endpoints"])], None, "Endpoints", "Services stop following their pods"),
-], ids=["leader-leases", "node-leases", "node-status", "binding", "system-pods", "endpointslices", "endpoints"])
-def test_each_control_plane_write_a_fail_closed_webhook_covers_is_named(rules, namespaces, writes, consequence):
+     "Services stop following their pods", "endpointslices", "UPDATE endpointslices in every namespace"),
+    ([rule(["UPDATE"], [""], ["endpoints"])], None, "Endpoints", "Services stop following their pods", "endpoints",
+     "UPDATE endpoints in every namespace"),
+], ids=["leader-leases", "node-leases", "node-status", "binding", "binding-in-one-namespace", "system-pods",
+        "endpointslices", "endpoints"])
+def test_each_control_plane_write_a_fail_closed_webhook_covers_is_named(rules, namespaces, writes, consequence, key,
+                                                                       covers):
     ctx = context(("validating", configuration("guard", rule_hook("guard.example.org", rules, namespaces))))
     assert table(admission_webhooks.probe(ctx)) == [("WEBHOOK_COVERS_CONTROL_PLANE", "extensions", {
         "webhook": "guard.example.org", "configuration": "validatingwebhookconfiguration/guard", "writes": writes,
-        "consequence": consequence, "timeout_s": 7, "match_conditions": False})]
+        "consequence": consequence, "timeout_s": 7, "match_conditions": False, "intercepts": [key],
+        "covers": covers})]
+
+
+def test_a_webhook_on_pods_in_one_namespace_does_not_cover_pods_in_kube_system():
+    """Pods in kube-system are one namespace's writes: a webhook on pods in `demo` spares them."""
+    ctx = context(("validating", configuration("guard", rule_hook("guard.example.org", [rule(["CREATE"], [""], ["pods"])],
+                                                                  ("demo",)))))
+    assert [o.code for o in admission_webhooks.probe(ctx)] == ["WEBHOOKS_OK"]
 
 
 def test_a_webhook_on_every_write_names_all_seven_and_each_consequence_once():
@@ -217,7 +237,8 @@ def test_a_webhook_on_every_write_names_all_seven_and_each_consequence_once():
     [found] = admission_webhooks.probe(ctx)
     assert found.evidence["writes"] == ("leader Leases in kube-system, node Leases, node status, pod binding, "
                                         "pods in kube-system, EndpointSlices, Endpoints")
-    assert found.evidence["consequence"] == "; ".join(dict.fromkeys(c for _, _, c in admission_webhooks.CONTROL_PLANE_WRITES))
+    assert found.evidence["consequence"] == "; ".join(dict.fromkeys(w.consequence for w in CONTROL_PLANE_WRITES))
+    assert found.evidence["intercepts"] == [w.key for w in CONTROL_PLANE_WRITES]
     assert found.evidence["consequence"].count("Services stop following their pods") == 1
     assert (found.evidence["match_conditions"], found.evidence["configuration"]) == (True, "mutatingwebhookconfiguration/all")
 

@@ -11,8 +11,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .diagnosis import ComponentVerdict, Verdict, diagnose, overall, root_cause
-from .findings import Component, Observation, observe
+from .diagnosis import MADE_BY_DIAGNOSIS, ComponentVerdict, Verdict, extensions_verdict, judge, overall, root_cause
+from .explanations import Explained
+from .findings import Component, Observation, Status, observe
 from .kubeapi import KubeApi
 from .probes import PROBES, Probe
 from .probes.context import ProbeContext
@@ -33,6 +34,21 @@ class Diagnosis:
     probe_seconds: dict[str, float] = field(default_factory=dict)
     requests: int = 0
     bytes_received: int = 0
+    explained: tuple[Explained, ...] = ()  # findings a cause explains: not counted against their component
+    extensions: Verdict = Verdict.UNKNOWN  # webhooks and aggregated APIs, judged as one
+
+    def explanation_of(self, observation: Observation) -> Explained | None:
+        return next((e for e in self.explained if e.symptom is observation), None)
+
+    def cause_finding(self) -> Observation | None:
+        """The finding that names the root cause: its component's key finding, or, when the
+        root cause is between the components, the first failure there (a webhook's)."""
+        if self.root_cause is None:
+            return None
+        if self.root_cause is Component.EXTENSIONS:
+            return next((o for o in self.observations if o.component is Component.EXTENSIONS
+                         and o.status is Status.FAIL), None)
+        return self.components[self.root_cause].key_finding()
 
 
 def selected_probes(read_only: bool, periodic_due: bool = True) -> tuple[Probe, ...]:
@@ -72,7 +88,7 @@ def blind_diagnosis(cluster: str, observations: tuple[Observation, ...], read_on
 def diagnosis_from(results: list[ProbeResult], cluster: str, checked_at: datetime, seconds: float,
                    read_only: bool, api: KubeApi, extra: tuple[Observation, ...] = ()) -> Diagnosis:
     observations = _distinct(tuple(o for result in results for o in result.observations)
-                             + _throttling(api) + extra)
+                             + _throttling(api) + _unanswered_reads(api) + extra)
     probe_seconds = {result.probe: round(result.seconds, 3) for result in results}
     return _diagnosis(cluster, observations, checked_at, seconds, read_only, probe_seconds,
                       api.stats.requests, api.stats.bytes_received)
@@ -81,7 +97,7 @@ def diagnosis_from(results: list[ProbeResult], cluster: str, checked_at: datetim
 def with_observations(diagnosis: Diagnosis, extra: tuple[Observation, ...]) -> Diagnosis:
     """The diagnosis judged again with observations made after its probes (second opinions from
     outside the apiserver); timings and request counts stay those of the check."""
-    made = tuple(o for o in diagnosis.observations if o.code != "NOT_JUDGED")
+    made = tuple(o for o in diagnosis.observations if o.code not in MADE_BY_DIAGNOSIS)
     return _diagnosis(diagnosis.cluster, _distinct(made + extra), diagnosis.checked_at, diagnosis.duration_ms / 1000,
                       diagnosis.read_only, diagnosis.probe_seconds, diagnosis.requests, diagnosis.bytes_received)
 
@@ -93,6 +109,19 @@ def _throttling(api: KubeApi) -> tuple[Observation, ...]:
     levels = ", ".join(sorted(stats.priority_levels)) or "not named"
     return (observe("APISERVER_THROTTLED", Component.APISERVER, count=stats.throttled,
                     gave_up=stats.throttled_gave_up, priority_level=levels),)
+
+
+def _unanswered_reads(api: KubeApi) -> tuple[Observation, ...]:
+    """Reads that got no answer while the apiserver answered others: the same endpoint serves
+    some requests and not others (one of several apiservers, a load balancer, or etcd: the
+    diagnosis decides which)."""
+    stats = api.stats
+    if not stats.unanswered_reads or not stats.requests:
+        return ()
+    path, reason = stats.unanswered_reads[0]
+    return (observe("APISERVER_READS_NO_ANSWER", Component.APISERVER, count=len(stats.unanswered_reads),
+                    total=len(stats.unanswered_reads) + stats.requests, timeout_s=api.request_timeout_s,
+                    path=path, reason=reason, paths=sorted({p for p, _ in stats.unanswered_reads})[:10]),)
 
 
 def _distinct(observations: tuple[Observation, ...]) -> tuple[Observation, ...]:
@@ -112,18 +141,22 @@ def _distinct(observations: tuple[Observation, ...]) -> tuple[Observation, ...]:
 
 def _diagnosis(cluster: str, observations: tuple[Observation, ...], checked_at: datetime, seconds: float,
                read_only: bool, probe_seconds: dict[str, float], requests: int, received: int) -> Diagnosis:
-    verdicts = diagnose(observations)
+    judgement = judge(observations)
+    verdicts = judgement.verdicts
     notes = tuple(o for v in verdicts.values() for o in v.findings if o.code == "NOT_JUDGED")
+    observations = judgement.causes + observations
     return Diagnosis(
         cluster=cluster,
         overall=overall(verdicts, observations),
         components=verdicts,
         observations=observations + notes,
-        root_cause=root_cause(verdicts),
+        root_cause=root_cause(verdicts, judgement.explained),
         checked_at=checked_at,
         duration_ms=int(seconds * 1000),
         read_only=read_only,
         probe_seconds=probe_seconds,
         requests=requests,
         bytes_received=received,
+        explained=judgement.explained,
+        extensions=extensions_verdict(verdicts, observations),
     )

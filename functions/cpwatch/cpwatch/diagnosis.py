@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Iterable
 
-from .findings import CONTROL_PLANE, Component, Observation, Status, observe
+from .explanations import Effect, Explained, cause_findings, explain
+from .findings import CONTROL_PLANE, Component, Observation, Status, observe, shows_it_works
 
 
 class Verdict(str, Enum):
@@ -73,11 +74,23 @@ _KEY_STATUSES = {
 # The apiserver gives no client an answer: nothing answers, or its certificate is refused by all.
 _NO_CLIENT_CAN_CONNECT = frozenset({"APISERVER_UNREACHABLE", "APISERVER_CERT_INVALID"})
 
-# Findings that a down etcd explains: reads hang and slow down when etcd has no quorum.
-_EXPLAINED_BY_ETCD = frozenset({"APISERVER_READS_NO_ANSWER", "APISERVER_SLOW"})
+
+# Findings the diagnosis makes (not the probes): dropped before a diagnosis is judged again.
+MADE_BY_DIAGNOSIS = frozenset({"NOT_JUDGED", "WEBHOOK_BLOCKS_CONTROL_PLANE"})
+
+
+@dataclass(frozen=True)
+class Judgement:
+    verdicts: dict[Component, ComponentVerdict]
+    explained: tuple[Explained, ...] = ()  # the symptoms a cause explains (explanations.py)
+    causes: tuple[Observation, ...] = ()  # findings of causes that no probe reported (a webhook)
 
 
 def diagnose(observations: Iterable[Observation]) -> dict[Component, ComponentVerdict]:
+    return judge(observations).verdicts
+
+
+def judge(observations: Iterable[Observation]) -> Judgement:
     by_component: dict[Component, list[Observation]] = {component: [] for component in CONTROL_PLANE}
     all_observations = list(observations)
     for observation in all_observations:
@@ -87,28 +100,36 @@ def diagnose(observations: Iterable[Observation]) -> dict[Component, ComponentVe
     apiserver = _judge_apiserver(by_component[Component.APISERVER])
     if apiserver.verdict is Verdict.DOWN:
         cause = "the apiserver answers no client, so nothing else can be seen"
-        return {
+        return Judgement({
             Component.APISERVER: apiserver,
             **{c: _not_judged(c, by_component[c], Component.APISERVER, cause) for c in CONTROL_PLANE[1:]},
-        }
+        })
 
-    reads_hang = any(o.code == "APISERVER_READS_NO_ANSWER" for o in by_component[Component.APISERVER])
-    etcd = _judge_etcd(by_component[Component.ETCD], reads_hang)
-    verdicts = {Component.APISERVER: apiserver, Component.ETCD: etcd}
-    for component in (Component.CONTROLLER_MANAGER, Component.SCHEDULER):
-        verdicts[component] = _judge_leader(component, by_component[component])
+    explained = explain(all_observations)
+    verdicts = {component: _judge_explained(component, by_component[component], explained, all_observations)
+                for component in CONTROL_PLANE}
+    return Judgement(verdicts, explained, cause_findings(explained, all_observations))
 
-    if etcd.verdict is Verdict.DOWN:
-        kept = [o for o in by_component[Component.APISERVER] if o.code not in _EXPLAINED_BY_ETCD]
-        explained = [o for o in by_component[Component.APISERVER] if o.code in _EXPLAINED_BY_ETCD]
-        judged = _judge_apiserver(kept)
-        verdicts[Component.APISERVER] = ComponentVerdict(
-            Component.APISERVER, judged.verdict, judged.confidence, tuple(kept + explained))
-        cause = "etcd is down: leader Leases cannot be renewed and controllers cannot write"
-        for component in (Component.CONTROLLER_MANAGER, Component.SCHEDULER):
-            if verdicts[component].verdict in (Verdict.DOWN, Verdict.DEGRADED, Verdict.UNKNOWN):
-                verdicts[component] = _not_judged(component, by_component[component], Component.ETCD, cause)
-    return verdicts
+
+def _judge_explained(component: Component, observations: list[Observation], explained: tuple[Explained, ...],
+                     everything: list[Observation]) -> ComponentVerdict:
+    """The component judged on the findings no cause explains; marked as a consequence when a
+    cause explains its failure."""
+    mine = [e for e in explained if _contains(observations, e.symptom)]
+    not_judged = next((e for e in mine if e.effect is Effect.NOT_JUDGED), None)
+    if not_judged is not None and not_judged.cause is not None:
+        return _not_judged(component, observations, not_judged.cause, not_judged.because)
+    set_aside = [e.symptom for e in mine if e.effect is Effect.NOT_EVIDENCE]
+    judged_on = [o for o in observations if not _contains(set_aside, o)]
+    verdict = _JUDGES[component](judged_on, everything)
+    ordered = tuple(judged_on + [o for o in observations if _contains(set_aside, o)])
+    consequence = next((e for e in mine if e.effect is Effect.CONSEQUENCE), None)
+    cause = consequence.cause if consequence and verdict.verdict in (Verdict.DOWN, Verdict.DEGRADED) else None
+    return ComponentVerdict(component, verdict.verdict, verdict.confidence, ordered, cause)
+
+
+def _contains(observations: list[Observation], wanted: Observation) -> bool:
+    return any(o is wanted for o in observations)
 
 
 def overall(verdicts: dict[Component, ComponentVerdict], observations: Iterable[Observation] = ()) -> Verdict:
@@ -118,29 +139,49 @@ def overall(verdicts: dict[Component, ComponentVerdict], observations: Iterable[
     return worst
 
 
+def extensions_verdict(verdicts: dict[Component, ComponentVerdict], observations: Iterable[Observation]) -> Verdict:
+    """What is plugged in between the components, judged as one: down when a webhook brought a
+    component down (its consequence), degraded when it fails otherwise, healthy when it was
+    seen working, unknown when it was not seen."""
+    found = [o for o in observations if o.component is Component.EXTENSIONS]
+    if any(v.consequence_of is Component.EXTENSIONS and v.verdict is Verdict.DOWN for v in verdicts.values()):
+        return Verdict.DOWN
+    if any(o.status is Status.FAIL for o in found):
+        return Verdict.DEGRADED
+    if any(o.status is Status.OK for o in found):
+        return Verdict.HEALTHY
+    return Verdict.UNKNOWN
+
+
 def impairments(observations: Iterable[Observation]) -> tuple[Observation, ...]:
     """Failures between the components: they impair the cluster without any component failing."""
     return tuple(o for o in observations if o.component is Component.EXTENSIONS and o.status is Status.FAIL)
 
 
-def root_cause(verdicts: dict[Component, ComponentVerdict]) -> Component | None:
-    """The first component, in dependency order, whose verdict is down (else degraded)."""
+def root_cause(verdicts: dict[Component, ComponentVerdict], explained: Iterable[Explained] = ()) -> Component | None:
+    """The first cause, in dependency order, of the worst verdict: a component down (else
+    degraded) that is no other's consequence, or the extensions (a webhook) when a component's
+    failure, or a symptom, is theirs."""
+    extensions_explain = [e for e in explained if e.cause is Component.EXTENSIONS]
+    extensions_down = any(v.consequence_of is Component.EXTENSIONS and v.verdict is Verdict.DOWN
+                          for v in verdicts.values())
     for wanted in (Verdict.DOWN, Verdict.DEGRADED):
-        for component in CONTROL_PLANE:
+        for component in _CAUSE_ORDER:
+            if component is Component.EXTENSIONS:
+                if extensions_explain and (extensions_down or wanted is Verdict.DEGRADED):
+                    return component
+                continue
             verdict = verdicts.get(component)
             if verdict and verdict.verdict is wanted and verdict.consequence_of is None:
                 return component
     return None
 
 
-# OK findings that describe a component without showing that it works (a valid certificate, a
-# database size read from /metrics; what AWS/EKS metrics and control-plane logs, published
-# minutes late and from outside cpwatch's view, say): never enough on their own for "healthy".
-# The EKS metrics API's answers that find nothing wrong are context too: the endpoint is not
-# documented well enough to let its silence vouch for a component.
-_CONTEXT_ONLY = frozenset({"APISERVER_CERT_OK", "ETCD_DB_SIZE_OK", "VENDED_SCHEDULER_ATTEMPTING",
-                           "VENDED_APISERVER_SERVING", "CONTROL_PLANE_LOG_NO_ERROR", "EKS_METRICS_NOT_SERVED",
-                           "EKS_METRICS_STANDBY", "CONTROLLER_QUEUES_DRAINING", "SCHEDULER_QUEUES_MOVING"})
+# Dependency order of causes: what is plugged into the apiserver (webhooks) comes before the
+# components whose writes it refuses.
+_CAUSE_ORDER = (Component.APISERVER, Component.ETCD, Component.EXTENSIONS, Component.CONTROLLER_MANAGER,
+                Component.SCHEDULER)
+
 
 # Supporting evidence only: the EKS metrics endpoint of the component fails. What it answers
 # while the component is down is not documented, so it raises the confidence of a verdict the
@@ -156,17 +197,11 @@ _SUPPORTING = "EKS_METRICS_FAILING"
 _SUSTAINED_SYMPTOMS = frozenset({"VENDED_SCHEDULER_NOT_ATTEMPTING"})
 
 
-def shows_it_works(code: str) -> bool:
-    """Whether an OK finding of this code is evidence that its component works (a context-only
-    finding, such as a valid certificate or an API not served here, is not)."""
-    return code not in _CONTEXT_ONLY
-
-
 def _codes(observations: list[Observation], status: Status) -> set[str]:
-    return {o.code for o in observations if o.status is status and o.code not in _CONTEXT_ONLY}
+    return {o.code for o in observations if o.status is status and shows_it_works(o.code)}
 
 
-def _judge_apiserver(observations: list[Observation]) -> ComponentVerdict:
+def _judge_apiserver(observations: list[Observation], seen: list[Observation] | None = None) -> ComponentVerdict:
     fails, warns, oks = (_codes(observations, s) for s in (Status.FAIL, Status.WARN, Status.OK))
     component = Component.APISERVER
     if fails & _NO_CLIENT_CAN_CONNECT:
@@ -178,11 +213,11 @@ def _judge_apiserver(observations: list[Observation]) -> ComponentVerdict:
     return _healthy_or_unknown(component, oks, observations)
 
 
-def _judge_etcd(observations: list[Observation], reads_hang: bool) -> ComponentVerdict:
+def _judge_etcd(observations: list[Observation], seen: list[Observation]) -> ComponentVerdict:
     fails, warns, oks = (_codes(observations, s) for s in (Status.FAIL, Status.WARN, Status.OK))
     component = Component.ETCD
     if fails:
-        signals = len(fails) + (1 if reads_hang else 0)
+        signals = len(fails) + (1 if _reads_hang(seen) else 0)
         # etcd's own "database space exceeded" leaves no doubt whose refusal it is.
         confidence = Confidence.HIGH if signals >= 2 or "ETCD_NOSPACE" in fails else Confidence.MEDIUM
         return ComponentVerdict(component, Verdict.DOWN, confidence, tuple(observations))
@@ -209,6 +244,19 @@ def _judge_leader(component: Component, observations: list[Observation]) -> Comp
     if warns:
         return ComponentVerdict(component, Verdict.DEGRADED, Confidence.LOW, tuple(observations))
     return _healthy_or_unknown(component, oks, observations)
+
+
+def _reads_hang(seen: list[Observation]) -> bool:
+    """Reads of the check got no answer: with etcd failing, a second signal that it is etcd."""
+    return any(o.code == "APISERVER_READS_NO_ANSWER" for o in seen)
+
+
+_JUDGES = {
+    Component.APISERVER: _judge_apiserver,
+    Component.ETCD: _judge_etcd,
+    Component.CONTROLLER_MANAGER: lambda judged_on, seen: _judge_leader(Component.CONTROLLER_MANAGER, judged_on),
+    Component.SCHEDULER: lambda judged_on, seen: _judge_leader(Component.SCHEDULER, judged_on),
+}
 
 
 def _healthy_or_unknown(component: Component, oks: set[str], observations: list[Observation]) -> ComponentVerdict:

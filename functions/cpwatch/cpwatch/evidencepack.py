@@ -16,8 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .alerting import Transition, TransitionKind
-from .diagnosis import shows_it_works
-from .findings import COMPONENT_RUNBOOKS, CONTROL_PLANE, Component, Runbook, runbook_for
+from .findings import COMPONENT_RUNBOOKS, CONTROL_PLANE, Component, Runbook, runbook_for, shows_it_works
 from .message_text import findings_of, observation_of
 from .textformat import CHECKER, display_name, short, utc, wrap
 
@@ -62,6 +61,10 @@ _SEVERITY = {
         "running pods keep serving, but no new pod is placed: scale-ups, replacements and rollouts stay Pending. "
         "Raise to Production system down once workloads fail because of it (for example replacements of crashed "
         "pods stay Pending)."),
+    Component.EXTENSIONS.value: SupportSeverity(
+        "No support case",
+        "the cause is in the cluster itself (an admission webhook that fails closed on what the control plane "
+        "writes): AWS cannot fix it, the webhook's owner can; this pack is the record for your own incident."),
     CHECKER: SupportSeverity(
         "General guidance",
         "cpwatch cannot see this cluster: this is about cpwatch's access (credentials, access entry, network path) "
@@ -93,7 +96,8 @@ def evidence_pack(cluster: str, region: str | None, facts: dict[str, Any] | None
     """The pack of one alarm (or reminder) of `transition.component`, from the run's diagnosis document."""
     component = transition.component
     findings = [f for f in document.get("findings") or [] if isinstance(f, dict)]
-    entry = (document.get("components") or {}).get(component) or {}
+    entry = ((document.get("extensions") if component == Component.EXTENSIONS.value
+              else (document.get("components") or {}).get(component)) or {})
     verdict = "blind" if component == CHECKER else str(entry.get("verdict") or "unknown")
     confidence = str(entry.get("confidence") or "")
     severity = _SEVERITY.get(component, _DEGRADED) if verdict in ("down", "blind") else _DEGRADED
@@ -174,7 +178,9 @@ def _ruled_out_lines(component: str, document: dict, findings: list[dict]) -> li
         entry = components.get(other) or {}
         verdict = str(entry.get("verdict") or "unknown")
         if entry.get("consequence_of"):
-            lines.append(f"  {display_name(other)}: not judged (because {entry['consequence_of']} is down)")
+            because = (f"{verdict.upper()} because of {display_name(entry['consequence_of'])} (a consequence)"
+                       if verdict != "unknown" else f"not judged (because {entry['consequence_of']} is down)")
+            lines.append(f"  {display_name(other)}: {because}")
             continue
         passed = [f for f in findings if f.get("component") == other and f.get("status") == "ok"
                   and shows_it_works(str(f.get("code")))]
@@ -183,6 +189,8 @@ def _ruled_out_lines(component: str, document: dict, findings: list[dict]) -> li
                       "  ", "      ")
     for group, title in ((Component.EXTENSIONS.value, "between the components (webhooks, aggregated APIs)"),
                          (Component.NODE.value, "single nodes")):
+        if group == component:
+            continue
         problems = [f for f in findings if f.get("component") == group and f.get("status") != "ok"]
         lines += wrap(f"{title}: " + (f"{len(problems)} problem(s), reported apart, not this failure: "
                                       f"{short(problems[0].get('message', ''), 160)}" if problems else "no problem"),

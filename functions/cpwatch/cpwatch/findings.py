@@ -118,6 +118,26 @@ _ETCD_RUNBOOK = Runbook(
                   "from /etc/kubernetes/manifests/etcd.yaml; quorum needs a majority of members."),
 )
 
+_APISERVER_PATH_RUNBOOK = Runbook(
+    title="some apiserver requests get no answer",
+    meaning=("The apiserver endpoint answers some requests and not others, while its etcd check passes: "
+             "one of several apiservers behind the load balancer hangs (EKS runs at least two behind an "
+             "NLB, which spreads connections by a hash), or the load balancer itself drops connections. "
+             "Clients whose connection lands on the hung one time out; kubectl works on a retry. etcd is "
+             "not the cause: its check passes through the apiservers that answer."),
+    confirm=("for i in 1 2 3 4 5 6; do kubectl get --raw='/livez/etcd' --request-timeout=5s; done  (new "
+             "connection each time: some hang)",
+             "kubectl -n kube-system get lease -l apiserver.kubernetes.io/identity=kube-apiserver  (an "
+             "apiserver whose renew time stopped moving)"),
+    eks=("Open an AWS support case (severity: production system impaired): name the time and attach the "
+         "evidence; only AWS can replace a hung apiserver instance of the managed control plane. Meanwhile "
+         "clients with short timeouts and retries keep working."),
+    self_managed=("Find the hung instance (the identity Lease whose renewTime stopped, or curl each "
+                  "control-plane node's :6443/livez directly), look at its `crictl logs` and restart it; "
+                  "check the load balancer's health checks: a TCP check passes for a hung apiserver, an "
+                  "HTTPS check of /readyz does not."),
+)
+
 _ETCD_MEMBER_RUNBOOK = Runbook(
     title="etcd member unhealthy, quorum held",
     meaning="An etcd member is unhealthy but quorum holds: no user-visible effect yet; one more loss locks the cluster.",
@@ -147,6 +167,21 @@ _SCHEDULER_RUNBOOK = Runbook(
     eks=_SUPPORT_CASE,
     self_managed=("`crictl ps -a --name kube-scheduler`, `crictl logs <id>`; check "
                   "/etc/kubernetes/manifests/kube-scheduler.yaml."),
+)
+
+_BINDING_RUNBOOK = Runbook(
+    title="pod binding refused",
+    meaning=("kube-scheduler places new pods, but the apiserver refuses each binding (the write that "
+             "assigns a pod to its node), so no new pod starts where that happens; the scheduler retries "
+             "with backoff. The pods' PodScheduled condition (reason SchedulerError) names what refused: "
+             "an admission webhook, a policy, or etcd."),
+    confirm=("kubectl get pods -A --field-selector=status.phase=Pending,spec.nodeName= -o "
+             "custom-columns=NS:.metadata.namespace,NAME:.metadata.name,WHY:.status.conditions[0].message",
+             "kubectl get events -A --field-selector=reason=FailedScheduling | grep 'binding rejected'"),
+    eks=("Read the message: `failed calling webhook` is the cluster's own webhook (see its runbook; no "
+         "support case); `etcdserver:` is etcd (support case)."),
+    self_managed=("Read the message: fix or relax the webhook or policy it names; for `etcdserver:` errors "
+                  "look at etcd."),
 )
 
 _NODE_RUNBOOK = Runbook(
@@ -261,6 +296,28 @@ _WEBHOOK_RISK_RUNBOOK = Runbook(
                   "writes."),
 )
 
+_WEBHOOK_BLOCKS_RUNBOOK = Runbook(
+    title="fail-closed webhook blocking the control plane's own writes",
+    meaning=("An admission webhook with failurePolicy Fail cannot be called, and it intercepts writes the "
+             "control plane itself must make: leader Lease renewals (kube-controller-manager and "
+             "kube-scheduler lose leadership and cannot take it back), node Lease renewals (nodes go "
+             "NotReady), node status, or pod binding (no new pod can start). The components are not broken: "
+             "restarting them, or an AWS support case, changes nothing; the webhook does."),
+    confirm=("kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations -o "
+             "custom-columns=NAME:.metadata.name,POLICY:.webhooks[*].failurePolicy,RULES:.webhooks[*].rules",
+             "kubectl get <kind>webhookconfiguration <configuration> -o yaml  (rules, namespaceSelector, clientConfig)",
+             "kubectl -n kube-system get lease kube-controller-manager kube-scheduler  (renewTime stopped, same holders)",
+             "kubectl get pods -A --field-selector=status.phase=Pending,spec.nodeName=  (SchedulerError: binding rejected)"),
+    eks=("The cluster's own webhook, not an AWS failure: no support case. Restore its backend, or unblock the "
+         "control plane at once: `kubectl patch <kind>webhookconfiguration <configuration> --type json -p "
+         "'[{\"op\":\"replace\",\"path\":\"/webhooks/0/failurePolicy\",\"value\":\"Ignore\"}]'` (or delete it); "
+         "then exclude kube-system and kube-node-lease with a namespaceSelector and narrow its rules so Leases, "
+         "nodes and pods/binding are not covered (EKS's own advice for its control plane)."),
+    self_managed=("Restore the webhook's backend, or set failurePolicy: Ignore / delete the configuration; the "
+                  "controller-manager and scheduler take their Leases back within seconds. Then exclude "
+                  "kube-system and kube-node-lease with a namespaceSelector and narrow the rules."),
+)
+
 _APISERVICE_RUNBOOK = Runbook(
     title="aggregated API unavailable",
     meaning=("An APIService (an API served by an extension such as metrics-server or a metrics "
@@ -326,7 +383,16 @@ _KINDS = (
                 "small reads are slow: median {median_ms} ms over {samples} (threshold {threshold_ms} ms)",
                 _APISERVER_RUNBOOK),
     FindingKind("APISERVER_READS_NO_ANSWER", Status.WARN,
-                "a small read of {path} got no answer ({reason})", _ETCD_RUNBOOK),
+                "{count} of {total} read(s) of this check got no answer within {timeout_s} s while the apiserver "
+                "answered the others (first {path}: {reason})", _APISERVER_PATH_RUNBOOK),
+    FindingKind("APISERVER_CONNECTIONS_OK", Status.OK,
+                "{connections} new connection(s) to the endpoint all answered /livez/etcd"),
+    FindingKind("APISERVER_CONNECTIONS_NO_ANSWER", Status.WARN,
+                "{unanswered} of {connections} new connections to the endpoint got no answer within {timeout_s} s "
+                "while the others were answered: one of several apiservers (or the load balancer in front) does "
+                "not answer", _APISERVER_PATH_RUNBOOK),
+    FindingKind("APISERVER_IDENTITIES", Status.OK,
+                "{leases} apiserver identity Lease(s), {renewing} renewed within {threshold_s} s{stale}"),
     FindingKind("APISERVER_WRITE_FAILED", Status.WARN,
                 "the apiserver failed the heartbeat write to {object} with HTTP {status}: {detail} "
                 "(neither a storage nor an admission error)", _APISERVER_RUNBOOK),
@@ -423,6 +489,9 @@ _KINDS = (
     FindingKind("PODS_UNATTEMPTED", Status.FAIL,
                 "{count} pending pod(s) older than {threshold_s} s never attempted by the scheduler: {examples}",
                 _SCHEDULER_RUNBOOK),
+    FindingKind("PODS_BINDING_REJECTED", Status.FAIL,
+                "{count} pod(s) placed by the scheduler stay unbound: the apiserver refuses their binding "
+                "({examples}): {detail}", _BINDING_RUNBOOK),
     FindingKind("SCHEDULER_CANARY_ATTEMPTED", Status.OK, "canary pod attempted by the scheduler in {latency_ms} ms"),
     FindingKind("SCHEDULER_CANARY_NOT_ATTEMPTED", Status.FAIL,
                 "canary pod {object} not attempted by the scheduler within {wait_s} s", _SCHEDULER_RUNBOOK),
@@ -439,6 +508,9 @@ _KINDS = (
     # --- nodes (reported apart from the control plane) ---------------------------------
     FindingKind("NODE_NOT_READY", Status.WARN,
                 "node {node} is {ready} ({reason}); its kubelet last heartbeat {age_s} s ago", _NODE_RUNBOOK),
+    FindingKind("NODE_LEASES_EXPIRED", Status.WARN,
+                "{count} of {leases} node Lease(s) expired (oldest {oldest_s} s): their kubelets do not renew them; "
+                "{status_reported} of the nodes looked at still report NodeStatus", _NODE_RUNBOOK),
     FindingKind("POD_STUCK_ON_UNHEALTHY_NODE", Status.WARN,
                 "pod {pod} Terminating for {age_s} s on node {node}, which is not healthy", _NODE_RUNBOOK),
     FindingKind("POD_STUCK_TERMINATING", Status.WARN,
@@ -453,6 +525,9 @@ _KINDS = (
     FindingKind("WEBHOOK_COVERS_CONTROL_PLANE", Status.WARN,
                 "fail-closed admission webhook {webhook} ({configuration}) intercepts {writes}: the day "
                 "its backend fails, {consequence}", _WEBHOOK_RISK_RUNBOOK),
+    FindingKind("WEBHOOK_BLOCKS_CONTROL_PLANE", Status.FAIL,
+                "admission webhook {webhook} ({configuration}) fails closed on what the control plane itself "
+                "writes: it blocks {blocks}, so {consequence} (it covers {covers})", _WEBHOOK_BLOCKS_RUNBOOK),
     FindingKind("APISERVICES_AVAILABLE", Status.OK,
                 "{count} APIServices available ({aggregated} served by extensions)"),
     FindingKind("APISERVICE_UNAVAILABLE", Status.FAIL,
@@ -542,6 +617,22 @@ _KINDS = (
 )
 
 CATALOGUE: dict[str, FindingKind] = {kind.code: kind for kind in _KINDS}
+
+# OK findings that describe a component without showing that it works (a valid certificate, a
+# database size read from /metrics; what AWS/EKS metrics and control-plane logs, published
+# minutes late and from outside cpwatch's view, say): never enough on their own for "healthy".
+# The EKS metrics API's answers that find nothing wrong are context too: the endpoint is not
+# documented well enough to let its silence vouch for a component.
+_CONTEXT_ONLY = frozenset({"APISERVER_CERT_OK", "APISERVER_IDENTITIES", "ETCD_DB_SIZE_OK", "VENDED_SCHEDULER_ATTEMPTING",
+                           "VENDED_APISERVER_SERVING", "CONTROL_PLANE_LOG_NO_ERROR", "EKS_METRICS_NOT_SERVED",
+                           "EKS_METRICS_STANDBY", "CONTROLLER_QUEUES_DRAINING", "SCHEDULER_QUEUES_MOVING"})
+
+
+def shows_it_works(code: str) -> bool:
+    """Whether an OK finding of this code is evidence that its component works (a context-only
+    finding, such as a valid certificate or an API not served here, is not)."""
+    return code not in _CONTEXT_ONLY
+
 
 # Runbooks of codes whose component is given by the observation.
 COMPONENT_RUNBOOKS: dict[Component, Runbook] = {

@@ -85,12 +85,19 @@ class TransferStats:
     throttled: int = 0  # 429 answers (each retried while Retry-After fits the deadline)
     throttled_gave_up: int = 0  # requests still throttled when retrying had to stop
     priority_levels: set[str] = field(default_factory=set)  # X-Kubernetes-PF-PriorityLevel-UID seen
+    # Reads (GET) that got no answer at all (timed out, or the connection closed): (path, reason).
+    unanswered_reads: list[tuple[str, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, received: int) -> None:
         with self._lock:
             self.requests += 1
             self.bytes_received += received
+
+    def add_unanswered(self, method: str, path: str, reason: str) -> None:
+        if method == "GET" and reason in ("timeout", "closed"):
+            with self._lock:
+                self.unanswered_reads.append((path, reason))
 
     def add_throttled(self, priority_level: str | None, gave_up: bool) -> None:
         with self._lock:
@@ -125,17 +132,30 @@ class KubeApi:
         self.stats = TransferStats()
         self._clock_offset_s: float | None = None
         self._clock_lock = threading.Lock()
-        pool_args = dict(ssl_context=ssl_context, retries=False, maxsize=16, block=False)
-        if tls_server_name:
-            pool_args["server_hostname"] = tls_server_name
-            pool_args["assert_hostname"] = tls_server_name
-        if proxy_url:
-            self._pool: urllib3.PoolManager = urllib3.ProxyManager(proxy_url, **pool_args)
-        else:
-            self._pool = urllib3.PoolManager(**pool_args)
+        self._pool = self._new_pool(maxsize=16)
+
+    def _new_pool(self, maxsize: int) -> urllib3.PoolManager:
+        pool_args = dict(ssl_context=self._ssl_context, retries=False, maxsize=maxsize, block=False)
+        if self._tls_server_name:
+            pool_args["server_hostname"] = self._tls_server_name
+            pool_args["assert_hostname"] = self._tls_server_name
+        if self._proxy_url:
+            return urllib3.ProxyManager(self._proxy_url, **pool_args)
+        return urllib3.PoolManager(**pool_args)
 
     def close(self) -> None:
         self._pool.clear()
+
+    def request_on_new_connection(self, method: str, path: str, accept: str = JSON) -> Response:
+        """One call on a connection of its own, closed after it: a load balancer in front of
+        several apiservers picks a backend per connection, so calls on new connections sample
+        the backends that pooled connections may never reach. Errors as request()."""
+        pool = self._new_pool(maxsize=1)
+        try:
+            response, _ = self._request_once(method, path, None, None, JSON, accept, None, pool=pool)
+        finally:
+            pool.clear()
+        return response
 
     # --- clock ---------------------------------------------------------------------------
 
@@ -195,7 +215,7 @@ class KubeApi:
 
     def _request_once(self, method: str, path: str, query: Mapping[str, str] | None, body: object,
                       content_type: str, accept: str, timeout_s: float | None,
-                      compressed: bool = False) -> tuple[Response, float]:
+                      compressed: bool = False, pool: urllib3.PoolManager | None = None) -> tuple[Response, float]:
         timeout = self._call_timeout(method, path, timeout_s or self.request_timeout_s)
         url = self.server + path + ("?" + urlencode(query) if query else "")
         headers = {"Accept": accept, "User-Agent": "cpwatch"}
@@ -211,14 +231,18 @@ class KubeApi:
             headers["Content-Type"] = content_type
         started = time.monotonic()
         try:
-            raw = self._pool.request(
+            raw = (pool or self._pool).request(
                 method, url, body=encoded, headers=headers,
                 timeout=urllib3.Timeout(connect=timeout, read=timeout),
                 preload_content=True, redirect=False,
             )
         except HTTPError as error:
-            raise _transport_error(method, path, error) from None
+            failure = _transport_error(method, path, error)
+            if isinstance(failure, NoAnswerError):
+                self.stats.add_unanswered(method, path, failure.reason)
+            raise failure from None
         except (OSError, ssl.SSLError) as error:
+            self.stats.add_unanswered(method, path, "closed")
             raise NoAnswerError(method, path, "closed", f"{type(error).__name__}: {error}") from None
         received_at = time.time()
         response = Response(

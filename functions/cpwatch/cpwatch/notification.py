@@ -155,6 +155,8 @@ def _component_verdict(diagnosis: dict, component: str) -> tuple[str, str]:
         # As the pipeline judges it: cpwatch is blind when it cannot even judge the apiserver.
         apiserver = components.get(Component.APISERVER.value) or {}
         return ("unknown" if apiserver.get("verdict", "unknown") == "unknown" else "healthy"), ""
+    if component == Component.EXTENSIONS.value:
+        return str((diagnosis.get("extensions") or {}).get("verdict") or "unknown"), ""
     entry = components.get(component) or {}
     return str(entry.get("verdict") or "unknown"), str(entry.get("confidence") or "low")
 

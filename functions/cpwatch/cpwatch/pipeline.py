@@ -246,11 +246,18 @@ def evidence_packs(target: Target, info: ClusterInfo | None, transitions: list[T
 
 
 def looks_of(diagnosis: Diagnosis) -> dict[str, Look]:
-    """What one diagnosis says for alerting: down is bad, healthy or degraded is good."""
+    """What one diagnosis says for alerting: down is bad, healthy or degraded is good. A component
+    whose failure another cause explains is not looked at on its own (its cause is paged, once);
+    `extensions` is bad when a webhook brought a component down."""
     looks = {}
     for component in CONTROL_PLANE:
-        verdict = diagnosis.components[component].verdict
-        looks[component.value] = {Verdict.DOWN: Look.BAD, Verdict.UNKNOWN: Look.UNKNOWN}.get(verdict, Look.GOOD)
+        verdict = diagnosis.components[component]
+        if verdict.consequence_of is not None:
+            looks[component.value] = Look.UNKNOWN
+            continue
+        looks[component.value] = {Verdict.DOWN: Look.BAD, Verdict.UNKNOWN: Look.UNKNOWN}.get(verdict.verdict, Look.GOOD)
+    looks[Component.EXTENSIONS.value] = {Verdict.DOWN: Look.BAD, Verdict.UNKNOWN: Look.UNKNOWN}.get(
+        diagnosis.extensions, Look.GOOD)
     blind = diagnosis.components[Component.APISERVER].verdict is Verdict.UNKNOWN
     looks[CHECKER] = Look.BAD if blind else Look.GOOD
     return looks

@@ -67,23 +67,31 @@ def classify(error: ApiStatusError) -> Refusal:
     detail = " ".join(error.message.split())[:300] or f"HTTP {error.status} {error.reason}".strip()
     if isinstance(error, TooManyRequestsError):
         return Refusal(Cause.THROTTLED, error.status, detail)
+    refusal = classify_message(detail, error.status, error.reason)
+    if refusal.cause is Cause.OTHER and isinstance(error, ForbiddenError):
+        return Refusal(Cause.FORBIDDEN, error.status, detail)
+    return refusal
+
+
+def classify_message(message: str, status: int = 500, reason: str = "") -> Refusal:
+    """The cause of a refusal known only by its message: one a component met and Kubernetes wrote
+    down (a pod condition, an event), or a refused request's Status message."""
+    detail = " ".join(message.split())[:300]
     # Webhooks first: a webhook's own failure can read "context deadline exceeded" too.
     if match := _WEBHOOK_CALL.search(detail):
         cause = " ".join(match["cause"].split())
-        return Refusal(Cause.WEBHOOK_UNREACHABLE, error.status, detail, match["name"], _short_cause(cause))
+        return Refusal(Cause.WEBHOOK_UNREACHABLE, status, detail, match["name"], _short_cause(cause))
     if match := _WEBHOOK_DENIAL.search(detail):
-        return Refusal(Cause.WEBHOOK_DENIED, error.status, detail, match["name"])
+        return Refusal(Cause.WEBHOOK_DENIED, status, detail, match["name"])
     if match := _POLICY_DENIAL.search(detail):
-        return Refusal(Cause.POLICY_DENIED, error.status, detail, match["name"])
+        return Refusal(Cause.POLICY_DENIED, status, detail, match["name"])
     if _NOSPACE.search(detail):
-        return Refusal(Cause.ETCD_NOSPACE, error.status, detail)
+        return Refusal(Cause.ETCD_NOSPACE, status, detail)
     # etcd errors reach the client as 500, or as 403 when an admission plugin (NamespaceLifecycle)
     # failed its own read of the namespace on them.
-    if _STORAGE.search(detail) or error.status == 504 or error.reason in _TIMEOUT_REASONS:
-        return Refusal(Cause.STORAGE, error.status, detail)
-    if isinstance(error, ForbiddenError):
-        return Refusal(Cause.FORBIDDEN, error.status, detail)
-    return Refusal(Cause.OTHER, error.status, detail)
+    if _STORAGE.search(detail) or status == 504 or reason in _TIMEOUT_REASONS:
+        return Refusal(Cause.STORAGE, status, detail)
+    return Refusal(Cause.OTHER, status, detail)
 
 
 def _short_cause(cause: str) -> str:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .check import Diagnosis
 from .diagnosis import Verdict, impairments
+from .explanations import Explained
 from .findings import CONTROL_PLANE, Component, Observation, Status, runbook_for
 
 if TYPE_CHECKING:
@@ -24,14 +25,18 @@ EXIT_CODES = {Verdict.HEALTHY: 0, Verdict.DEGRADED: 1, Verdict.DOWN: 2, Verdict.
 EXIT_USAGE = 64
 
 
-def finding_dict(observation: Observation) -> dict[str, Any]:
-    return {
+def finding_dict(observation: Observation, explained: Explained | None = None) -> dict[str, Any]:
+    found = {
         "code": observation.code,
         "component": observation.component.value,
         "status": observation.status.value,
         "message": observation.message(),
         "evidence": _jsonable(dict(observation.evidence)),
     }
+    if explained is not None:
+        found["explained_by"] = {"cause": explained.cause.value if explained.cause else None,
+                                 "because": explained.because, "rule": explained.row}
+    return found
 
 
 def to_dict(diagnosis: Diagnosis) -> dict[str, Any]:
@@ -50,7 +55,9 @@ def to_dict(diagnosis: Diagnosis) -> dict[str, Any]:
             }
             for component, verdict in diagnosis.components.items()
         },
-        "findings": [finding_dict(o) for o in _ordered(diagnosis.observations)],
+        "extensions": {"verdict": diagnosis.extensions.value,
+                       "findings": [o.code for o in diagnosis.observations if o.component is Component.EXTENSIONS]},
+        "findings": [finding_dict(o, diagnosis.explanation_of(o)) for o in _ordered(diagnosis.observations)],
         "checked_at": diagnosis.checked_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z",
         "duration_ms": diagnosis.duration_ms,
         "read_only": diagnosis.read_only,
@@ -66,21 +73,36 @@ def to_json(diagnosis: Diagnosis) -> str:
 def summary(diagnosis: Diagnosis) -> str:
     if diagnosis.overall is Verdict.HEALTHY:
         return f"{diagnosis.cluster}: control plane healthy"
-    impaired = [f"cluster impaired: {o.message()}" for o in impairments(diagnosis.observations)]
-    parts: list[str] = []
+    cause = diagnosis.cause_finding() if diagnosis.root_cause is Component.EXTENSIONS else None
+    impaired = [f"cluster impaired: {o.message()}" for o in impairments(diagnosis.observations) if o is not cause]
+    parts: list[str] = [f"{Component.EXTENSIONS.value} {diagnosis.extensions.value}: {cause.message()}"] \
+        if cause is not None else []
     order = sorted(CONTROL_PLANE, key=lambda c: (c != diagnosis.root_cause, CONTROL_PLANE.index(c)))
     for component in order:
         verdict = diagnosis.components[component]
         if verdict.verdict is Verdict.HEALTHY:
             continue
         if verdict.consequence_of is not None:
-            parts.append(f"{component.value} not judged (because {verdict.consequence_of.value} is down)")
+            parts.append(consequence_phrase(diagnosis, component))
             continue
         key = verdict.key_finding()
         parts.append(f"{component.value} {verdict.verdict.value} ({verdict.confidence.value} confidence)"
                      + (f": {key.message()}" if key else ""))
     ordered = impaired + parts if diagnosis.root_cause is None else parts + impaired
     return f"{diagnosis.cluster}: " + "; ".join(ordered)
+
+
+def consequence_phrase(diagnosis: Diagnosis, component: Component) -> str:
+    """A component whose verdict another cause explains, in a few words."""
+    verdict = diagnosis.components[component]
+    cause = verdict.consequence_of
+    if cause is Component.EXTENSIONS:
+        webhook = next((e.webhook for e in diagnosis.explained if e.webhook and e.symptom in verdict.findings), "")
+        by = f"admission webhook {webhook}" if webhook else "what is plugged in between the components"
+        return f"{component.value} {verdict.verdict.value} because of {by} (a consequence, not the cause)"
+    if verdict.verdict is Verdict.UNKNOWN:
+        return f"{component.value} not judged (because {cause.value} is down)"
+    return f"{component.value} {verdict.verdict.value} because {cause.value} is down (a consequence, not the cause)"
 
 
 def to_text(diagnosis: Diagnosis) -> str:
@@ -93,7 +115,7 @@ def to_text(diagnosis: Diagnosis) -> str:
         key = verdict.key_finding()
         evidence = key.message() if key else "no observation"
         if verdict.consequence_of is not None:
-            evidence = f"not judged: {verdict.consequence_of.value} is down"
+            evidence = consequence_phrase(diagnosis, component).split(" ", 1)[1]
         lines.append(f"  {component.value:<19} {verdict.verdict.value.upper():<9} {verdict.confidence.value:<7} {evidence}")
     problems = [o for o in _ordered(diagnosis.observations) if o.status is not Status.OK and o.code != "NOT_JUDGED"]
     if not problems:
@@ -103,7 +125,7 @@ def to_text(diagnosis: Diagnosis) -> str:
     for component in groups:
         verdict = diagnosis.components.get(component)
         found = [o for o in problems if o.component is component]
-        if verdict is not None and verdict.consequence_of is not None:
+        if verdict is not None and verdict.consequence_of is not None and verdict.verdict is Verdict.UNKNOWN:
             lines += ["", f"{component.value}: not judged because {verdict.consequence_of.value} is down "
                           f"({len(found)} probe(s) could not look; --json lists them)"]
             continue
@@ -120,6 +142,9 @@ def headline(diagnosis: Diagnosis) -> str:
     """One line: the root cause and its key finding, or why cpwatch could not look."""
     if diagnosis.overall is Verdict.HEALTHY:
         return "control plane healthy"
+    if diagnosis.root_cause is Component.EXTENSIONS:
+        cause = diagnosis.cause_finding()
+        return cause.message() if cause is not None else "cluster impaired between the components"
     if diagnosis.root_cause is not None:
         verdict = diagnosis.components[diagnosis.root_cause]
         key = verdict.key_finding()

@@ -31,6 +31,11 @@ class Settings:
     # call latency SLO for single-object reads is p99 <= 1 s.
     latency_samples: int = 3
     latency_warn_ms: float = 1000.0
+    # New connections that sample the apiservers behind the endpoint's load balancer (EKS runs at
+    # least two behind an NLB, which picks one per connection by a flow hash: 6 connections reach
+    # both of two with 97 % probability, and every run samples anew); more when the identity
+    # Leases show more apiservers (twice their number).
+    apiserver_connections: int = 6
 
     # Leader election (client-go defaults: leaseDuration 15 s, renewDeadline 10 s, retryPeriod
     # 2 s): a live leader renews every 2 s, and a failover takes at most one leaseDuration plus
@@ -67,6 +72,9 @@ class Settings:
 
     # kube-scheduler attempts a new pod within seconds and writes PodScheduled on failure.
     unattempted_pod_age_s: float = 60.0
+    # A pod whose binding the apiserver refused is retried with a backoff of 1 s doubling up to
+    # podMaxBackoffSeconds (10 s): refused for this long, it failed at least three retries.
+    binding_rejected_after_s: float = 30.0
 
     # Active canaries: how long to wait for a controller's reaction, and how often to look.
     canary_wait_s: float = 10.0

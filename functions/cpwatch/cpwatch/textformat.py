@@ -18,6 +18,7 @@ DISPLAY_NAMES = {
     Component.ETCD.value: "etcd",
     Component.CONTROLLER_MANAGER.value: "kube-controller-manager",
     Component.SCHEDULER.value: "kube-scheduler",
+    Component.EXTENSIONS.value: "admission webhooks and aggregated APIs",
 }
 
 

@@ -64,11 +64,12 @@ class Webhook:
     has_match_conditions: bool = False
     service: tuple[str, str] | None = None  # (namespace, name) of the Service it is called through
 
-    def intercepts(self, write: Write) -> bool:
-        """True if this webhook is called for `write`."""
+    def intercepts(self, write: Write, in_some_namespace: bool = False) -> bool:
+        """True if this webhook is called for `write`; with in_some_namespace, for the same write
+        in at least one namespace (its namespaceSelector is not compared)."""
         if not any(rule.matches(write) for rule in self.rules):
             return False
-        if write.namespace is not None:
+        if write.namespace is not None and not in_some_namespace:
             labels = {**write.namespace_labels, "kubernetes.io/metadata.name": write.namespace}
             if not selector_matches(self.namespace_selector, labels):
                 return False

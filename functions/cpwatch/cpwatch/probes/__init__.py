@@ -15,6 +15,8 @@ from ..findings import Component, Observation
 from . import (
     admission_webhooks,
     aggregated_apis,
+    apiserver_connections,
+    apiserver_identities,
     componentstatuses,
     deployment_canary,
     ec2_instances,
@@ -47,6 +49,8 @@ class Probe:
 PROBES: tuple[Probe, ...] = (
     Probe("health", Component.APISERVER, health.probe),
     Probe("latency", Component.APISERVER, latency.probe),
+    Probe("apiserver_identities", Component.APISERVER, apiserver_identities.probe),
+    Probe("apiserver_connections", Component.APISERVER, apiserver_connections.probe),
     Probe("serving_certificate", Component.APISERVER, serving_certificate.probe),
     Probe("etcd_write", Component.ETCD, etcd_write.probe, writes=True),
     Probe("etcd_db_size", Component.ETCD, etcd_db_size.probe, periodic=True),

@@ -4,36 +4,22 @@ A webhook with failurePolicy Fail whose backend goes away refuses every write it
 covers leader Leases, node Leases or status, pod binding or endpoints, the control plane cannot
 do its own work the day that happens: the controller-manager and scheduler lose leadership, nodes
 go NotReady, Services stop following their pods. Such webhooks are reported before they fail
-(WEBHOOK_COVERS_CONTROL_PLANE, a warning about a risk: it changes no verdict). A webhook that is
-failing now (WEBHOOK_FAILING_CLOSED) is seen by the probes whose writes it refuses, and here when
-the Service it is called through has no ready endpoint.
+(WEBHOOK_COVERS_CONTROL_PLANE, a warning about a risk, with the keys of the writes it intercepts:
+the explanation table makes the webhook the cause when it fails or when a component shows the
+failure such a write causes). A webhook that is failing now (WEBHOOK_FAILING_CLOSED) is seen by
+the probes whose writes it refuses, and here when the Service it is called through has no ready
+endpoint.
 """
 
 from __future__ import annotations
 
+from ..control_plane_writes import CONTROL_PLANE_WRITES
 from ..errors import ForbiddenError
 from ..findings import Component, Observation, Status, observe
 from ..kubeapi import FROM_CACHE
-from ..webhookrules import Webhook, Write
+from ..webhookrules import Webhook
 from .context import ProbeContext, entries, examples, field
 from .interceptors import webhooks
-
-# (write, what it is, what stops when a webhook refuses it). Namespaced writes outside
-# kube-system are looked at in `default`, where the apiserver keeps the kubernetes Service.
-CONTROL_PLANE_WRITES: tuple[tuple[Write, str, str], ...] = (
-    (Write("UPDATE", "coordination.k8s.io", "leases", namespace="kube-system"),
-     "leader Leases in kube-system", "the controller-manager and scheduler lose leadership and stop"),
-    (Write("UPDATE", "coordination.k8s.io", "leases", namespace="kube-node-lease"),
-     "node Leases", "every node goes NotReady and its pods are evicted"),
-    (Write("UPDATE", "", "nodes", "status"), "node status", "node status stops and nodes go NotReady"),
-    (Write("CREATE", "", "pods", "binding", namespace="default"), "pod binding", "the scheduler can place no pod"),
-    (Write("CREATE", "", "pods", namespace="kube-system"), "pods in kube-system",
-     "system pods (DaemonSets, mirror pods of static pods) cannot be created"),
-    (Write("UPDATE", "discovery.k8s.io", "endpointslices", namespace="default"), "EndpointSlices",
-     "Services stop following their pods"),
-    (Write("UPDATE", "", "endpoints", namespace="default"), "Endpoints", "Services stop following their pods"),
-)
-
 
 def probe(ctx: ProbeContext) -> list[Observation]:
     view = webhooks(ctx)
@@ -43,14 +29,15 @@ def probe(ctx: ProbeContext) -> list[Observation]:
     for webhook in view.webhooks:
         if not webhook.fail_closed:
             continue
-        covered = [(what, consequence) for write, what, consequence in CONTROL_PLANE_WRITES if webhook.intercepts(write)]
+        covered = [w for w in CONTROL_PLANE_WRITES if webhook.intercepts(w.write, in_some_namespace=w.every_namespace)]
         if covered:
-            consequences = list(dict.fromkeys(consequence for _, consequence in covered))
+            consequences = list(dict.fromkeys(w.consequence for w in covered))
             observations.append(observe(
                 "WEBHOOK_COVERS_CONTROL_PLANE", Component.EXTENSIONS, webhook=webhook.name,
-                configuration=webhook.label(), writes=examples([what for what, _ in covered], limit=7),
+                configuration=webhook.label(), writes=examples([w.what for w in covered], limit=7),
                 consequence="; ".join(consequences), timeout_s=webhook.timeout_s,
-                match_conditions=webhook.has_match_conditions))
+                match_conditions=webhook.has_match_conditions, intercepts=[w.key for w in covered],
+                covers=webhook.coverage()))
     if not any(o.status is not Status.UNKNOWN for o in observations):
         fail_closed = [f"{w.name} ({w.label()}): {w.coverage()}" for w in view.webhooks if w.fail_closed]
         observations.append(observe("WEBHOOKS_OK", Component.EXTENSIONS, count=len(view.webhooks),

@@ -12,6 +12,7 @@ from ..errors import ApiStatusError, BadResponseError, NotFoundError
 from ..findings import Component, Observation, observe
 from ..webhookrules import Write
 from .context import MANAGED_BY, ProbeContext, bounded_write, field, ms, whole_number
+from .leader_renewal import mark_at_start, renewed_since
 from .refused_writes import intercepted_reaction, observations_for
 
 CANARY_DEPLOYMENT = "cpwatch-canary"
@@ -27,6 +28,7 @@ def probe(ctx: ProbeContext) -> list[Observation]:
         return [observe("CHECKER_NOT_INSTALLED", Component.CONTROLLER_MANAGER, object=f"Deployment {target}",
                         message=error.message)]
     min_ready = field(current, "spec").get("minReadySeconds") or 0
+    leader = mark_at_start(ctx, Component.CONTROLLER_MANAGER)
     try:
         patched = ctx.api.merge_patch(path, {"spec": {"minReadySeconds": 0 if min_ready else 1}},
                                       *bounded_write(ctx.settings))
@@ -50,7 +52,8 @@ def probe(ctx: ProbeContext) -> list[Observation]:
             return [intercepted]
         last = field(_deployment(ctx, path), "status").get("observedGeneration")
         return [observe("DEPLOYMENT_CANARY_NOT_OBSERVED", Component.CONTROLLER_MANAGER, object=target,
-                        generation=generation, observed=last, wait_s=ctx.settings.canary_wait_s)]
+                        generation=generation, observed=last, wait_s=ctx.settings.canary_wait_s,
+                        leader_renewed=renewed_since(ctx, Component.CONTROLLER_MANAGER, leader))]
     return [observe("DEPLOYMENT_CANARY_OBSERVED", Component.CONTROLLER_MANAGER, object=target,
                     generation=generation, latency_ms=ms(seconds))]
 

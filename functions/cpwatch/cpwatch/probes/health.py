@@ -19,8 +19,15 @@ from .healthtext import HealthReport, parse_health_text
 _ETCD_CHECKS = ("etcd", "etcd-readiness")
 
 
+def livez_answer(ctx: ProbeContext) -> Response | ApiError:
+    """The answer to /livez?verbose, asked once per run (other probes look at it before they ask
+    more of an apiserver that does not answer or refuses cpwatch)."""
+    # Kept in a tuple: the run cache raises an error it holds, and this one is an answer too.
+    return ctx.cache.get("livez", lambda: (_get(ctx, "/livez", verbose=True),))[0]
+
+
 def probe(ctx: ProbeContext) -> list[Observation]:
-    livez = _get(ctx, "/livez", verbose=True)
+    livez = livez_answer(ctx)
     if isinstance(livez, CertificateValidityError):
         return [_invalid_certificate(ctx, livez)]
     if isinstance(livez, ApiError):

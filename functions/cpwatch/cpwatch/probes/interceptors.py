@@ -32,6 +32,13 @@ class WebhookView:
         return next((w for w in self.webhooks if w.name == name), None)
 
 
+def intercepted_by(ctx: ProbeContext, write: Write) -> dict[str, object]:
+    """Evidence naming the fail-closed webhooks that intercept `write` ({} when none does or the
+    configurations cannot be read): a write that fails, or did not happen, may be theirs."""
+    names = [w.name for w in webhooks(ctx).fail_closed_on(write)]
+    return {"intercepted_by": names} if names else {}
+
+
 def webhooks(ctx: ProbeContext) -> WebhookView:
     """Every admission webhook of the cluster, read once per run (from the watch cache)."""
     return ctx.cache.get("webhooks", lambda: _load(ctx))

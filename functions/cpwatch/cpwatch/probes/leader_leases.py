@@ -3,6 +3,8 @@
 A live leader renews its Lease every retryPeriod (2 s by default). A gracefully stopped leader
 releases it (holderIdentity "", leaseDurationSeconds 1, as recorded); a crashed one just stops
 renewing. Either way, no renewal for longer than the stale threshold means no leader is running.
+Each finding names the fail-closed webhooks that intercept the renewal: a stale Lease may be
+theirs, and a fresh one shows that they let the renewal through.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from __future__ import annotations
 from ..errors import NotFoundError
 from ..findings import Component, Observation, observe
 from ..settings import Settings
-from .context import ProbeContext, field, lease_path, whole
+from ..webhookrules import Write
+from .context import ProbeContext, field, whole
+from .interceptors import intercepted_by
+from .leader_renewal import LEASES, lease_at_start
 
-LEASES = {
-    Component.CONTROLLER_MANAGER: "kube-controller-manager",
-    Component.SCHEDULER: "kube-scheduler",
-}
+# A leader renews by updating its Lease: a fail-closed webhook on that update can stop it.
+RENEWAL = Write("UPDATE", "coordination.k8s.io", "leases", namespace="kube-system")
 
 
 def stale_after_s(settings: Settings, lease_duration_s: object) -> float:
@@ -30,7 +33,7 @@ def probe(ctx: ProbeContext) -> list[Observation]:
 def _judge(ctx: ProbeContext, component: Component, name: str) -> Observation:
     lease_name = f"kube-system/{name}"
     try:
-        lease = ctx.api.get_json(lease_path("kube-system", name))
+        lease = lease_at_start(ctx, component)
     except NotFoundError:
         return observe("LEADER_LEASE_MISSING", component, lease=lease_name)
     spec = field(lease, "spec")
@@ -42,6 +45,7 @@ def _judge(ctx: ProbeContext, component: Component, name: str) -> Observation:
     threshold = stale_after_s(ctx.settings, spec.get("leaseDurationSeconds"))
     if age > threshold:
         return observe("LEADER_LEASE_STALE", component, lease=lease_name, age_s=whole(age),
-                       threshold_s=whole(threshold), holder=holder, renew_time=spec.get("renewTime"))
+                       threshold_s=whole(threshold), holder=holder, renew_time=spec.get("renewTime"),
+                       **intercepted_by(ctx, RENEWAL))
     return observe("LEADER_LEASE_FRESH", component, lease=lease_name, age_s=max(whole(age), 0),
-                   holder=holder or "(released)", acquire_time=spec.get("acquireTime"))
+                   holder=holder or "(released)", acquire_time=spec.get("acquireTime"), **intercepted_by(ctx, RENEWAL))

@@ -12,6 +12,7 @@ from ..errors import ApiStatusError, BadResponseError, NotFoundError
 from ..findings import Component, Observation, observe
 from ..webhookrules import Write
 from .context import MANAGED_BY, ProbeContext, bounded_write, condition, field, ms
+from .leader_renewal import mark_at_start, renewed_since
 from .refused_writes import intercepted_reaction, observations_for
 
 CANARY_LABEL = "cpwatch.io/canary"
@@ -41,6 +42,7 @@ def probe(ctx: ProbeContext) -> list[Observation]:
     _delete_leftovers(ctx, pods)
     name = f"cpwatch-canary-{ctx.run_id}"
     pod = canary_pod(name, namespace)
+    leader = mark_at_start(ctx, Component.SCHEDULER)
     try:
         ctx.api.post_json(pods, pod, *bounded_write(ctx.settings))
     except NotFoundError as error:
@@ -60,7 +62,8 @@ def probe(ctx: ProbeContext) -> list[Observation]:
         if intercepted is not None:
             return [intercepted]
         return [observe("SCHEDULER_CANARY_NOT_ATTEMPTED", Component.SCHEDULER, object=target,
-                        wait_s=ctx.settings.canary_wait_s)]
+                        wait_s=ctx.settings.canary_wait_s,
+                        leader_renewed=renewed_since(ctx, Component.SCHEDULER, leader))]
     if scheduled.get("status") == "True":
         return [observe("SCHEDULER_CANARY_BOUND", Component.SCHEDULER, object=target)]
     return [observe("SCHEDULER_CANARY_ATTEMPTED", Component.SCHEDULER, latency_ms=ms(seconds),

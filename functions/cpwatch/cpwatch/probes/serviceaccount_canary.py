@@ -12,6 +12,7 @@ from ..errors import ApiStatusError, BadResponseError, NotFoundError
 from ..findings import Component, Observation, observe
 from ..webhookrules import Write
 from .context import MANAGED_BY, ProbeContext, field, ms
+from .leader_renewal import mark_at_start, renewed_since
 from .refused_writes import intercepted_reaction, observations_for
 
 
@@ -20,6 +21,7 @@ def probe(ctx: ProbeContext) -> list[Observation]:
     path = f"/api/v1/namespaces/{namespace}/serviceaccounts/default"
     target = f"{namespace}/default"
     previous_uid = _uid(ctx, path)
+    leader = mark_at_start(ctx, Component.CONTROLLER_MANAGER)
     if previous_uid is not None:
         try:
             ctx.api.delete(path)
@@ -36,7 +38,8 @@ def probe(ctx: ProbeContext) -> list[Observation]:
         if intercepted is not None:
             return [intercepted]
         return [observe("SERVICEACCOUNT_CANARY_MISSING", Component.CONTROLLER_MANAGER, object=target,
-                        wait_s=ctx.settings.canary_wait_s, missing_before=previous_uid is None)]
+                        wait_s=ctx.settings.canary_wait_s, missing_before=previous_uid is None,
+                        leader_renewed=renewed_since(ctx, Component.CONTROLLER_MANAGER, leader))]
     return [observe("SERVICEACCOUNT_CANARY_RECREATED", Component.CONTROLLER_MANAGER, object=target,
                     latency_ms=ms(seconds))]
 
