@@ -10,7 +10,7 @@ import pytest
 
 from cpwatch.check import run_check
 from cpwatch.connect import api_from_kubeconfig
-from cpwatch.report import summary
+from cpwatch.headline import summary
 from cpwatch.timeutil import Deadline
 from tests.fakecluster import FakeCluster
 

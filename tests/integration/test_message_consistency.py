@@ -15,7 +15,8 @@ import pytest
 
 from cpwatch.diagnosis import Verdict
 from cpwatch.findings import CONTROL_PLANE, Component, Status
-from cpwatch.report import summary, to_text
+from cpwatch.headline import summary
+from cpwatch.textreport import to_text
 from tests.fakecluster import FakeCluster
 from tests.scenarios import SCENARIOS
 

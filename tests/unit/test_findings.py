@@ -20,4 +20,4 @@ def test_unknown_code_is_rejected():
 
 def test_message_renders_missing_evidence_as_question_mark():
     assert observe("LEADER_LEASE_STALE", Component.SCHEDULER).message() == \
-        "leader Lease ? not renewed for ? s (stale after ? s; holder '?')"
+        "leader Lease ? not renewed for ? s (stale after ? s)"

@@ -46,8 +46,12 @@ class Diagnosis:
         if self.root_cause is None:
             return None
         if self.root_cause is Component.EXTENSIONS:
-            return next((o for o in self.observations if o.component is Component.EXTENSIONS
-                         and o.status is Status.FAIL), None)
+            failing = [o for o in self.observations if o.component is Component.EXTENSIONS and o.status is Status.FAIL]
+            # A webhook that brought a component down (or blocked its work) says most; else the
+            # failure seen directly (a webhook refusing writes) before the risk it realises.
+            return next((o for o in failing if o.code == "WEBHOOK_BLOCKS_CONTROL_PLANE"
+                         and set(o.evidence.get("rows") or ()) - {"webhook-failing"}),
+                        next((o for o in failing if o.code != "WEBHOOK_BLOCKS_CONTROL_PLANE"), failing[0] if failing else None))
         return self.components[self.root_cause].key_finding()
 
 

@@ -1,7 +1,8 @@
 """The `cpwatch` console command.
 
     cpwatch check [--kubeconfig PATH] [--context NAME | --contexts A,B | --all-contexts]
-                  [--json] [--read-only] [--timeout S]
+                  [--json | --verbose] [--read-only] [--timeout S]
+    cpwatch explain CODE
     cpwatch history --cluster NAME [--since 24h] [--table NAME] [--region REGION] [--json]
     cpwatch evidence --cluster NAME [--at TIME] [--component NAME] [--table NAME] [--region REGION]
 
@@ -25,7 +26,8 @@ from . import __version__, clientcert
 from .check import blind_diagnosis, run_check
 from .errors import ConfigError, CredentialsError
 from .exec_credentials import credentials_observation
-from .report import EXIT_CODES, EXIT_USAGE, contexts_to_json, contexts_to_text, to_json, to_text, worst
+from .report import EXIT_CODES, EXIT_USAGE, contexts_to_json, to_json, worst
+from .textreport import DEFAULT_WIDTH, Style, contexts_to_text, explain_text, to_text
 from .settings import deployment_settings_from_env, settings_from_env
 from .timeutil import Deadline
 
@@ -55,11 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--contexts", metavar="A,B,C", type=_context_names,
                        help="check these contexts at once, under one deadline: one line per cluster, then details")
     which.add_argument("--all-contexts", action="store_true", help="check every context of the kubeconfig at once")
-    check.add_argument("--json", action="store_true", help="print one JSON document instead of the text report")
+    shape = check.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print one JSON document instead of the text report")
+    shape.add_argument("--verbose", action="store_true",
+                       help="list every finding with its evidence (the default report leads with the root cause)")
     check.add_argument("--read-only", action="store_true",
                        help="skip the active probes (etcd write, canaries): change nothing in the cluster")
     check.add_argument("--timeout", metavar="S", type=_positive_float, default=None,
                        help="return within S seconds whatever the apiserver does (default 30)")
+    explain = commands.add_parser("explain", help="print a finding code's runbook (what it means, what to do)")
+    explain.add_argument("code", metavar="CODE", help="a finding code, e.g. LEADER_LEASE_STALE")
     history = commands.add_parser("history", help="print the verdict changes of a cluster stored by the Lambda")
     history.add_argument("--cluster", required=True, metavar="NAME", help="cluster name as in the scheduler targets")
     history.add_argument("--since", default="24h", metavar="AGE", help="how far back: 90m, 24h, 7d (default 24h)")
@@ -122,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             # Run as the command (argv from sys.argv), --timeout counts from the process start.
             return _check(args, _seconds_since_process_start() if argv is None else 0.0)
+        if args.command == "explain":
+            return _explain(args)
         if args.command == "history":
             return _history(args)
         if args.command == "evidence":
@@ -166,9 +175,34 @@ def _check(args: argparse.Namespace, already: float = 0.0) -> int:
                               extra=clientcert.observations(target.client_certificate, settings.cert_expiry_warn_days))
     finally:
         api.close()
-    sys.stdout.write(to_json(diagnosis) + "\n" if args.json else to_text(diagnosis))
+    sys.stdout.write(to_json(diagnosis) + "\n" if args.json else to_text(diagnosis, terminal_style(), args.verbose))
     sys.stdout.flush()
     return EXIT_CODES[diagnosis.overall]
+
+
+def terminal_style() -> Style:
+    """Wrap to the terminal's columns and colour verdicts on a terminal; 100 columns and no
+    colour when piped, and no colour with NO_COLOR set (no-color.org)."""
+    import shutil
+
+    if not sys.stdout.isatty():
+        return Style(DEFAULT_WIDTH, colour=False)
+    return Style(shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns, colour=not os.environ.get("NO_COLOR"))
+
+
+def _explain(args: argparse.Namespace) -> int:
+    import difflib
+
+    from .findings import CATALOGUE
+
+    code = args.code.strip().upper()
+    if code not in CATALOGUE:
+        close = difflib.get_close_matches(code, list(CATALOGUE), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else " (the README's runbook section lists every code)"
+        print(f"cpwatch: no finding code {args.code!r}{hint}", file=sys.stderr)
+        return EXIT_USAGE
+    sys.stdout.write(explain_text(code, terminal_style()))
+    return 0
 
 
 def _check_contexts(kubeconfig, args: argparse.Namespace, settings, deadline: Deadline, started: float) -> int:
@@ -183,7 +217,8 @@ def _check_contexts(kubeconfig, args: argparse.Namespace, settings, deadline: De
         raise ConfigError("the kubeconfig defines no contexts")
     results = check_contexts(kubeconfig, names, settings, deadline, args.read_only)
     seconds = time.monotonic() - started
-    sys.stdout.write(contexts_to_json(results, seconds) + "\n" if args.json else contexts_to_text(results, seconds))
+    sys.stdout.write(contexts_to_json(results, seconds) + "\n" if args.json
+                     else contexts_to_text(results, seconds, style=terminal_style()))
     sys.stdout.flush()
     return EXIT_CODES[worst(results)]
 

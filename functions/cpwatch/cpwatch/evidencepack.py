@@ -108,6 +108,8 @@ def evidence_pack(cluster: str, region: str | None, facts: dict[str, Any] | None
              else f"{display_name(component)} of cluster {cluster} is {verdict.upper()}"
              + (f" ({confidence} confidence)" if confidence else ""))
     lines = [f"EVIDENCE PACK: {title}", "=" * min(len(title) + 15, 100), ""]
+    if document.get("headline"):  # the words `cpwatch check` leads with
+        lines += [*wrap(f"Diagnosis: {document['headline']}", "", "  "), ""]
     lines += ["Support severity to choose: " + severity.name, *wrap(f"Why: {severity.why}", "  ", "  "), ""]
     lines += ["Cluster", *_cluster_lines(cluster, region, facts), ""]
     lines += ["When",

@@ -50,10 +50,11 @@ def render_timeline(cluster: str, since: datetime, runs: list[StoredRun]) -> str
         return f"no runs of {cluster} stored since {since:%Y-%m-%d %H:%M} UTC\n"
     lines = [f"history of {cluster} since {since:%Y-%m-%d %H:%M} UTC ({len(runs)} runs)"]
     for run, changes in timeline(runs):
-        summary = run.document.get("summary") or ""
+        # The headline, as the CLI and the e-mail say it (runs stored before it existed: the summary).
+        said = run.document.get("headline") or run.document.get("summary") or ""
         lines.append(f"  {run.at:%Y-%m-%d %H:%M:%S}  {run.overall.upper():<9} {'; '.join(changes)}")
-        if run.overall != "healthy" and summary:
-            lines.append(f"      {summary}")
+        if run.overall != "healthy" and said:
+            lines.append(f"      {said}")
     return "\n".join(lines) + "\n"
 
 

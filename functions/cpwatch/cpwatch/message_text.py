@@ -49,6 +49,8 @@ def email_text(cluster: str, component: str, kind: TransitionKind, at: datetime,
     findings = [f for f in diagnosis.get("findings") or [] if isinstance(f, dict)]
     mine = findings_of(component, findings)
     lines = [_headline(cluster, component, kind, at, since, verdict, confidence), ""]
+    if diagnosis.get("headline"):  # the words `cpwatch check` leads with
+        lines += [*wrap(f"Diagnosis: {diagnosis['headline']}", "", "  "), ""]
     if diagnosis.get("summary"):
         lines += [*wrap(f"Summary: {diagnosis['summary']}", ""), ""]
     lines += [f"What cpwatch {'sees now' if kind is TransitionKind.RECOVERY else 'found'} ({display_name(component)}):"]

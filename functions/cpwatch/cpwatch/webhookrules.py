@@ -82,8 +82,7 @@ class Webhook:
         """What it intercepts, in a line: operations and resources, and its namespaceSelector."""
         rules = "; ".join(f"{'/'.join(r.operations) or 'no operation'} {', '.join(r.resources) or 'no resource'}"
                           for r in self.rules) or "no rules"
-        selector = _describe_selector(self.namespace_selector)
-        return rules + (f" in namespaces {selector}" if selector else " in every namespace")
+        return rules + _describe_namespaces(self.namespace_selector)
 
 
 def parse_configuration(item: Mapping, kind: str) -> list[Webhook]:
@@ -173,6 +172,20 @@ def _scope_matches(scope: str, write: Write) -> bool:
     if scope == "Namespaced":
         return write.namespace is not None
     return False
+
+
+def _describe_namespaces(selector: Mapping) -> str:
+    """ in kube-system; in every namespace but a, b; in namespaces <selector>; in every namespace."""
+    expressions = [e for e in selector.get("matchExpressions") or [] if isinstance(e, dict)]
+    if not _mapping(selector.get("matchLabels")) and len(expressions) == 1 \
+            and expressions[0].get("key") == "kubernetes.io/metadata.name":
+        values = ", ".join(v for v in expressions[0].get("values") or [] if isinstance(v, str))
+        if expressions[0].get("operator") == "In" and values:
+            return f" in {values}"
+        if expressions[0].get("operator") == "NotIn" and values:
+            return f" in every namespace but {values}"
+    described = _describe_selector(selector)
+    return f" in namespaces {described}" if described else " in every namespace"
 
 
 def _describe_selector(selector: Mapping) -> str:
