@@ -50,8 +50,9 @@ def test_exit_code_follows_overall_and_text_names_the_component(tmp_path):
         fc.advance(90)
         result = cpwatch("check", "--kubeconfig", str(fc.write_kubeconfig(tmp_path / "kc")))
     assert result.returncode == EXIT["down"]
-    scheduler_line = next(line for line in result.stdout.splitlines() if line.strip().startswith("scheduler"))
+    scheduler_line = next(line for line in result.stdout.splitlines() if line.startswith("  scheduler "))
     assert "DOWN" in scheduler_line
+    assert result.stdout.splitlines()[1].startswith("scheduler down: leader Lease kube-system/kube-scheduler")
     assert "Traceback" not in result.stdout + result.stderr
 
 

@@ -80,8 +80,13 @@ def test_all_contexts_one_line_each_then_details_worst_exit_code_within_the_dead
     assert rows["green"][2] == "control plane healthy"
     assert rows["red"][2].startswith("scheduler down: ")
     assert rows["frozen"][2].startswith("apiserver down: ")
-    assert "token expired, run aws sso login" in rows["locked"][2]
+    # a row is cut at a word to the 100 columns of a pipe; the details below say it whole
+    assert rows["locked"][2].startswith("cpwatch got no credentials for context locked")
+    table_lines = result.stdout.split("\n\n")[1].splitlines()
+    assert all(len(line) <= 100 for line in table_lines)
+    assert all(line.endswith("…") for line in table_lines if len(line) >= 99)
     details = result.stdout.split("\n\n", 2)[2]
+    assert "token expired, run aws sso login" in details
     assert "cpwatch check of red" in details and "cpwatch check of frozen" in details
     assert "cpwatch check of locked" in details and "CHECKER_CREDENTIALS" in details
     assert "cpwatch check of green" not in details

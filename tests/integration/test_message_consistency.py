@@ -93,4 +93,64 @@ def test_summary_names_the_root_cause_first(scenario_check):
     elif diagnosis.root_cause is not None:
         first = text.split(": ", 1)[1]
         assert first.startswith(diagnosis.root_cause.value), f"{name}: {text}"
-    assert f"overall: {diagnosis.overall.value.upper()}" in to_text(diagnosis)
+    assert f"overall {diagnosis.overall.value.upper()}" in to_text(diagnosis).splitlines()[0]
+
+
+# --- the default report (issue 18): the answer first, on one screen -------------------------
+
+# Scenarios with more than one cause (both leaders down) may take more than one screen.
+SEVERAL_CAUSES = frozenset({"both-down"})
+SCREEN_LINES = 25
+
+
+def test_the_default_report_fits_a_screen_with_one_runbook(scenario_check):
+    from cpwatch.textreport import DEFAULT_WIDTH, Style
+
+    name, diagnosis = scenario_check
+    text = to_text(diagnosis, Style(DEFAULT_WIDTH))
+    lines = text.splitlines()
+    if name not in SEVERAL_CAUSES:
+        assert len(lines) <= SCREEN_LINES, f"{name}: {len(lines)} lines\n{text}"
+    assert text.count("what it means:") <= 1, f"{name}: more than one runbook\n{text}"
+    # Lines wrap at word boundaries: only a single word longer than the width may stick out.
+    assert all(len(line) <= DEFAULT_WIDTH or " " not in line.strip() for line in lines), text
+
+
+def test_could_not_look_findings_of_the_root_cause_carry_no_advice(scenario_check):
+    """Under an apiserver or etcd that is down, what cpwatch could not look at is folded into one
+    line without advice: the checker's runbook ("check the access entry ...") is not printed."""
+    from cpwatch.findings import COMPONENT_RUNBOOKS
+
+    name, diagnosis = scenario_check
+    root = diagnosis.root_cause
+    if root not in (Component.APISERVER, Component.ETCD) or diagnosis.components[root].verdict is not Verdict.DOWN:
+        pytest.skip("the root cause is not one that makes looking impossible")
+    text = to_text(diagnosis)
+    assert COMPONENT_RUNBOOKS[Component.CHECKER].meaning.split(":")[0] not in text
+    unknown = {o.code for o in diagnosis.observations if o.status is Status.UNKNOWN and o.code != "NOT_JUDGED"}
+    for code in unknown:
+        assert all(line.startswith("  consequence: ") for line in text.splitlines() if code in line), \
+            f"{name}: {code} outside the consequence lines\n{text}"
+
+
+def test_the_headline_is_the_same_in_the_report_the_email_and_the_evidence_pack(scenario_check):
+    from datetime import datetime, timezone
+
+    from cpwatch.alerting import Transition, TransitionKind
+    from cpwatch.evidencepack import evidence_pack
+    from cpwatch.headline import headline
+    from cpwatch.notification import build_notification
+    from cpwatch.report import to_dict
+
+    name, diagnosis = scenario_check
+    said = headline(diagnosis)
+    flat = lambda text: " ".join(text.split())  # noqa: E731 - wrapped lines joined again
+    assert flat(said) in flat(to_text(diagnosis).split("\n\n")[0])
+    document = to_dict(diagnosis)
+    assert document["headline"] == said
+    now = datetime.now(timezone.utc)
+    component = (diagnosis.root_cause or Component.APISERVER).value
+    email = build_notification("c", "eu-west-1", component, TransitionKind.ALARM, now, now, document).text
+    assert f"Diagnosis: {flat(said)}" in flat(email)
+    pack = evidence_pack("c", "eu-west-1", None, Transition(component, TransitionKind.ALARM, now, now), 2, document, now)
+    assert f"Diagnosis: {flat(said)}" in flat(pack)

@@ -294,7 +294,7 @@ def test_webhooks_on_one_service_without_endpoints_fail_closed_each_from_one_rea
         ("WEBHOOK_FAILING_CLOSED", "extensions", {
             "webhook": name, "configuration": f"validatingwebhookconfiguration/{name[0]}",
             "cause": "its Service policy/policy-webhook has no ready endpoints",
-            "covers": "CREATE/UPDATE pods, configmaps in namespaces name In (default, demo)"})
+            "covers": "CREATE/UPDATE pods, configmaps in default, demo"})
         for name in ("b.example.org", "c.example.org")]
     assert [o.code for o in found] == ["WEBHOOK_FAILING_CLOSED"] * 2
     assert reads == ["/apis/discovery.k8s.io/v1/namespaces/policy/endpointslices"

@@ -348,6 +348,16 @@ def ordered(observations: Iterable[Observation]) -> list[Observation]:
     return sorted(observations, key=lambda o: (_STATUS_ORDER[o.status], component_order[o.component]))
 
 
+# Findings without a runbook of their own that speak for several components take the runbook of
+# the one they speak for (runbook_for); `cpwatch explain` shows each of them.
+SPEAKS_FOR: dict[str, tuple[Component, ...]] = {
+    "LEADER_LEASE_STALE": (Component.CONTROLLER_MANAGER, Component.SCHEDULER),
+    "EKS_METRICS_FAILING": (Component.CONTROLLER_MANAGER, Component.SCHEDULER),
+    "COMPONENTSTATUS_UNHEALTHY": (Component.ETCD, Component.CONTROLLER_MANAGER, Component.SCHEDULER),
+    "STATIC_POD_NOT_READY": CONTROL_PLANE,
+}
+
+
 # Every runbook once, in catalogue order: the README's runbook section is generated from this.
 RUNBOOKS: tuple[Runbook, ...] = tuple(dict.fromkeys(
     [*COMPONENT_RUNBOOKS.values(), *(k.runbook for k in _KINDS if k.runbook is not None)]))

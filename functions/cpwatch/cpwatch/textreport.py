@@ -87,7 +87,7 @@ def to_text(diagnosis: Diagnosis, style: Style = Style(), verbose: bool = False)
         key = _key_finding(diagnosis)
         same = [o for o in cause if o is not key and key is not None and o.code == key.code]
         rest = [o for o in cause if o is not key and o not in same]
-        lines += ["", *style.wrap(title)]
+        lines += ["", *style.wrap(f"{title} {key.code}" if key is not None else title)]
         if same:
             lines.append(style.one_line(f"the same for {len(same)} other request(s) of the check"))
         lines += _capped([_problem_line(diagnosis, o) for o in rest], MAX_SHOWN, style)
@@ -142,18 +142,19 @@ def runbook_lines(runbook: Runbook, style: Style, indent: str = "", commands: in
 
 def explain_text(code: str, style: Style = Style()) -> str:
     """`cpwatch explain CODE`: the finding's status and message, and its runbook."""
-    from .findings import CATALOGUE, COMPONENT_RUNBOOKS, observe
+    from .findings import CATALOGUE, SPEAKS_FOR, observe
 
     kind = CATALOGUE[code]
     lines = [f"{code} ({kind.status.value})", *style.wrap(kind.template, "  ", "  ")]
-    runbook = kind.runbook
-    if runbook is None and kind.status is not Status.OK:
-        runbook = next((r for c, r in COMPONENT_RUNBOOKS.items()
-                        if runbook_for(observe(code, c)) is r and c in CONTROL_PLANE), None)
-    if runbook is None:
+    # A finding without a runbook of its own takes its component's (findings.runbook_for).
+    runbooks = list(dict.fromkeys(r for r in (runbook_for(observe(code, c)) for c in SPEAKS_FOR.get(code, (None,)))
+                                  if r is not None)) if kind.runbook is None else [kind.runbook]
+    if not runbooks or kind.status is Status.OK:
         return "\n".join(lines + ["", "  no runbook: this finding is context, or says what cpwatch could not look at "
                                       "(its message names why)"]) + "\n"
-    return "\n".join(lines + ["", *style.wrap(runbook.title.upper()), *runbook_lines(runbook, style, "  ")]) + "\n"
+    for runbook in runbooks:
+        lines += ["", *style.wrap(runbook.title.upper()), *runbook_lines(runbook, style, "  ")]
+    return "\n".join(lines) + "\n"
 
 
 def contexts_to_text(results: list[ContextResult], seconds: float, checked_at: datetime | None = None,
@@ -185,7 +186,8 @@ def _header(diagnosis: Diagnosis, style: Style) -> list[str]:
     first = (f"cpwatch check of {diagnosis.cluster} at {diagnosis.checked_at:%Y-%m-%d %H:%M:%S} UTC"
              f" ({diagnosis.duration_ms} ms{', read-only' if diagnosis.read_only else ''}): "
              f"overall {diagnosis.overall.value.upper()}")
-    return [style.paint(first, diagnosis.overall), *style.wrap(headline(diagnosis), "", "  ")]
+    first_lines = style.wrap(first, "", "  ")
+    return [*first_lines[:-1], style.paint(first_lines[-1], diagnosis.overall), *style.wrap(headline(diagnosis), "", "  ")]
 
 
 def _component_lines(diagnosis: Diagnosis, style: Style) -> list[str]:
