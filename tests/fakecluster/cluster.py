@@ -36,7 +36,7 @@ from .store import Store
 from .throttling import PriorityAndFairness, Throttle
 from .tls import ClusterCA, ServerCredentials, validity
 from .webhooks import KINDS as WEBHOOK_KINDS
-from .webhooks import Backend, Webhooks, WriteAttributes, configuration_object
+from .webhooks import Backend, Webhooks, configuration_object
 from .work import Work
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -109,7 +109,7 @@ class FakeCluster:
         self._server: ApiServer | None = None
         self._pending_mode: tuple[str, float] | None = None
 
-        context = Context(self.clock, self.store, self.etcd, self._apiserver_answers, self._component_admits)
+        context = Context(self.clock, self.store, self.etcd, self._apiserver_answers, self.webhooks)
         self.kubelets = Kubelets(context)
         self.controller_manager = ControllerManager(context)
         self.scheduler = Scheduler(context)
@@ -353,6 +353,19 @@ class FakeCluster:
                 component.workqueues.unhang_all()
             self.simulation.tick()
 
+    def fail_over(self, name: str) -> None:
+        """The leader of `name` (controller-manager or scheduler) crashes without releasing its
+        Lease; a standby instance with a new identity takes the Lease once it has expired as
+        client-go judges it (leaseDurationSeconds after the standby last saw the record change,
+        tried every retryPeriod 2 s), with leaseTransitions + 1, and then starts its work. Until
+        then no controller (no scheduling) runs and the Lease is not renewed: the clock runs on
+        in real time, so for about 15 s a check sees a Lease nobody renews."""
+        self._fault_changed()
+        component = self._component(name)
+        with self.simulation.lock:
+            component.fail_over(self.clock.now())
+        self.simulation.poke()
+
     def start_component(self, name: str) -> None:
         self._fault_changed()
         component = self._component(name)
@@ -400,6 +413,7 @@ class FakeCluster:
         deny_message: str = "image not allowed",
         url: str | None = None,
         service: tuple[str, str, int] | None = None,
+        object_selector: dict | None = None,
     ) -> dict:
         """Store a Validating/MutatingWebhookConfiguration `configuration` with webhook `name`
         (added to, or replacing its namesake in, an existing configuration) whose backend
@@ -407,7 +421,9 @@ class FakeCluster:
         (`deny`); matching writes are answered as kube-apiserver does (webhooks.py).
         namespaces=None: every namespace. service=(namespace, name, port): the webhook is called
         through that Service (no EndpointSlice exists for it unless a test adds one), not `url`.
-        Returns the stored configuration."""
+        object_selector: a label selector (matchLabels / matchExpressions) on the written
+        object's labels. The simulated components' own writes meet it too. Returns the stored
+        configuration."""
         if kind not in WEBHOOK_KINDS:
             raise ValueError(f"webhook kind must be one of {', '.join(WEBHOOK_KINDS)}, not {kind!r}")
         if failure_policy not in ("Fail", "Ignore"):
@@ -429,7 +445,7 @@ class FakeCluster:
                                      api_versions=tuple(api_versions), resources=tuple(resources), scope=scope,
                                      namespaces=tuple(namespaces) if namespaces is not None else None,
                                      timeout_seconds=timeout_seconds, failure_policy=failure_policy,
-                                     service=service)
+                                     service=service, object_selector=object_selector)
         plural = WEBHOOK_KINDS[kind]
         self._fault_changed()
         with self.simulation.lock, self.store.lock:
@@ -622,10 +638,6 @@ class FakeCluster:
         self._credentials = credentials
         if self._server is not None:
             self._server.tls = credentials.server_context(self._client_ca.pem)
-
-    def _component_admits(self, resource: str, subresource: str, namespace: str, operation: str) -> bool:
-        return self.webhooks.admits(WriteAttributes(operation, RESOURCES[resource], subresource, namespace,
-                                                    None, None, None))
 
     def _metrics_body(self) -> bytes:
         minor = metrics.minor_version(self.api.version)

@@ -295,7 +295,8 @@ def event(involved: dict, reason: str, message: str, now: datetime, *, event_typ
           instance: str = "default-scheduler-control-plane") -> dict:
     metadata = involved["metadata"]
     # The events library names an event <object>.<unix nanoseconds in hex>.
-    name = f"{metadata['name']}.{int(now.timestamp() * 1e9):x}"
+    nanoseconds = (int(now.timestamp()) * 1_000_000 + now.microsecond) * 1000
+    name = f"{metadata['name']}.{nanoseconds:x}"
     return {
         "kind": "Event",
         "apiVersion": "v1",
