@@ -88,6 +88,8 @@ class Recording:
 def replay(cluster: FakeCluster, recording: Recording) -> None:
     now = recording.server_time
     cluster.clock.set(now)
+    # The recorded control plane (1.24) had no apiserver identity Leases.
+    cluster.apiserver_identities.enabled = False
     seeded = _seed(cluster, recording)
     if not seeded:
         # Nothing was readable (apiserver down or hung): a simulated cluster stands in.
@@ -179,9 +181,9 @@ def _apply_fault(cluster: FakeCluster, recording: Recording, now: datetime, seed
                 component.elector.adopt(spec["holderIdentity"], renewed)
     cluster.scheduler.remember_attempts(now)
     if scenario == "apiserver-down":
-        cluster._pending_mode = ("down", 2.0)
+        cluster.set_apiserver("down")
     elif scenario == "apiserver-hung":
-        cluster._pending_mode = ("hung", 2.0)
+        cluster.set_apiserver("hung")
     elif scenario == "etcd-quorum-lost":
         cluster.etcd.stop_members(2)
     elif scenario == "etcd-one-member-down":

@@ -68,7 +68,7 @@ def test_control_endpoint_faults():
             assert send_fault(control.url, "etcd-quorum-lost")["etcd_quorum"] is False
             assert send_fault(control.url, "etcd-ok")["etcd_members_down"] == []
             state = send_fault(control.url, "apiserver-slow", "0.5")
-            assert state["apiserver"] == "slow" and fc._server.slow_delay == 0.5
+            assert state["apiserver"] == "slow" and fc.apiservers.servers[0].slow_delay == 0.5
             before = fc.clock.now()
             send_fault(control.url, "advance", "60")
             assert (fc.clock.now() - before).total_seconds() >= 60

@@ -35,7 +35,7 @@ class _PodState:
 class StaticPods:
     def __init__(self, context: Context, control_plane_nodes: list[str], kubelets: Kubelets,
                  controller_manager: ControllerManager, scheduler: Scheduler,
-                 apiserver_restarts: Callable[[], int]) -> None:
+                 apiserver_restarts: Callable[[int], int]) -> None:
         self.context = context
         self.writes = Writes(context)
         self.nodes = control_plane_nodes
@@ -51,7 +51,7 @@ class StaticPods:
         kcm, scheduler = self.controller_manager, self.scheduler
         desired = {}
         for index, node in enumerate(self.nodes):
-            desired[("kube-apiserver", node)] = _PodState(True, self.apiserver_restarts())
+            desired[("kube-apiserver", node)] = _PodState(True, self.apiserver_restarts(index))
             desired[("kube-controller-manager", node)] = _PodState(kcm.running, kcm.restarts + kcm.elector.exits)
             desired[("kube-scheduler", node)] = _PodState(scheduler.running,
                                                           scheduler.restarts + scheduler.elector.exits)
