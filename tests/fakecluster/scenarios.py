@@ -151,11 +151,16 @@ def _needs(argument: str | None, what: str) -> str:
     return argument
 
 
+def _index(argument: str | None) -> int | None:
+    """An apiserver's index, or None (every apiserver) without one."""
+    return int(argument) if argument else None
+
+
 FAULTS: dict[str, Callable[[FakeCluster, str | None], None]] = {
-    "apiserver-down": lambda fc, arg: fc.set_apiserver("down"),
-    "apiserver-hung": lambda fc, arg: fc.set_apiserver("hung"),
+    "apiserver-down": lambda fc, arg: fc.set_apiserver("down", index=_index(arg)),
+    "apiserver-hung": lambda fc, arg: fc.set_apiserver("hung", index=_index(arg)),
     "apiserver-slow": lambda fc, arg: fc.set_apiserver("slow", float(arg or 2.0)),
-    "apiserver-up": lambda fc, arg: fc.set_apiserver("up"),
+    "apiserver-up": lambda fc, arg: fc.set_apiserver("up", index=_index(arg)),
     "etcd-member-down": lambda fc, arg: fc.stop_etcd_members(1),
     "etcd-quorum-lost": lambda fc, arg: fc.stop_etcd_members(2),
     "etcd-ok": lambda fc, arg: fc.stop_etcd_members(0),
@@ -163,6 +168,7 @@ FAULTS: dict[str, Callable[[FakeCluster, str | None], None]] = {
     "kcm-up": lambda fc, arg: fc.start_component("controller-manager"),
     "scheduler-down": lambda fc, arg: fc.stop_component("scheduler"),
     "scheduler-up": lambda fc, arg: fc.start_component("scheduler"),
+    "fail-over": lambda fc, arg: fc.fail_over(_needs(arg, "controller-manager or scheduler")),
     "node-lost": lambda fc, arg: fc.lose_node(_needs(arg, "a node name")),
     "node-restore": lambda fc, arg: fc.restore_node(_needs(arg, "a node name")),
     "advance": lambda fc, arg: fc.advance(float(_needs(arg, "a number of seconds"))),
