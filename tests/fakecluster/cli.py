@@ -59,6 +59,10 @@ def _serve(args: argparse.Namespace) -> int:
     if args.scenario:
         SCENARIOS[args.scenario](fc)
     control = ControlServer(fc, args.control_port).start()
+    # Before the banner: a client that read it may stop the server at once.
+    done = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: done.set())
     kubeconfig = args.kubeconfig_out or Path(tempfile.mkdtemp(prefix="fakecluster-")) / "kubeconfig"
     fc.write_kubeconfig(kubeconfig)
     print(f"apiserver:  {fc.url}")
@@ -71,9 +75,6 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"control:    {control.url}")
     print(f"faults:     python -m tests.fakecluster fault --control {control.url} <{'|'.join(sorted(FAULTS))}>",
           flush=True)
-    done = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: done.set())
     done.wait()
     control.stop()
     fc.stop()
