@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from tests.fakecluster import FakeCluster
-from tests.scenarios import SCENARIOS
+from tests.scenarios import SCENARIOS, cluster_options
 
 CHECK_TIMEOUT_S = "12"
 AWS = "aws"  # the scheduled Lambda pipeline against moto (tests/demo_aws.py)
@@ -40,7 +40,7 @@ def cpwatch_command() -> str:
 
 
 def run_scenario(name: str, workdir: Path) -> int:
-    with FakeCluster(nodes=3) as fc:
+    with FakeCluster(**cluster_options(name)) as fc:
         SCENARIOS[name](fc)
         kubeconfig = fc.write_kubeconfig(workdir / f"{name}.kubeconfig", context=f"fake-{name}")
         started = time.monotonic()
@@ -57,7 +57,7 @@ def run_scenario(name: str, workdir: Path) -> int:
 
 
 def run_all_contexts(workdir: Path) -> int:
-    clusters = [FakeCluster(nodes=3) for _ in SCENARIOS]
+    clusters = [FakeCluster(**cluster_options(name)) for name in SCENARIOS]
     try:
         document: dict = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}
         for name, fc in zip(SCENARIOS, clusters):

@@ -1,7 +1,8 @@
 """Failure scenarios on the fake control plane, shared by the demo and the end-to-end tests.
 
 Each scenario takes a started FakeCluster and puts it into one failure mode, using simulated
-time (fc.advance) so that "down for 150 s" takes no real time.
+time (fc.advance) so that "down for 150 s" takes no real time. A scenario that needs constructor
+options declares them in OPTIONS (FakeCluster(**cluster_options(name)) builds its cluster).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import Callable
 
 from tests.fakecluster import FakeCluster
+from tests.fakecluster.infra import demo_manifests
+from tests.fakecluster.scenarios import add_web_replicas, lease_audit_webhook, placement_audit_webhook
 
 
 def healthy(fc: FakeCluster) -> None:
@@ -121,6 +124,57 @@ def eks_scheduler_stalled(fc: FakeCluster) -> None:
     fc.advance(10)
 
 
+# --- one failure showing up as another component's symptoms -----------------------------------
+
+
+def apiserver_one_hung(fc: FakeCluster) -> None:
+    """Two apiservers behind the load balancer, the second hung: every other new connection
+    hangs, and the components work on through the first."""
+    if len(fc.apiserver_modes) < 2:
+        raise ValueError("apiserver-one-hung needs FakeCluster(apiservers=2) (OPTIONS in tests/scenarios.py)")
+    fc.set_apiserver("hung", index=1)
+    fc.advance(15)
+
+
+def controller_manager_failover(fc: FakeCluster) -> None:
+    """The controller-manager's leader crashed 2.5 s before the check: its standby takes over
+    only once the Lease has expired in its eyes (about 15 s after the last renewal)."""
+    fc.advance(15)
+    fc.fail_over("controller-manager")
+    fc.advance(2.5)
+
+
+def webhook_on_leases(fc: FakeCluster) -> None:
+    """A fail-closed mutating webhook on UPDATE of kube-system Leases whose backend hangs
+    (timeoutSeconds 5): neither leader can renew; both Leases about 75 s stale."""
+    fc.advance(15)
+    lease_audit_webhook(fc)
+    fc.advance(75)
+
+
+def webhook_on_binding(fc: FakeCluster) -> None:
+    """A fail-closed validating webhook on CREATE pods/binding in demo whose backend hangs
+    (timeoutSeconds 3): the scheduler cannot bind demo's two new pods."""
+    if fc.store.peek("deployments", "demo", "web") is None:
+        for manifest in demo_manifests():  # without demo_objects=True: the Deployment and its namespace
+            if manifest["kind"] in ("Namespace", "Deployment"):
+                fc.apply(manifest)
+    fc.advance(15)
+    placement_audit_webhook(fc)
+    add_web_replicas(fc, 2)
+    fc.advance(30)
+
+
+def webhook_on_node_leases(fc: FakeCluster) -> None:
+    """A fail-closed webhook on UPDATE of kube-node-lease Leases whose backend is gone: the node
+    Leases expire while the kubelets still post NodeStatus."""
+    fc.advance(15)
+    fc.add_failing_webhook("node-lease-policy.example.org", configuration="node-lease-policy", mode="refused",
+                           resources=("leases",), api_groups=("coordination.k8s.io",), operations=("UPDATE",),
+                           namespaces=("kube-node-lease",))
+    fc.advance(120)
+
+
 SCENARIOS: dict[str, Callable[[FakeCluster], None]] = {
     "healthy": healthy,
     "apiserver-down": apiserver_down,
@@ -141,4 +195,20 @@ SCENARIOS: dict[str, Callable[[FakeCluster], None]] = {
     "throttled": throttled,
     "eks-controller-stuck": eks_controller_stuck,
     "eks-scheduler-stalled": eks_scheduler_stalled,
+    "apiserver-one-hung": apiserver_one_hung,
+    "controller-manager-failover": controller_manager_failover,
+    "webhook-on-leases": webhook_on_leases,
+    "webhook-on-binding": webhook_on_binding,
+    "webhook-on-node-leases": webhook_on_node_leases,
 }
+
+# Constructor options a scenario needs beyond FakeCluster(nodes=3).
+OPTIONS: dict[str, dict] = {
+    "apiserver-one-hung": {"apiservers": 2},
+    "webhook-on-binding": {"demo_objects": True},
+}
+
+
+def cluster_options(name: str) -> dict:
+    """The FakeCluster options of scenario `name`: nodes=3 and what OPTIONS declares."""
+    return {"nodes": 3, **OPTIONS.get(name, {})}

@@ -28,10 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--admin-kubeconfig-out", type=Path, help="also write an admin (system:masters) kubeconfig")
     serve.add_argument("--control-port", type=int, default=0)
     serve.add_argument("--static-pods", action="store_true", help="kubeadm-style control-plane static pods")
+    serve.add_argument("--apiservers", type=int, default=1, help="apiservers behind a load balancer (default 1)")
     fault = commands.add_parser("fault", help="switch a fault of a running fake control plane")
     fault.add_argument("--control", required=True, metavar="URL", help="control URL printed by serve")
     fault.add_argument("fault", choices=sorted(FAULTS))
-    fault.add_argument("argument", nargs="?", help="node name (node-lost) or seconds (advance, apiserver-slow)")
+    fault.add_argument("argument", nargs="?", help="node name (node-lost), seconds (advance, apiserver-slow), "
+                                                   "apiserver index (apiserver-down/hung/up) or component (fail-over)")
     return parser
 
 
@@ -50,16 +52,22 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     if args.replay:
-        fc = FakeCluster.from_recording(args.replay, static_pods=args.static_pods)
+        fc = FakeCluster.from_recording(args.replay, static_pods=args.static_pods, apiservers=args.apiservers)
     else:
-        fc = FakeCluster(nodes=args.nodes, static_pods=args.static_pods, demo_objects=True)
+        fc = FakeCluster(nodes=args.nodes, static_pods=args.static_pods, demo_objects=True, apiservers=args.apiservers)
     fc.start()
     if args.scenario:
         SCENARIOS[args.scenario](fc)
     control = ControlServer(fc, args.control_port).start()
+    # Before the banner: a client that read it may stop the server at once.
+    done = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: done.set())
     kubeconfig = args.kubeconfig_out or Path(tempfile.mkdtemp(prefix="fakecluster-")) / "kubeconfig"
     fc.write_kubeconfig(kubeconfig)
     print(f"apiserver:  {fc.url}")
+    for index in range(args.apiservers if args.apiservers > 1 else 0):
+        print(f"  apiserver {index}: {fc.apiserver_url(index)}")
     print(f"kubeconfig: {kubeconfig}")
     if args.admin_kubeconfig_out:
         fc.write_kubeconfig(args.admin_kubeconfig_out, token=fc.admin_token)
@@ -67,9 +75,6 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"control:    {control.url}")
     print(f"faults:     python -m tests.fakecluster fault --control {control.url} <{'|'.join(sorted(FAULTS))}>",
           flush=True)
-    done = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: done.set())
     done.wait()
     control.stop()
     fc.stop()

@@ -20,10 +20,12 @@ from typing import Callable, Iterable, Sequence
 import yaml
 
 from . import admission, aggregation, eks_metrics, metrics, objects
-from .api import Api, ApiSettings, ComponentHealth
+from .api import Api, ApiRequest, ApiResponse, ApiSettings, ComponentHealth, NoAnswer
 from .auth import Authenticator, TokenValidator
 from .clock import SimClock, rfc3339
+from .apiservers import ApiServers
 from .components import Context, ControllerManager, Etcd, Kubelets, Scheduler, Simulation, StaticPods
+from .components.apiserver_identity import ApiserverIdentities
 from .components.static_pods import CONTROL_PLANE_LABEL
 from .components.workqueues import NODE_LIFECYCLE
 from .health import SIMULATED_VERSION
@@ -31,12 +33,12 @@ from .infra import demo_manifests, demo_web_pods, infra_objects
 from .components.etcd import WriteFault
 from .rbac import Authorizer, RuleRef
 from .resources import RESOURCES, resource_for_manifest
-from .server import ApiServer, RequestLog, RequestRecord
+from .server import ConnectionHook, RequestLog, RequestRecord
 from .store import Store
 from .throttling import PriorityAndFairness, Throttle
 from .tls import ClusterCA, ServerCredentials, validity
 from .webhooks import KINDS as WEBHOOK_KINDS
-from .webhooks import Backend, Webhooks, WriteAttributes, configuration_object
+from .webhooks import Backend, Webhooks, configuration_object
 from .work import Work
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +61,9 @@ class FakeCluster:
     etcd_write_fail_delay, read_hang_cap: real seconds of the etcd-quorum-lost behaviour.
     demo_objects: namespace demo like the recordings. start_time: simulated time at start.
     tick_interval: real seconds between component ticks; advance_step: simulated seconds per
-    tick inside advance().
+    tick inside advance(). apiservers: how many kube-apiservers; with two or more they share
+    everything behind their own listeners and a round-robin TCP load balancer (balancer.py)
+    whose URL is the cluster's.
     """
 
     def __init__(
@@ -79,6 +83,7 @@ class FakeCluster:
         start_time: datetime | None = None,
         tick_interval: float = 0.5,
         advance_step: float = 1.0,
+        apiservers: int = 1,
     ) -> None:
         self.clock = SimClock(start_time)
         self.store = Store(self.clock)
@@ -106,18 +111,20 @@ class FakeCluster:
         self.authenticator.add_token(self.admin_token, ADMIN_USER, ADMIN_GROUPS)
         self.rbac = Authorizer.from_dir(rbac_dir, rbac_overrides, rbac_drop)
         self._log = RequestLog()
-        self._server: ApiServer | None = None
-        self._pending_mode: tuple[str, float] | None = None
+        self.apiservers = ApiServers(apiservers, self._handle, self.clock, self._log, self._stopping)
 
-        context = Context(self.clock, self.store, self.etcd, self._apiserver_answers, self._component_admits)
+        context = Context(self.clock, self.store, self.etcd, self.apiservers.answers, self.webhooks)
         self.kubelets = Kubelets(context)
         self.controller_manager = ControllerManager(context)
         self.scheduler = Scheduler(context)
         self._node_names = objects.node_names(nodes)
         control_plane = self._node_names[:3] if static_pods else []
         self.static_pods = StaticPods(context, control_plane, self.kubelets, self.controller_manager,
-                                      self.scheduler, lambda: self._server.restarts if self._server else 0)
-        components = [self.kubelets, self.controller_manager, self.scheduler]
+                                      self.scheduler, lambda node: self.apiservers.restarts(node % apiservers))
+        hostnames = ["control-plane"] if apiservers == 1 else [f"control-plane-{i}" for i in range(apiservers)]
+        self.apiserver_identities = ApiserverIdentities(context, hostnames, self.apiservers.answers,
+                                                        self.apiservers.restarts)
+        components = [self.kubelets, self.controller_manager, self.scheduler, self.apiserver_identities]
         if static_pods:
             components.append(self.static_pods)
         self.simulation = Simulation(self.clock, components, tick_interval, advance_step)
@@ -137,27 +144,22 @@ class FakeCluster:
     def start(self) -> FakeCluster:
         if self._stopping.is_set():
             raise RuntimeError("a stopped FakeCluster cannot start again; make a new one")
-        if self._server is not None:
+        if self.apiservers.started:
             return self
         if not self._seeded:
             self.seed_simulated()
         self.simulation.tick()
-        self._server = ApiServer(self._credentials.server_context(self._client_ca.pem), self.api.handle, self.clock, self._log,
-                                 self._stopping)
-        self._server.start()
-        if self._pending_mode:
-            self._server.set_mode(*self._pending_mode)
+        self.apiservers.start(self._credentials.server_context(self._client_ca.pem))
         self.simulation.start()
         return self
 
     def stop(self) -> None:
         self.simulation.stop()
-        if self._server is not None:
-            self._server.stop()
+        self.apiservers.stop()
         self._stopping.set()
         self.simulation.check()
-        if self._server is not None and self._server.failures:
-            raise RuntimeError("the fake apiserver failed while answering a request") from self._server.failures[0]
+        if self.apiservers.failures:
+            raise RuntimeError("the fake apiserver failed while answering a request") from self.apiservers.failures[0]
 
     def __enter__(self) -> FakeCluster:
         return self.start()
@@ -179,13 +181,16 @@ class FakeCluster:
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the fake cluster is not started")
-        return f"https://127.0.0.1:{self._server.port}"
+        """The cluster's URL: its apiserver's, or with two or more the load balancer's."""
+        return self.apiservers.url()
 
     @property
     def port(self) -> int:
-        return self._server.port if self._server else 0
+        return self.apiservers.port
+
+    def apiserver_url(self, index: int) -> str:
+        """The URL of apiserver `index` itself (0 ..), past the load balancer."""
+        return self.apiservers.url(index)
 
     @property
     def ca_pem(self) -> str:
@@ -288,19 +293,24 @@ class FakeCluster:
 
     # --- faults -------------------------------------------------------------------------
 
-    def set_apiserver(self, mode: str, delay: float = 2.0) -> None:
+    def set_apiserver(self, mode: str, delay: float = 2.0, *, index: int | None = None) -> None:
+        """Every apiserver (index None) or apiserver `index` is up, down (refusing), hung or slow
+        (each answer held back `delay` real seconds). Before start() it applies at start."""
         self._fault_changed()
-        if self._server is None:
-            self._pending_mode = (mode, delay)
-            return
-        self._server.set_mode(mode, delay)
-        self.simulation.poke()
+        self.apiservers.set_mode(mode, delay, index)
+        if self.apiservers.started:
+            self.simulation.poke()
 
     @property
     def apiserver_mode(self) -> str:
-        if self._server is None:
-            return self._pending_mode[0] if self._pending_mode else "up"
-        return self._server.mode
+        """The apiservers' mode, or "mixed" when they are not all in the same one."""
+        modes = set(self.apiservers.modes)
+        return modes.pop() if len(modes) == 1 else "mixed"
+
+    @property
+    def apiserver_modes(self) -> tuple[str, ...]:
+        """Each apiserver's mode, by index."""
+        return self.apiservers.modes
 
     def fail_health_checks(self, *names: str) -> None:
         """These health checks fail wherever kube-apiserver registers them (health.CHECKS), while
@@ -321,9 +331,7 @@ class FakeCluster:
     def when_connecting(self, action: Callable[[], None], nth: int = 1) -> None:
         """Run `action` once, when the `nth` new TCP connection from now is accepted, before its TLS
         handshake: e.g. a certificate rotation that lands between two connections of one probe."""
-        if self._server is None:
-            raise RuntimeError("the fake cluster is not started")
-        self._server.connection_hook = (nth, action)
+        self.apiservers.when_connecting(ConnectionHook(nth, action))
 
     def remove_token(self, token: str) -> None:
         """The token no longer authenticates (expired or revoked): 401 from the next request."""
@@ -352,6 +360,19 @@ class FakeCluster:
             if not wedged and component is self.controller_manager:
                 component.workqueues.unhang_all()
             self.simulation.tick()
+
+    def fail_over(self, name: str) -> None:
+        """The leader of `name` (controller-manager or scheduler) crashes without releasing its
+        Lease; a standby instance with a new identity takes the Lease once it has expired as
+        client-go judges it (leaseDurationSeconds after the standby last saw the record change,
+        tried every retryPeriod 2 s), with leaseTransitions + 1, and then starts its work. Until
+        then no controller (no scheduling) runs and the Lease is not renewed: the clock runs on
+        in real time, so for about 15 s a check sees a Lease nobody renews."""
+        self._fault_changed()
+        component = self._component(name)
+        with self.simulation.lock:
+            component.fail_over(self.clock.now())
+        self.simulation.poke()
 
     def start_component(self, name: str) -> None:
         self._fault_changed()
@@ -400,6 +421,7 @@ class FakeCluster:
         deny_message: str = "image not allowed",
         url: str | None = None,
         service: tuple[str, str, int] | None = None,
+        object_selector: dict | None = None,
     ) -> dict:
         """Store a Validating/MutatingWebhookConfiguration `configuration` with webhook `name`
         (added to, or replacing its namesake in, an existing configuration) whose backend
@@ -407,7 +429,9 @@ class FakeCluster:
         (`deny`); matching writes are answered as kube-apiserver does (webhooks.py).
         namespaces=None: every namespace. service=(namespace, name, port): the webhook is called
         through that Service (no EndpointSlice exists for it unless a test adds one), not `url`.
-        Returns the stored configuration."""
+        object_selector: a label selector (matchLabels / matchExpressions) on the written
+        object's labels. The simulated components' own writes meet it too. Returns the stored
+        configuration."""
         if kind not in WEBHOOK_KINDS:
             raise ValueError(f"webhook kind must be one of {', '.join(WEBHOOK_KINDS)}, not {kind!r}")
         if failure_policy not in ("Fail", "Ignore"):
@@ -429,7 +453,7 @@ class FakeCluster:
                                      api_versions=tuple(api_versions), resources=tuple(resources), scope=scope,
                                      namespaces=tuple(namespaces) if namespaces is not None else None,
                                      timeout_seconds=timeout_seconds, failure_policy=failure_policy,
-                                     service=service)
+                                     service=service, object_selector=object_selector)
         plural = WEBHOOK_KINDS[kind]
         self._fault_changed()
         with self.simulation.lock, self.store.lock:
@@ -620,12 +644,7 @@ class FakeCluster:
     def _use_credentials(self, credentials: ServerCredentials) -> None:
         self._fault_changed()
         self._credentials = credentials
-        if self._server is not None:
-            self._server.tls = credentials.server_context(self._client_ca.pem)
-
-    def _component_admits(self, resource: str, subresource: str, namespace: str, operation: str) -> bool:
-        return self.webhooks.admits(WriteAttributes(operation, RESOURCES[resource], subresource, namespace,
-                                                    None, None, None))
+        self.apiservers.set_tls(credentials.server_context(self._client_ca.pem))
 
     def _metrics_body(self) -> bytes:
         minor = metrics.minor_version(self.api.version)
@@ -652,10 +671,8 @@ class FakeCluster:
         # A replayed recording is served verbatim only while its own fault is in force.
         self.api.recorded = {target: answer for target, answer in self.api.recorded.items() if target == "/version"}
 
-    def _apiserver_answers(self) -> bool:
-        if self._server is not None:
-            return self._server.answers()
-        return self._pending_mode is None or self._pending_mode[0] in ("up", "slow")
+    def _handle(self, request: ApiRequest) -> ApiResponse | NoAnswer:
+        return self.api.handle(request)
 
     def _component_health(self) -> list[ComponentHealth]:
         items = []

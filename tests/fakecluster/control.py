@@ -21,6 +21,7 @@ from .scenarios import FAULTS
 def state(fc: FakeCluster) -> dict:
     return {
         "apiserver": fc.apiserver_mode,
+        "apiservers": list(fc.apiserver_modes),
         "url": fc.url,
         "now": fc.clock.now().isoformat(),
         "etcd_members_down": sorted(fc.etcd.down_members),

@@ -7,6 +7,7 @@ helpers on FakeCluster.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import random
 import string
@@ -18,6 +19,7 @@ from .clock import micro_time, rfc3339
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 NODE_LEASE_SECONDS = 40
 LEADER_LEASE_SECONDS = 15
+APISERVER_IDENTITY_LEASE_SECONDS = 3600  # IdentityLeaseDurationSeconds
 KUBELET_VERSION = "v1.31.0"
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery's utilrand alphabet
@@ -120,6 +122,30 @@ def leader_lease(name: str, identity: str, now: datetime, transitions: int = 0) 
         "metadata": {"name": name, "namespace": "kube-system"},
         "spec": {"holderIdentity": identity, "leaseDurationSeconds": LEADER_LEASE_SECONDS,
                  "acquireTime": stamp, "renewTime": stamp, "leaseTransitions": transitions},
+    }
+
+
+def apiserver_identity(hostname: str) -> str:
+    """kube-apiserver's identity, the name of its identity Lease (k8s.io/apiserver
+    pkg/server/config.go, 1.26+): "apiserver-" + the lowercase unpadded base32 of the first 16
+    bytes of sha256(hostname, "kube-apiserver"), each with a 2-byte length prefix (cryptobyte)."""
+    data = b"".join(len(part).to_bytes(2, "big") + part for part in (hostname.encode(), b"kube-apiserver"))
+    digest = hashlib.sha256(data).digest()[:16]
+    return "apiserver-" + base64.b32encode(digest).decode().rstrip("=").lower()
+
+
+def apiserver_identity_lease(hostname: str, holder: str, now: datetime) -> dict:
+    """The identity Lease of the lease controller (component-helpers/apimachinery/lease, newLease)
+    with kube-apiserver's labels (pkg/controlplane/apiserver/server.go,
+    labelAPIServerHeartbeatFunc): no acquireTime, no leaseTransitions."""
+    return {
+        "kind": "Lease",
+        "apiVersion": "coordination.k8s.io/v1",
+        "metadata": {"name": apiserver_identity(hostname), "namespace": "kube-system",
+                     "labels": {"apiserver.kubernetes.io/identity": "kube-apiserver",
+                                "kubernetes.io/hostname": hostname}},
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": APISERVER_IDENTITY_LEASE_SECONDS,
+                 "renewTime": micro_time(now)},
     }
 
 
@@ -295,7 +321,8 @@ def event(involved: dict, reason: str, message: str, now: datetime, *, event_typ
           instance: str = "default-scheduler-control-plane") -> dict:
     metadata = involved["metadata"]
     # The events library names an event <object>.<unix nanoseconds in hex>.
-    name = f"{metadata['name']}.{int(now.timestamp() * 1e9):x}"
+    nanoseconds = (int(now.timestamp()) * 1_000_000 + now.microsecond) * 1000
+    name = f"{metadata['name']}.{nanoseconds:x}"
     return {
         "kind": "Event",
         "apiVersion": "v1",

@@ -1,13 +1,16 @@
 """Replay of a recording of a real control plane (tests/data/real-control-plane/*.json).
 
 Who calls it: FakeCluster.from_recording. The store is seeded with the recorded objects (webhook
-configurations, APIServices and HPAs included), the clock is set to the recording's server
-time and runs on in real time, the recorded health texts, /version and componentstatuses are
-served verbatim (until a fault switch changes the state they describe), and the failure that
-was in force is applied (the recorded webhook's backend, the NOSPACE alarm with the recorded
-quota and sizes, the expired serving certificate). Components that were
-alive in the recording keep running from the recorded state; kubelets whose Lease was stale
-stay stopped. The recorded cluster had no real kubelets (a script posted heartbeats), so
+configurations of the kind their request names, APIServices, HPAs, the pods and events of
+namespace demo included), the clock is set to the recording's server time and runs on in real
+time, the recorded health texts, /version and componentstatuses are served verbatim (until a
+fault switch changes the state they describe), and the failure that was in force is applied
+(the recorded webhook's backend, hanging for webhook-on-binding and webhook-on-leases, the
+NOSPACE alarm with the recorded quota and sizes, the expired serving certificate). Components
+that were alive in the recording keep running from the recorded state (a leader whose Lease
+was renewed lately goes on as its holder, the scheduler continues its backoff and its events'
+series); kubelets whose Lease was stale stay stopped. The recordings are of Kubernetes 1.24,
+which had no apiserver identity Leases: a replay has none. The recorded cluster had no real kubelets (a script posted heartbeats), so
 replayed kubelets heartbeat but leave terminating pods alone, as in the recording.
 """
 
@@ -26,6 +29,7 @@ from .clock import parse_http_date, parse_time
 from .components.kubelet import LEASE_RENEW_SECONDS
 from .infra import demo_manifests
 from .store import dumps
+from .webhooks import KINDS as WEBHOOK_KINDS
 from .webhooks import Backend
 
 if TYPE_CHECKING:
@@ -33,7 +37,8 @@ if TYPE_CHECKING:
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "data" / "real-control-plane"
 
-# Response key -> (resource, single object?) of what a replay seeds into the store.
+# Response key -> (resource, single object?) of what a replay seeds into the store; None: the
+# resource its request path names (the webhook configurations are validating or mutating ones).
 _SEEDS = (
     ("nodes", "nodes", False),
     ("leases_kube_node_lease", "leases", False),
@@ -43,10 +48,14 @@ _SEEDS = (
     ("events_failed_scheduling", "events", False),
     ("hpas", "horizontalpodautoscalers", False),
     ("canary_deploy_after", "deployments", True),
-    ("webhook_configurations", "validatingwebhookconfigurations", False),
+    ("webhook_configurations", None, False),
     ("apiservices", "apiservices", False),
     ("hpa_web", "horizontalpodautoscalers", True),
+    ("pods_demo", "pods", False),
+    ("events_demo", "events", False),
 )
+# Recordings whose webhook backends accepted connections and never answered.
+_HANGING_WEBHOOKS = ("webhook-on-binding", "webhook-on-leases")
 # Answers served verbatim while the recorded fault is in force.
 _VERBATIM = ("livez_verbose", "readyz_verbose", "healthz", "livez_etcd", "readyz_etcd", "version",
              "componentstatuses")
@@ -88,6 +97,8 @@ class Recording:
 def replay(cluster: FakeCluster, recording: Recording) -> None:
     now = recording.server_time
     cluster.clock.set(now)
+    # The recorded control plane (1.24) had no apiserver identity Leases.
+    cluster.apiserver_identities.enabled = False
     seeded = _seed(cluster, recording)
     if not seeded:
         # Nothing was readable (apiserver down or hung): a simulated cluster stands in.
@@ -111,6 +122,7 @@ def _seed(cluster: FakeCluster, recording: Recording) -> bool:
         if body is None:
             continue
         items = [body] if single else body.get("items") or []
+        resource = resource or recording.target(key).split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
         if not single:
             store.seed_resource_version(int(body.get("metadata", {}).get("resourceVersion", "0") or 0))
         for item in items:
@@ -179,15 +191,17 @@ def _apply_fault(cluster: FakeCluster, recording: Recording, now: datetime, seed
                 component.elector.adopt(spec["holderIdentity"], renewed)
     cluster.scheduler.remember_attempts(now)
     if scenario == "apiserver-down":
-        cluster._pending_mode = ("down", 2.0)
+        cluster.set_apiserver("down")
     elif scenario == "apiserver-hung":
-        cluster._pending_mode = ("hung", 2.0)
+        cluster.set_apiserver("hung")
     elif scenario == "etcd-quorum-lost":
         cluster.etcd.stop_members(2)
     elif scenario == "etcd-one-member-down":
         cluster.etcd.stop_members(1)
     elif scenario in ("webhook-refused", "webhook-timeout"):
         _replay_webhook(cluster, recording)
+    elif scenario in _HANGING_WEBHOOKS:
+        _replay_hanging_webhooks(cluster)
     elif scenario == "apiserver-cert-expired":
         cluster.set_serving_certificate("expired")
     elif scenario == "etcd-nospace":
@@ -212,6 +226,16 @@ def _replay_webhook(cluster: FakeCluster, recording: Recording) -> None:
             return
     deadline = int(re.search(r"\?timeout=(\d+)s", message).group(1))
     cluster.add_failing_webhook(name, mode=mode, url=url, timeout_seconds=deadline)
+
+
+def _replay_hanging_webhooks(cluster: FakeCluster) -> None:
+    """Every recorded webhook's backend hangs: the calls fail after their timeoutSeconds, the
+    simulated components' own writes included (the scheduler's bindings, the leaders' Lease
+    updates)."""
+    for kind, plural in WEBHOOK_KINDS.items():
+        for configuration in cluster.store.scan(plural):
+            for hook in configuration.get("webhooks") or []:
+                cluster.webhooks.register(kind, configuration["metadata"]["name"], hook["name"], Backend("timeout"))
 
 
 def _replay_nospace(cluster: FakeCluster, recording: Recording) -> None:

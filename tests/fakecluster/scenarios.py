@@ -64,6 +64,67 @@ def _etcd_nospace(fc: FakeCluster) -> None:
     fc.advance(29)
 
 
+def placement_audit_webhook(fc: FakeCluster) -> None:
+    """webhook-on-binding's ValidatingWebhookConfiguration: CREATE pods/binding in demo, fail
+    closed, timeoutSeconds 3, a backend that accepts and never answers."""
+    fc.add_failing_webhook("placement.audit.example.org", configuration="placement-audit", mode="timeout",
+                           resources=("pods/binding",), operations=("CREATE",), scope="*", namespaces=("demo",),
+                           timeout_seconds=3, url="https://127.0.0.1:9443/bind")
+
+
+def lease_audit_webhook(fc: FakeCluster) -> None:
+    """webhook-on-leases's MutatingWebhookConfiguration: UPDATE of Leases in kube-system, fail
+    closed, timeoutSeconds 5, a backend that accepts and never answers."""
+    fc.add_failing_webhook("lease.audit.example.org", configuration="lease-audit", kind="mutating", mode="timeout",
+                           resources=("leases",), api_groups=("coordination.k8s.io",), operations=("UPDATE",),
+                           scope="*", namespaces=("kube-system",), timeout_seconds=5,
+                           url="https://127.0.0.1:9443/mutate")
+
+
+def add_web_replicas(fc: FakeCluster, count: int) -> list[str]:
+    """Deployment demo/web scaled up by `count`: its spec and `count` new pods of its template (the
+    fake has no ReplicaSet controller to make them). Returns the new pods' names."""
+    def scale(deployment: dict) -> None:
+        deployment["spec"]["replicas"] = deployment["spec"].get("replicas", 1) + count
+        deployment["metadata"]["generation"] = deployment["metadata"].get("generation", 1) + 1
+
+    names = []
+    with fc.simulation.lock:
+        fc.store.mutate("deployments", "demo", "web", scale)
+        template = fc.store.get("deployments", "demo", "web")["spec"]["template"]
+        for _ in range(count):
+            pod = fc.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {
+                "generateName": "web-855569f7b9-", "namespace": "demo",
+                "labels": {**template["metadata"].get("labels", {}), "pod-template-hash": "855569f7b9"}},
+                "spec": {"containers": [dict(container) for container in template["spec"]["containers"]]}})
+            names.append(pod["metadata"]["name"])
+    return names
+
+
+def _webhook_on_binding(fc: FakeCluster) -> None:
+    # Recorded: the webhook 3 s before the Deployment was scaled from 3 to 5, the reads 30 s after.
+    placement_audit_webhook(fc)
+    fc.advance(3)
+    add_web_replicas(fc, 2)
+    fc.advance(30)
+
+
+# Seconds after the webhook at which webhook-on-leases read the kube-system Leases again; its other
+# reads came 76 s after it.
+LEASE_READS = {"leader_leases_t15": 15.0, "leader_leases_t45": 45.0, "leader_leases_t75": 75.0}
+
+
+def _webhook_on_leases(fc: FakeCluster, read: Callable[[str], None] = lambda key: None) -> None:
+    """`read(key)` is called at each of LEASE_READS (the contract tests read the Leases there)."""
+    lease_audit_webhook(fc)
+    elapsed = 0.0
+    for key, seconds in LEASE_READS.items():
+        fc.advance(seconds - elapsed)
+        elapsed = seconds
+        read(key)
+    fc.advance(76 - elapsed)
+
+
 SCENARIOS: dict[str, Callable[[FakeCluster], None]] = {
     "healthy": lambda fc: None,
     "apiserver-down": lambda fc: fc.set_apiserver("down"),
@@ -79,6 +140,8 @@ SCENARIOS: dict[str, Callable[[FakeCluster], None]] = {
     "aggregated-api-unavailable": _aggregated_api_unavailable,
     "apiserver-cert-expired": lambda fc: fc.set_serving_certificate("expired"),
     "etcd-nospace": _etcd_nospace,
+    "webhook-on-binding": _webhook_on_binding,
+    "webhook-on-leases": _webhook_on_leases,
 }
 
 
@@ -88,11 +151,16 @@ def _needs(argument: str | None, what: str) -> str:
     return argument
 
 
+def _index(argument: str | None) -> int | None:
+    """An apiserver's index, or None (every apiserver) without one."""
+    return int(argument) if argument else None
+
+
 FAULTS: dict[str, Callable[[FakeCluster, str | None], None]] = {
-    "apiserver-down": lambda fc, arg: fc.set_apiserver("down"),
-    "apiserver-hung": lambda fc, arg: fc.set_apiserver("hung"),
+    "apiserver-down": lambda fc, arg: fc.set_apiserver("down", index=_index(arg)),
+    "apiserver-hung": lambda fc, arg: fc.set_apiserver("hung", index=_index(arg)),
     "apiserver-slow": lambda fc, arg: fc.set_apiserver("slow", float(arg or 2.0)),
-    "apiserver-up": lambda fc, arg: fc.set_apiserver("up"),
+    "apiserver-up": lambda fc, arg: fc.set_apiserver("up", index=_index(arg)),
     "etcd-member-down": lambda fc, arg: fc.stop_etcd_members(1),
     "etcd-quorum-lost": lambda fc, arg: fc.stop_etcd_members(2),
     "etcd-ok": lambda fc, arg: fc.stop_etcd_members(0),
@@ -100,6 +168,7 @@ FAULTS: dict[str, Callable[[FakeCluster, str | None], None]] = {
     "kcm-up": lambda fc, arg: fc.start_component("controller-manager"),
     "scheduler-down": lambda fc, arg: fc.stop_component("scheduler"),
     "scheduler-up": lambda fc, arg: fc.start_component("scheduler"),
+    "fail-over": lambda fc, arg: fc.fail_over(_needs(arg, "controller-manager or scheduler")),
     "node-lost": lambda fc, arg: fc.lose_node(_needs(arg, "a node name")),
     "node-restore": lambda fc, arg: fc.restore_node(_needs(arg, "a node name")),
     "advance": lambda fc, arg: fc.advance(float(_needs(arg, "a number of seconds"))),

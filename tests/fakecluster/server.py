@@ -1,7 +1,8 @@
 """The HTTPS listener, with the apiserver faults that live at the socket level.
 
-Who calls it: FakeCluster. One thread accepts, one thread per connection serves HTTP/1.1 with
-keep-alive (urllib3 pools reuse connections). Modes:
+Who calls it: apiservers.py, one ApiServer per simulated kube-apiserver (its `index`). One
+thread accepts, one thread per connection serves HTTP/1.1 with keep-alive (urllib3 pools reuse
+connections). Modes:
 - up: serve.
 - down: connection refused. The listening socket is closed and every open connection is
   reset; `up` binds the same port again.
@@ -45,6 +46,7 @@ class RequestRecord:
     bytes_sent: int
     user: str | None
     work: Work = field(default_factory=Work)  # what a real apiserver would have done (work.py)
+    apiserver: int = 0  # index of the apiserver that answered (FakeCluster(apiservers=N))
 
 
 class RequestLog:
@@ -65,9 +67,30 @@ class RequestLog:
             self._records.clear()
 
 
+class ConnectionHook:
+    """`action` runs once, before the handshake of the `nth` connection accepted from now by any
+    apiserver sharing this hook (FakeCluster.when_connecting)."""
+
+    def __init__(self, nth: int, action: Callable[[], None]) -> None:
+        self._to_go = nth
+        self._action = action
+        self._lock = threading.Lock()
+
+    def accepted(self) -> None:
+        with self._lock:
+            if self._to_go <= 0:
+                return
+            self._to_go -= 1
+            if self._to_go:
+                return
+        self._action()
+
+
 class ApiServer:
     def __init__(self, tls: ssl.SSLContext, handle: Callable[[ApiRequest], ApiResponse | NoAnswer],
-                 clock: SimClock, log: RequestLog, stopping: threading.Event, host: str = "127.0.0.1") -> None:
+                 clock: SimClock, log: RequestLog, stopping: threading.Event, host: str = "127.0.0.1",
+                 index: int = 0) -> None:
+        self.index = index
         self.tls = tls
         self.handle = handle
         self.clock = clock
@@ -82,9 +105,7 @@ class ApiServer:
         self._state = threading.Condition()
         self._listener: socket.socket | None = None
         self._connections: set[socket.socket] = set()
-        # (connections to go, action): run before the handshake of that new connection
-        # (FakeCluster.when_connecting).
-        self.connection_hook: tuple[int, Callable[[], None]] | None = None
+        self.connection_hook: ConnectionHook | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -149,19 +170,10 @@ class ApiServer:
                 continue
             except OSError:
                 return
-            self._run_connection_hook()
+            if self.connection_hook is not None:
+                self.connection_hook.accepted()
             threading.Thread(target=self._serve_connection, args=(connection, address),
                              name="fakecluster-conn", daemon=True).start()
-
-    def _run_connection_hook(self) -> None:
-        if self.connection_hook is None:
-            return
-        to_go, action = self.connection_hook
-        if to_go > 1:
-            self.connection_hook = (to_go - 1, action)
-            return
-        self.connection_hook = None
-        action()
 
     # --- connections --------------------------------------------------------------------
 
@@ -281,7 +293,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if isinstance(outcome, NoAnswer):
             self.close_connection = True
-            server.log.add(RequestRecord(self.command, self.path, None, 0, outcome.user, Work(requests=1)))
+            server.log.add(RequestRecord(self.command, self.path, None, 0, outcome.user, Work(requests=1),
+                                         server.index))
             _shutdown(connection)
             return
         self.send_response(outcome.status)
@@ -293,7 +306,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(outcome.body)))
         # Logged before the answer leaves, so a client that has its answer finds the record.
         work = replace(outcome.work, requests=1, bytes_sent=len(outcome.body))
-        server.log.add(RequestRecord(self.command, self.path, outcome.status, len(outcome.body), outcome.user, work))
+        server.log.add(RequestRecord(self.command, self.path, outcome.status, len(outcome.body), outcome.user, work,
+                                     server.index))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(outcome.body)

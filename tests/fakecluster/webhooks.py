@@ -3,7 +3,8 @@ and what the apiserver answers when the webhook's backend refuses, hangs, fails 
 
 Who calls it: the API layer, for every create, update, patch and delete, after the built-in
 admission checks and before storage (mutating webhooks first, then validating ones, as in
-kube-apiserver's admission chain). The configurations are ordinary stored objects, so they are
+kube-apiserver's admission chain), and components/context.py for the simulated components' own
+writes. The configurations are ordinary stored objects, so they are
 listed and read like any other; FakeCluster.add_failing_webhook stores one and registers how
 its backend behaves. A webhook without a registered backend admits (a working backend).
 
@@ -79,8 +80,8 @@ def configuration_object(kind: str, configuration: str, webhook: str, *, url: st
                          operations: tuple[str, ...], api_groups: tuple[str, ...], api_versions: tuple[str, ...],
                          resources: tuple[str, ...], scope: str, namespaces: tuple[str, ...] | None,
                          timeout_seconds: int, failure_policy: str,
-                         service: tuple[str, str, int] | None = None) -> dict:
-    """A webhook configuration shaped like the recorded one (one webhook, one rule); with
+                         service: tuple[str, str, int] | None = None, object_selector: dict | None = None) -> dict:
+    """A webhook configuration shaped like the recorded ones (one webhook, one rule); with
     `service` (namespace, name, port) its clientConfig names that Service instead of a URL."""
     namespace_selector: dict = {}
     if namespaces is not None:
@@ -96,7 +97,7 @@ def configuration_object(kind: str, configuration: str, webhook: str, *, url: st
         "failurePolicy": failure_policy,
         "matchPolicy": "Equivalent",
         "namespaceSelector": namespace_selector,
-        "objectSelector": {},
+        "objectSelector": dict(object_selector or {}),
         "sideEffects": "None",
         "timeoutSeconds": timeout_seconds,
         "admissionReviewVersions": ["v1"],
@@ -138,11 +139,6 @@ class Webhooks:
                     if call.error is not None:
                         return Call(waited, call.error)
         return Call(waited, None) if waited else None
-
-    def admits(self, attributes: WriteAttributes) -> bool:
-        """Whether the write lands at all (the simulated components' own writes)."""
-        call = self.call(attributes)
-        return call is None or call.error is None
 
     def _matches(self, hook: dict, attributes: WriteAttributes) -> bool:
         if not any(_rule_matches(rule, attributes) for rule in hook.get("rules") or []):

@@ -68,7 +68,7 @@ def test_control_endpoint_faults():
             assert send_fault(control.url, "etcd-quorum-lost")["etcd_quorum"] is False
             assert send_fault(control.url, "etcd-ok")["etcd_members_down"] == []
             state = send_fault(control.url, "apiserver-slow", "0.5")
-            assert state["apiserver"] == "slow" and fc._server.slow_delay == 0.5
+            assert state["apiserver"] == "slow" and fc.apiservers.servers[0].slow_delay == 0.5
             before = fc.clock.now()
             send_fault(control.url, "advance", "60")
             assert (fc.clock.now() - before).total_seconds() >= 60
@@ -80,3 +80,35 @@ def test_control_endpoint_faults():
                 raise AssertionError("node-lost without a name must fail")
         finally:
             control.stop()
+
+
+def test_control_endpoint_apiserver_index_and_fail_over():
+    with FakeCluster(nodes=1, apiservers=2) as fc:
+        control = ControlServer(fc).start()
+        try:
+            state = send_fault(control.url, "apiserver-hung", "1")
+            assert (state["apiserver"], state["apiservers"]) == ("mixed", ["up", "hung"])
+            assert send_fault(control.url, "apiserver-up")["apiservers"] == ["up", "up"]
+            holder = fc.store.get("leases", "kube-system", "kube-scheduler")["spec"]["holderIdentity"]
+            send_fault(control.url, "fail-over", "scheduler")
+            assert not fc.scheduler.elector.leader and fc.scheduler.elector.identity != holder
+        finally:
+            control.stop()
+
+
+def test_serve_with_two_apiservers(tmp_path):
+    kubeconfig = tmp_path / "kubeconfig"
+    with subprocess.Popen(
+        [sys.executable, "-m", "tests.fakecluster", "serve", "--nodes", "1", "--apiservers", "2",
+         "--kubeconfig-out", str(kubeconfig)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    ) as process:
+        try:
+            banner = _read_banner(process)
+            server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+            assert server == banner["apiserver"]
+            assert server not in (banner["apiserver 0"], banner["apiserver 1"])
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=10) == 0

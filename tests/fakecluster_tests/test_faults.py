@@ -142,7 +142,11 @@ def test_quorum_lost_leaders_lose_their_leases_and_take_over_after(fc, admin):
     assert fc.store.get("leases", "kube-system", "kube-controller-manager")["spec"] == before
     assert not fc.controller_manager.elector.leader and not fc.scheduler.elector.leader
     fc.stop_etcd_members(0)
-    fc.advance(1)
+    # The restarted processes could not read the Lease without quorum: their first look is now,
+    # and client-go takes a Lease held by another only leaseDurationSeconds (15 s) after that.
+    fc.advance(13)
+    assert fc.store.get("leases", "kube-system", "kube-controller-manager")["spec"] == before
+    fc.advance(6)
     after = fc.store.get("leases", "kube-system", "kube-controller-manager")["spec"]
     assert after["holderIdentity"] != before["holderIdentity"]
     assert after["leaseTransitions"] == before["leaseTransitions"] + 1

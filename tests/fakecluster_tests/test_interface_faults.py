@@ -277,7 +277,7 @@ def test_nospace_stops_the_components_writes_and_leaders_lose_their_leases(fc):
     assert fc.store.get("leases", "kube-node-lease", "node-a")["spec"]["renewTime"] == node
     assert fc.store.get("leases", "kube-system", "kube-scheduler")["spec"] == leader
     fc.etcd_nospace(False)
-    fc.advance(1)
+    fc.advance(2)  # the next try of the restarted process (every retryPeriod) lands
     taken = fc.store.get("leases", "kube-system", "kube-scheduler")["spec"]
     assert taken["holderIdentity"] != leader["holderIdentity"]
     assert fc.store.get("leases", "kube-node-lease", "node-a")["spec"]["renewTime"] != node

@@ -126,7 +126,7 @@ def test_etcd_quorum_lost_replay(replay):
     assert client.get("/api/v1/nodes", timeout=0.3).error == "read-timeout"
     fc.stop_etcd_members(0)
     assert client.get("/livez?verbose").body.endswith("livez check passed\n")
-    fc.advance(1)
+    fc.advance(2)  # the electors try every retryPeriod; the Leases were never read: they create them
     assert {lease["metadata"]["name"] for lease in fc.store.list("leases", "kube-system")} == {
         "kube-controller-manager", "kube-scheduler"}
 
@@ -204,3 +204,46 @@ def test_apiserver_cert_expired_replay(replay):
             fc.ssl_context().wrap_socket(raw, server_hostname="127.0.0.1")
     assert (refused.value.verify_code, refused.value.verify_message) == (
         expected["verify_code"], expected["verify_message"])
+
+
+# --- the control plane's own writes refused (webhook-on-binding, webhook-on-leases) -----------------
+
+def _scheduled(pod: dict) -> dict:
+    return next(c for c in pod["status"]["conditions"] if c["type"] == "PodScheduled")
+
+
+def test_webhook_on_binding_replay(replay):
+    fc, client = replay("webhook-on-binding")
+    responses = recorded("webhook-on-binding")
+    configurations = client.get("/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations").json
+    assert configurations["items"] == responses["webhook_configurations"]["body"]["items"]
+    assert client.get("/api/v1/namespaces/demo/pods").json["items"] == responses["pods_demo"]["body"]["items"]
+    events = {e["metadata"]["name"]: e for e in client.get("/api/v1/namespaces/demo/events").json["items"]}
+    assert events == {e["metadata"]["name"]: e for e in responses["events_demo"]["body"]["items"]}
+    fc.advance(40)
+    # The scheduler keeps failing to bind the two unbound pods, with the recorded message; the
+    # repeats only count in its events' series.
+    assert fc.scheduler.attempt_results["error"] >= 4
+    for pod in responses["pods_demo"]["body"]["items"]:
+        now = fc.store.get("pods", "demo", pod["metadata"]["name"])
+        assert now["spec"].get("nodeName") == pod["spec"].get("nodeName")
+        assert _scheduled(now) == _scheduled(pod)
+    assert {e["metadata"]["name"] for e in fc.store.scan("events", "demo")} == set(events)
+
+
+def test_webhook_on_leases_replay(replay):
+    fc, client = replay("webhook-on-leases")
+    responses = recorded("webhook-on-leases")
+    configurations = client.get("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations").json
+    assert configurations["items"] == responses["webhook_configurations"]["body"]["items"]
+    leases = responses["leases_kube_system"]["body"]["items"]
+    fc.advance(60)
+    assert client.get("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases").json["items"] == leases
+    assert fc.controller_manager.running and fc.scheduler.running
+    assert not fc.controller_manager.elector.leader and not fc.scheduler.elector.leader
+    # What the processes' tries meet: the recorded webhook, bounded by the client's ?timeout=5s.
+    refusal = fc.scheduler.elector.writes.update("leases", fc.store.get("leases", "kube-system", "kube-scheduler"))
+    assert refusal.message == ('Internal error occurred: failed calling webhook "lease.audit.example.org": failed to '
+                               'call webhook: Post "https://127.0.0.1:46965/mutate?timeout=5s": context deadline exceeded')
+    node_lease = fc.store.get("leases", "kube-node-lease", "node-a")["spec"]["renewTime"]
+    assert parse_time(node_lease) > parse_time(responses["leases_kube_node_lease"]["body"]["items"][0]["spec"]["renewTime"])

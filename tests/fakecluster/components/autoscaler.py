@@ -19,6 +19,7 @@ from datetime import datetime
 from ..aggregation import is_available
 from ..clock import rfc3339
 from ..store import Store
+from .writes import Writes
 
 SYNC_PERIOD = 15.0
 METRIC_APIS = {
@@ -34,13 +35,15 @@ _NOT_FOUND = "the server could not find the requested resource"
 _UNAVAILABLE = "the server is currently unable to handle the request"
 
 
-def sync_autoscalers(store: Store, now: datetime) -> None:
+def sync_autoscalers(store: Store, writes: Writes, now: datetime) -> None:
+    """Each HPA's status, written by UPDATE horizontalpodautoscalers/status when it changed."""
     for hpa in store.scan("horizontalpodautoscalers"):
         metadata = hpa["metadata"]
         status = _status(store, hpa, now)
         if _comparable(status) != _comparable(hpa.get("status") or {}):
-            store.mutate("horizontalpodautoscalers", metadata["namespace"], metadata["name"],
-                         lambda obj: obj.update(status=_keep_transitions(obj.get("status") or {}, status)))
+            writes.mutate("horizontalpodautoscalers", metadata["namespace"], metadata["name"],
+                          lambda obj: obj.update(status=_keep_transitions(obj.get("status") or {}, status)),
+                          subresource="status")
 
 
 def _status(store: Store, hpa: dict, now: datetime) -> dict:

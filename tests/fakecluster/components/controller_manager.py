@@ -15,6 +15,11 @@ Modelled controllers and their Kubernetes timings:
 - HPA controller: every 15 s, whether each HPA's metrics API answers (autoscaler.py).
 Each controller's items pass through its work queue (workqueues.py), which the EKS metrics
 endpoint reports (eks_metrics.py): a wedged process's workers hang on their items.
+Every write passes the apiserver's write path (writes.py); a refused one is tried again at the
+controller's next pass: UPDATE nodes/status (Unknown conditions) and UPDATE nodes (taints),
+DELETE pods (eviction, pod GC), UPDATE deployments/status, CREATE serviceaccounts, DELETE of a
+deleted namespace's objects and UPDATE namespaces/finalize (the namespace deleter's Finalize,
+pkg/controller/namespace/deletion), UPDATE horizontalpodautoscalers/status.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ from ..objects import NODE_LEASE_NAMESPACE, service_account
 from ..resources import RESOURCES
 from .autoscaler import SYNC_PERIOD as HPA_SYNC_PERIOD
 from .autoscaler import sync_autoscalers
-from .context import Context
+from .context import Context, Refusal
 from .leader import LeaderElector
 from .workqueues import NODE_LIFECYCLE, WorkQueues
+from .writes import Writes
 
 NODE_MONITOR_PERIOD = 5.0
 NODE_MONITOR_GRACE = 40.0
@@ -47,6 +53,7 @@ class ControllerManager:
 
     def __init__(self, context: Context) -> None:
         self.context = context
+        self.writes = Writes(context)
         self.elector = LeaderElector(context, "kube-controller-manager")
         self.running = True
         self.wedged = False  # leader election goes on, the controllers do not (see FakeCluster.wedge_component)
@@ -79,6 +86,15 @@ class ControllerManager:
             self.elector.restart()
             self._reset()
             self.workqueues.reset()
+
+    def fail_over(self, now: datetime) -> None:
+        """The leader process crashes; a standby instance (new identity, not wedged) takes the
+        Lease once it has expired in its eyes and then starts every controller afresh."""
+        self.running = True
+        self.wedged = False
+        self.elector.crash(now)
+        self._reset()
+        self.workqueues.reset()
 
     # --- loop ---------------------------------------------------------------------------
 
@@ -126,7 +142,7 @@ class ControllerManager:
             hpas = [f"{h['metadata']['namespace']}/{h['metadata']['name']}"
                     for h in store.scan("horizontalpodautoscalers")]
             if queues.work("horizontalpodautoscaler", hpas, now, hung):
-                sync_autoscalers(store, now)
+                sync_autoscalers(store, self.writes, now)
 
     # --- node lifecycle -------------------------------------------------------------------
 
@@ -149,15 +165,23 @@ class ControllerManager:
             silent = (now - probed).total_seconds()
             status = (ready or {}).get("status")
             if silent > NODE_MONITOR_GRACE and status != "Unknown":
-                store.mutate("nodes", None, name, lambda obj: _mark_unknown(obj, now))
+                # The conditions through nodes/status, then the NoSchedule taint by a node PATCH.
+                if self.writes.mutate("nodes", None, name, lambda obj: _mark_unknown(obj, now),
+                                      subresource="status") is None:
+                    self._taint_unreachable(name, "NoSchedule", now)
             elif status == "Unknown" and silent > NODE_MONITOR_GRACE:
-                if not _has_taint(node, UNREACHABLE, "NoExecute"):
-                    store.mutate("nodes", None, name, lambda obj: _add_taint(obj, UNREACHABLE, "NoExecute", now))
+                self._taint_unreachable(name, "NoSchedule", now)
+                self._taint_unreachable(name, "NoExecute", now)
                 self._evict(node, now)
             elif status == "True" and _has_taint(node, UNREACHABLE):
-                store.mutate("nodes", None, name, _remove_unreachable)
+                self.writes.mutate("nodes", None, name, _remove_unreachable)
         for name in set(self._observed) - seen:
             del self._observed[name]
+
+    def _taint_unreachable(self, name: str, effect: str, now: datetime) -> None:
+        node = self.context.store.peek("nodes", None, name)
+        if node is not None and not _has_taint(node, UNREACHABLE, effect):
+            self.writes.mutate("nodes", None, name, lambda obj: _add_taint(obj, UNREACHABLE, effect, now))
 
     def _evict(self, node: dict, now: datetime) -> None:
         """Taint-based eviction of pods on an unreachable node (NoExecute taint manager)."""
@@ -173,8 +197,8 @@ class ControllerManager:
             if tolerated_for is None:
                 continue
             if now >= added + timedelta(seconds=tolerated_for):
-                store.mutate("pods", pod["metadata"]["namespace"], pod["metadata"]["name"],
-                             lambda obj: _graceful_delete(obj, now))
+                self.writes.delete("pods", pod["metadata"]["namespace"], pod["metadata"]["name"],
+                                   lambda obj: _graceful_delete(obj, now))
 
     # --- pod GC -------------------------------------------------------------------------
 
@@ -186,20 +210,22 @@ class ControllerManager:
                 continue
             first_seen = self._missing_since.setdefault(node_name, now)
             if (now - first_seen).total_seconds() >= POD_GC_QUARANTINE:
-                for pod in store.indexed("pods", "spec.nodeName", node_name):
-                    self._force_delete(pod, now)
-                del self._missing_since[node_name]
+                refused = [pod for pod in store.indexed("pods", "spec.nodeName", node_name)
+                           if self._force_delete(pod, now) is not None]
+                if not refused:
+                    del self._missing_since[node_name]
         for pod in store.indexed("pods", "terminating", ""):
             self._force_delete(pod, now)
 
-    def _force_delete(self, pod: dict, now: datetime) -> None:
+    def _force_delete(self, pod: dict, now: datetime) -> Refusal | None:
+        """Pod GC's DELETE with grace period 0: gone, or marked while finalizers hold it."""
         metadata = pod["metadata"]
-        store = self.context.store
         if metadata.get("finalizers"):
-            if metadata.get("deletionGracePeriodSeconds") != 0:
-                store.mutate("pods", metadata["namespace"], metadata["name"], lambda obj: _graceful_delete(obj, now, 0))
-        else:
-            store.delete("pods", metadata["namespace"], metadata["name"])
+            if metadata.get("deletionGracePeriodSeconds") == 0:
+                return None
+            return self.writes.delete("pods", metadata["namespace"], metadata["name"],
+                                      lambda obj: _graceful_delete(obj, now, 0))
+        return self.writes.delete("pods", metadata["namespace"], metadata["name"])
 
     # --- deployments, service accounts, namespaces ----------------------------------------
 
@@ -209,8 +235,8 @@ class ControllerManager:
             generation = deployment["metadata"].get("generation", 1)
             if (deployment.get("status") or {}).get("observedGeneration") != generation:
                 metadata = deployment["metadata"]
-                store.mutate("deployments", metadata["namespace"], metadata["name"],
-                             lambda obj: _observe_deployment(obj, now))
+                self.writes.mutate("deployments", metadata["namespace"], metadata["name"],
+                                   lambda obj: _observe_deployment(obj, now), subresource="status")
 
     def _service_accounts(self) -> None:
         store = self.context.store
@@ -219,7 +245,7 @@ class ControllerManager:
             if namespace["metadata"].get("deletionTimestamp"):
                 continue
             if store.peek("serviceaccounts", name, "default") is None:
-                store.create("serviceaccounts", service_account(name))
+                self.writes.create("serviceaccounts", service_account(name))
 
     def _namespaces(self) -> None:
         store = self.context.store
@@ -228,12 +254,13 @@ class ControllerManager:
             if not metadata.get("deletionTimestamp"):
                 continue
             name = metadata["name"]
+            left = 0
             for plural, rt in RESOURCES.items():
                 if rt.namespaced:
                     for obj in store.scan(plural, name):
-                        store.delete(plural, name, obj["metadata"]["name"])
-            if not metadata.get("finalizers"):
-                store.delete("namespaces", None, name)
+                        left += self.writes.delete(plural, name, obj["metadata"]["name"]) is not None
+            if not left and not metadata.get("finalizers"):
+                self.writes.delete("namespaces", None, name, operation="UPDATE", subresource="finalize")
 
 
 def _condition(node: dict, kind: str) -> dict | None:
@@ -255,7 +282,6 @@ def _mark_unknown(node: dict, now: datetime) -> None:
         if kind not in present:
             conditions.append({"type": kind, "status": "Unknown", "lastHeartbeatTime": created,
                                "lastTransitionTime": stamp, **_NEVER_UPDATED})
-    _add_taint(node, UNREACHABLE, "NoSchedule", now)
 
 
 def _taint(node: dict, key: str, effect: str) -> dict | None:

@@ -2,7 +2,9 @@
 
 Who calls it: the simulation tick; FakeCluster switches single kubelets off and on. Kubernetes'
 kubelet renews its Lease in kube-node-lease every 10 s (a quarter of the 40 s lease) and posts
-NodeStatus every 60 s when nothing changed (nodeStatusReportFrequency, 1.17+).
+NodeStatus every 60 s when nothing changed (nodeStatusReportFrequency, 1.17+). Its writes pass
+the apiserver's write path (writes.py): UPDATE leases (CREATE when missing), UPDATE
+nodes/status, DELETE pods; a refused heartbeat is tried again at the next tick.
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ from datetime import datetime
 
 from ..clock import micro_time, parse_time, rfc3339
 from ..objects import NODE_LEASE_NAMESPACE, node_lease
-from .context import Context
+from .context import Context, Refusal
+from .writes import Writes
 
 LEASE_RENEW_SECONDS = 10.0
 STATUS_REPORT_SECONDS = 60.0
+# The heartbeat client's timeout: min(nodeStatusUpdateFrequency 10 s, nodeLeaseDurationSeconds 40 s)
+# (cmd/kubelet/app/server.go), sent as ?timeout=10s.
+HEARTBEAT_TIMEOUT = 10.0
 
 
 @dataclass
@@ -28,6 +34,8 @@ class KubeletState:
 class Kubelets:
     def __init__(self, context: Context) -> None:
         self.context = context
+        self.heartbeats = Writes(context, HEARTBEAT_TIMEOUT)
+        self.writes = Writes(context)
         self.nodes: dict[str, KubeletState] = {}
         # Whether live kubelets remove deleted pods from their nodes (off in replays, whose
         # recorded cluster had heartbeats but no kubelets).
@@ -59,40 +67,35 @@ class Kubelets:
         state.live = live
 
     def tick(self, now: datetime) -> None:
-        if not self.context.can_write():
+        if not self.context.apiserver_answers():
             return
         store = self.context.store
         for name, state in self.nodes.items():
             if not state.live:
                 continue
             due = state.last_lease is None or (now - state.last_lease).total_seconds() >= LEASE_RENEW_SECONDS
-            if due and self.context.admits("leases", "", NODE_LEASE_NAMESPACE, "UPDATE"):
-                self._renew_lease(name, now)
+            if due and self._renew_lease(name, now) is None:
                 state.last_lease = now
             node = store.peek("nodes", None, name)
             if node is None:
                 continue
             ready = _ready(node)
             stale = state.last_status is None or (now - state.last_status).total_seconds() >= STATUS_REPORT_SECONDS
-            if (stale or ready is None or ready.get("status") != "True") and self.context.admits(
-                    "nodes", "status", "", "UPDATE"):
-                self._post_status(node, now)
+            if (stale or ready is None or ready.get("status") != "True") and self._post_status(node, now) is None:
                 state.last_status = now
         if self.finish_pods:
             self._finish_terminating(now)
 
-    def _renew_lease(self, name: str, now: datetime) -> None:
+    def _renew_lease(self, name: str, now: datetime) -> Refusal | None:
         store = self.context.store
         lease = store.peek("leases", NODE_LEASE_NAMESPACE, name)
         if lease is None:
             node = store.peek("nodes", None, name)
-            if node is not None:
-                store.create("leases", node_lease(node, now))
-            return
-        store.update("leases", {**lease, "metadata": dict(lease["metadata"]),
-                                "spec": {**lease["spec"], "holderIdentity": name, "renewTime": micro_time(now)}})
+            return None if node is None else self.heartbeats.create("leases", node_lease(node, now))
+        return self.heartbeats.update("leases", {**lease, "metadata": dict(lease["metadata"]), "spec": {
+            **lease["spec"], "holderIdentity": name, "renewTime": micro_time(now)}})
 
-    def _post_status(self, node: dict, now: datetime) -> None:
+    def _post_status(self, node: dict, now: datetime) -> Refusal | None:
         stamp = rfc3339(now)
         conditions = []
         for condition in node.get("status", {}).get("conditions") or []:
@@ -102,10 +105,12 @@ class Kubelets:
                 updated.update(status=healthy, lastTransitionTime=stamp, **_HEALTHY.get(condition["type"], {}))
             conditions.append(updated)
         status = {**node.get("status", {}), "conditions": conditions}
-        self.context.store.update("nodes", {**node, "metadata": dict(node["metadata"]), "status": status})
+        return self.heartbeats.update("nodes", {**node, "metadata": dict(node["metadata"]), "status": status},
+                                      subresource="status")
 
     def _finish_terminating(self, now: datetime) -> None:
-        """A live kubelet stops the containers of a deleted pod and removes the pod."""
+        """A live kubelet stops the containers of a deleted pod and removes the pod (its status
+        manager's DELETE with grace period 0; with finalizers the pod stays, marked)."""
         store = self.context.store
         for node_name in store.index_values("pods", "terminating"):
             state = self.nodes.get(node_name)
@@ -115,9 +120,9 @@ class Kubelets:
                 metadata = pod["metadata"]
                 if metadata.get("finalizers"):
                     if metadata.get("deletionGracePeriodSeconds") != 0:
-                        store.mutate("pods", metadata["namespace"], metadata["name"], _final_delete)
+                        self.writes.delete("pods", metadata["namespace"], metadata["name"], _final_delete)
                 else:
-                    store.delete("pods", metadata["namespace"], metadata["name"])
+                    self.writes.delete("pods", metadata["namespace"], metadata["name"])
 
 
 def _final_delete(pod: dict) -> None:

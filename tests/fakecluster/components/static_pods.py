@@ -4,7 +4,8 @@ simulated components.
 
 Who calls it: the simulation tick, only when FakeCluster(static_pods=True). The first three
 nodes are the control-plane nodes (stacked etcd: member i runs on control-plane node i). The
-kubelet of each node writes its mirror pods' status, so a lost node's pods keep their last one.
+kubelet of each node writes its mirror pods (CREATE pods, then UPDATE pods/status, through the
+apiserver's write path), so a lost node's pods keep their last status.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .context import Context
 from .controller_manager import ControllerManager
 from .kubelet import Kubelets
 from .scheduler import Scheduler
+from .writes import Writes
 
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 
@@ -33,8 +35,9 @@ class _PodState:
 class StaticPods:
     def __init__(self, context: Context, control_plane_nodes: list[str], kubelets: Kubelets,
                  controller_manager: ControllerManager, scheduler: Scheduler,
-                 apiserver_restarts: Callable[[], int]) -> None:
+                 apiserver_restarts: Callable[[int], int]) -> None:
         self.context = context
+        self.writes = Writes(context)
         self.nodes = control_plane_nodes
         self.kubelets = kubelets
         self.controller_manager = controller_manager
@@ -48,7 +51,7 @@ class StaticPods:
         kcm, scheduler = self.controller_manager, self.scheduler
         desired = {}
         for index, node in enumerate(self.nodes):
-            desired[("kube-apiserver", node)] = _PodState(True, self.apiserver_restarts())
+            desired[("kube-apiserver", node)] = _PodState(True, self.apiserver_restarts(index))
             desired[("kube-controller-manager", node)] = _PodState(kcm.running, kcm.restarts + kcm.elector.exits)
             desired[("kube-scheduler", node)] = _PodState(scheduler.running,
                                                           scheduler.restarts + scheduler.elector.exits)
@@ -71,9 +74,15 @@ class StaticPods:
                 continue
             if previous is None or (state.ready and not previous.ready) or state.restarts != previous.restarts:
                 self._started[name] = now
-            self._written[name] = state
-            self.context.store.put("pods", _mirror_pod(component, node, state, self._started[name], now,
-                                                       self.context.store.peek("nodes", None, node)))
+            pod = _mirror_pod(component, node, state, self._started[name], now,
+                              self.context.store.peek("nodes", None, node))
+            # The kubelet creates the mirror pod, then its status manager writes pods/status.
+            if self.context.store.peek("pods", "kube-system", name) is None:
+                refusal = self.writes.create("pods", pod)
+            else:
+                refusal = self.writes.update("pods", pod, subresource="status")
+            if refusal is None:
+                self._written[name] = state
 
 
 def _mirror_pod(component: str, node: str, state: _PodState, started: datetime, now: datetime,
