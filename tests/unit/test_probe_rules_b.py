@@ -200,10 +200,10 @@ LEASES = rule(["UPDATE"], ["coordination.k8s.io"], ["leases"])
      "UPDATE leases in kube-node-lease"),
     ([rule(["UPDATE"], [""], ["nodes/status"])], None, "node status", "node status stops and nodes go NotReady",
      "node-status", "UPDATE nodes/status in every namespace"),
-    ([rule(["CREATE"], [""], ["pods/binding"])], None, "pod binding", "no new pod can start: the apiserver refuses the binding of every pod the scheduler places", "pod-binding",
+    ([rule(["CREATE"], [""], ["pods/binding"])], None, "pod binding", "no new pod can start", "pod-binding",
      "CREATE pods/binding in every namespace"),
     # the scheduler binds pods in every namespace: a webhook on one of them covers binding there
-    ([rule(["CREATE"], [""], ["pods/binding"])], ("demo",), "pod binding", "no new pod can start: the apiserver refuses the binding of every pod the scheduler places",
+    ([rule(["CREATE"], [""], ["pods/binding"])], ("demo",), "pod binding", "no new pod can start",
      "pod-binding", "CREATE pods/binding in demo"),
     ([rule(["CREATE"], [""], ["pods"])], ("kube-system",), "pods in kube-system",
      "system pods (DaemonSets, mirror pods of static pods) cannot be created", "system-pods",

@@ -40,7 +40,7 @@ CONTROL_PLANE_WRITES: tuple[ControlPlaneWrite, ...] = (
     ControlPlaneWrite(NODE_STATUS, Write("UPDATE", "", "nodes", "status"), "node status",
                       "node status stops and nodes go NotReady"),
     ControlPlaneWrite(POD_BINDING, Write("CREATE", "", "pods", "binding", namespace="default"), "pod binding",
-                      "no new pod can start: the apiserver refuses the binding of every pod the scheduler places", every_namespace=True),
+                      "no new pod can start", every_namespace=True),
     ControlPlaneWrite(SYSTEM_PODS, Write("CREATE", "", "pods", namespace="kube-system"), "pods in kube-system",
                       "system pods (DaemonSets, mirror pods of static pods) cannot be created"),
     ControlPlaneWrite(ENDPOINT_SLICES, Write("UPDATE", "discovery.k8s.io", "endpointslices", namespace="default"),

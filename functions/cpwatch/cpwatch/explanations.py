@@ -162,9 +162,9 @@ def _failover(symptom: Observation, seen: Seen) -> Explained | None:
     if symptom.evidence.get("leader_renewed") is not False or seen.stale_lease(symptom.component):
         return None
     return Explained(symptom, "failover", None,
-                     f"the {symptom.component.value}'s leader Lease was not renewed during the canary's wait: the "
-                     "leader is gone and a standby takes over once the Lease expires (a failover); the Lease "
-                     "decides once it is stale", Effect.NOT_EVIDENCE)
+                     f"{symptom.component.value} failover under way: its leader Lease was not renewed while the "
+                     "canary waited (a standby takes over once the Lease expires; a stale Lease decides)",
+                     Effect.NOT_EVIDENCE)
 
 
 def _webhook(symptom: Observation, webhook: str, row: str, blocks: str, effect: Effect) -> Explained:
@@ -312,7 +312,7 @@ def cause_findings(explained: Iterable[Explained], observations: Iterable[Observ
         namespaces = sorted({str(n) for e in rows if e.row == "webhook-binding" for n in e.symptom.evidence.get("namespaces") or ()})
         consequence = "; ".join(dict.fromkeys(BY_KEY[k].consequence for k in keys)) or "the writes it covers are refused"
         if namespaces:
-            consequence += f" (in {', '.join(namespaces)})"
+            consequence += f" (in {', '.join(namespaces)}: the apiserver refuses the binding of every pod placed there)"
         found.append(observe(
             "WEBHOOK_BLOCKS_CONTROL_PLANE", Component.EXTENSIONS, webhook=webhook,
             configuration=evidence.get("configuration", "configuration not readable"),

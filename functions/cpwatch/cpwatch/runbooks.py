@@ -186,8 +186,9 @@ WEBHOOK_RISK = Runbook(
 WEBHOOK_BLOCKS = Runbook(
     title="fail-closed webhook blocking the control plane's own writes",
     meaning=("A fail-closed webhook that cannot be called refuses what the control plane must write (Leases, "
-             "node status, binding). Restarting components or a support case changes nothing."),
+             "node status, binding): restarts and support cases change nothing."),
     confirm=("kubectl get <validating|mutating>webhookconfiguration <name> -o yaml",
+             "kubectl get events -A | grep 'failed calling webhook'",
              "kubectl -n kube-system get lease kube-controller-manager kube-scheduler",
              "kubectl get pods -A --field-selector=status.phase=Pending,spec.nodeName=  (binding rejected)"),
     eks=("The cluster's own webhook: no support case. Restore its backend, or set failurePolicy: Ignore (or "

@@ -73,8 +73,9 @@ class Settings:
     # kube-scheduler attempts a new pod within seconds and writes PodScheduled on failure.
     unattempted_pod_age_s: float = 60.0
     # A pod whose binding the apiserver refused is retried with a backoff of 1 s doubling up to
-    # podMaxBackoffSeconds (10 s): refused for this long, it failed at least three retries.
-    binding_rejected_after_s: float = 30.0
+    # podMaxBackoffSeconds (10 s): still refused 15 s after the first refusal, it has failed at least
+    # three retries (1 + 2 + 4 s of backoff, plus the calls), so the refusal is not a blip.
+    binding_rejected_after_s: float = 15.0
 
     # Active canaries: how long to wait for a controller's reaction, and how often to look.
     canary_wait_s: float = 10.0

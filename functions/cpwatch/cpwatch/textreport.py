@@ -97,7 +97,7 @@ def to_text(diagnosis: Diagnosis, style: Style = Style(), verbose: bool = False)
             lines += runbook_lines(runbook, style, "  ", commands=2 if style.width >= DEFAULT_WIDTH else 1)
     if folded or others:
         lines.append("")
-    lines += [style.one_line(f"consequence: {line}") for line in folded]
+    lines += [style.one_line(line if line.startswith("note: ") else f"consequence: {line}") for line in folded]
     if others:
         lines.append("other problems:")
         lines += _capped([_problem_line(diagnosis, o) for o in others], MAX_OTHERS, style)
@@ -195,8 +195,8 @@ def _component_lines(diagnosis: Diagnosis, style: Style) -> list[str]:
 
     lines = []
     rows = [(c, diagnosis.components[c].verdict) for c in CONTROL_PLANE]
-    if diagnosis.extensions in (Verdict.DOWN, Verdict.DEGRADED):
-        rows.append((Component.EXTENSIONS, diagnosis.extensions))
+    if diagnosis.extensions in (Verdict.DOWN, Verdict.DEGRADED) and diagnosis.root_cause is not Component.EXTENSIONS:
+        rows.append((Component.EXTENSIONS, diagnosis.extensions))  # as root cause, the headline says it
     for component, verdict in rows:
         if component is Component.EXTENSIONS:
             confidence, cause = "", next((o for o in ordered(diagnosis.observations)
@@ -266,12 +266,20 @@ def _consequences(diagnosis: Diagnosis, cause: list[Observation],
         codes = ", ".join(dict.fromkeys(e.symptom.code for e in by_cause))
         lines.append(f"explained by the root cause, not failures of their own: {codes}")
         folded |= {id(e.symptom) for e in by_cause}
-    if diagnosis.root_cause in _CAUSE_WORDS and diagnosis.components[diagnosis.root_cause].verdict is Verdict.DOWN:
-        blind = [o for o in problems if o.status is Status.UNKNOWN and id(o) not in folded and o not in cause]
+    hiding = _what_keeps_from_looking(diagnosis)
+    if hiding:
+        blind = [o for o in problems if o.status is Status.UNKNOWN and id(o) not in folded and o not in cause
+                 and (hiding != _SOME_UNANSWERED or o.code in ("PROBE_NO_ANSWER", "PROBE_TIMED_OUT"))]
         if blind:
             codes = ", ".join(dict.fromkeys(o.code for o in blind))
-            lines.append(f"{len(blind)} look(s) could not be made, because {_CAUSE_WORDS[diagnosis.root_cause]}: {codes}")
+            lines.append(f"{len(blind)} look(s) could not be made, because {hiding}: {codes}")
             folded |= {id(o) for o in blind}
+    not_counted: dict[str, list[str]] = {}
+    for e in diagnosis.explained:
+        if e.cause is None and id(e.symptom) not in folded:
+            not_counted.setdefault(e.because, []).append(e.symptom.code)
+            folded.add(id(e.symptom))
+    lines += [f"note: {because}; not counted: {', '.join(codes)}" for because, codes in not_counted.items()]
     return lines, folded
 
 
@@ -280,6 +288,21 @@ def _root_webhook(diagnosis: Diagnosis, cause: list[Observation]) -> str:
     if diagnosis.root_cause is not Component.EXTENSIONS and not (diagnosis.root_cause is None and cause):
         return ""
     return next((str(o.evidence["webhook"]) for o in cause if o.evidence.get("webhook")), "")
+
+
+_SOME_UNANSWERED = "some requests to the endpoint get no answer"
+
+
+def _what_keeps_from_looking(diagnosis: Diagnosis) -> str:
+    """Why probes of this check could not look, when the root cause is why: the apiserver or etcd
+    down, or some requests without answer."""
+    root = diagnosis.root_cause
+    if root in _CAUSE_WORDS and diagnosis.components[root].verdict is Verdict.DOWN:
+        return _CAUSE_WORDS[root]
+    if root is Component.APISERVER and any(o.code in ("APISERVER_READS_NO_ANSWER", "APISERVER_CONNECTIONS_NO_ANSWER")
+                                           for o in diagnosis.components[root].findings):
+        return _SOME_UNANSWERED
+    return ""
 
 
 def _because(diagnosis: Diagnosis, cause: Component) -> str:

@@ -10,7 +10,7 @@ PodScheduled=False, reason SchedulerError and the message `binding rejected: run
 "DefaultBinder": <the apiserver's error>` (kube-scheduler's binding cycle, schedule_one.go): the
 scheduler did its part, and the message names what refused (a webhook, etcd). It retries with
 a backoff of 1 s up to podMaxBackoffSeconds (10 s), so a binding still refused after
-binding_rejected_after_s has failed several retries. These pods are reported with the
+binding_rejected_after_s (15 s) has failed several retries. These pods are reported with the
 fail-closed webhooks that intercept their binding; the diagnosis decides whose failure it is.
 
 Cheap on large clusters: one list from the apiserver's watch cache (resourceVersion=0), filtered
