@@ -93,10 +93,9 @@ def test_checker_reads_what_infra_grants(fc, checker):
     ("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/other",
      'leases.coordination.k8s.io "other" is forbidden: User "cpwatch-checker" cannot get resource "leases" in API '
      'group "coordination.k8s.io" in the namespace "kube-system"'),
-    # A rule with resourceNames never allows list: a list carries no name.
-    ("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases",
+    ("/apis/coordination.k8s.io/v1/namespaces/kube-public/leases",
      'leases.coordination.k8s.io is forbidden: User "cpwatch-checker" cannot list resource "leases" in API group '
-     '"coordination.k8s.io" in the namespace "kube-system"'),
+     '"coordination.k8s.io" in the namespace "kube-public"'),
     ("/healthz", 'forbidden: User "cpwatch-checker" cannot get path "/healthz"'),
     ("/api/v1/namespaces/default/configmaps", 'configmaps is forbidden: User "cpwatch-checker" cannot list resource '
                                               '"configmaps" in API group "" in the namespace "default"'),
@@ -141,6 +140,11 @@ def test_each_infra_rule_is_needed_and_can_be_dropped():
         assert checker.get("/livez").status == 200
         fc.rbac.drop(RuleRef("Role", "kube-system", "cpwatch-leader-leases", 0))
         assert checker.get("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-scheduler").status == 403
+        # the rule with resourceNames never allows list (a list carries no name): only the list rule does
+        fc.rbac.restore(RuleRef("Role", "kube-system", "cpwatch-leader-leases", 0))
+        assert checker.get("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases").status == 200
+        fc.rbac.drop(RuleRef("Role", "kube-system", "cpwatch-leader-leases", 1))
+        assert checker.get("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases").status == 403
     with pytest.raises(ValueError, match="no such RBAC rule"):
         FakeCluster(nodes=1, rbac_drop=[RuleRef("Role", "x", "y", 0)])
 
