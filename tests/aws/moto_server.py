@@ -66,6 +66,57 @@ def start_moto_server() -> tuple[ThreadedMotoServer, str]:
     return server, f"http://{host}:{port}"
 
 
+# --- the libraries' own costs, paid once per test process --------------------------------------
+
+
+class _NoDuplicates(list):
+    """A loader's search paths: boto3 appends its data directory to them in every Session."""
+
+    def append(self, item) -> None:
+        if item not in self:
+            super().append(item)
+
+
+def share_aws_library_data() -> None:
+    """Two per-call costs of botocore and moto that say nothing about cpwatch, paid once:
+
+    - every boto3.Session gets a new botocore Loader and reads and parses the service models
+      (JSON, 60-190 ms of CPU per Session and client) again; the harness, the fixtures and the
+      handler's cold starts make thousands of Sessions. One Loader per data path is shared
+      instead: the models are read-only, and clients of one Session share their Loader anyway.
+    - moto's server lists its own package directory (a listdir and ~180 isdir calls) on every
+      request to find the service a request is for; the list is read once.
+
+    Installed by pytest_configure below, so `make bench` (which starts moto with the same
+    helpers) measures the libraries as they are."""
+    import botocore.loaders
+    import botocore.session
+    from moto import backends
+
+    if getattr(botocore.session.create_loader, "cpwatch_shared", False):
+        return
+    create_loader = botocore.loaders.create_loader
+    loaders: dict[str | None, botocore.loaders.Loader] = {}
+    lock = threading.Lock()
+
+    def shared_loader(search_path_string=None):
+        with lock:
+            loader = loaders.get(search_path_string)
+            if loader is None:
+                loader = loaders[search_path_string] = create_loader(search_path_string)
+                loader._search_paths = _NoDuplicates(loader._search_paths)
+            return loader
+
+    shared_loader.cpwatch_shared = True
+    botocore.session.create_loader = shared_loader
+    modules = frozenset(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+
+
+def pytest_configure(config) -> None:
+    share_aws_library_data()
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """Endpoint URL (http://127.0.0.1:<port>) of an all-services moto server."""
