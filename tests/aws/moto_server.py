@@ -48,6 +48,9 @@ FAKE_ACCESS_KEY_ID = "testing"
 FAKE_SECRET_ACCESS_KEY = "testing"
 DEFAULT_REGION = "eu-west-1"
 ACCOUNT_ID = DEFAULT_ACCOUNT_ID
+# How long the harness waits for moto (not cpwatch's clients: they bring their own bounds); a moto
+# that does not answer at all is ended by pytest-timeout.
+HARNESS_READ_TIMEOUT_S = 60
 
 # Variables that could point botocore at real credentials or a real endpoint.
 _REMOVED_ENV = (
@@ -140,7 +143,7 @@ def moto_sts_server() -> Iterator[str]:
 def reset_moto(endpoint: str) -> None:
     """Forget every resource of every service and account (moto's own reset API)."""
     request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST", data=b"")
-    with urllib.request.urlopen(request, timeout=5) as answer:
+    with urllib.request.urlopen(request, timeout=HARNESS_READ_TIMEOUT_S) as answer:
         answer.read()
 
 
@@ -150,8 +153,11 @@ class AwsClients:
 
     endpoint: str
     region: str = DEFAULT_REGION
-    # Tests see AWS errors at once; the code under test brings its own retry config.
-    config: Config = field(default_factory=lambda: Config(retries={"max_attempts": 0}, connect_timeout=2, read_timeout=5))
+    # Tests see AWS errors at once; the code under test brings its own retry config. moto answers
+    # the harness's own calls (setting up, reading back) in milliseconds, but a service's first
+    # call in a process imports its moto backend, which a loaded machine stretches past 5 s.
+    config: Config = field(default_factory=lambda: Config(retries={"max_attempts": 0}, connect_timeout=2,
+                                                          read_timeout=HARNESS_READ_TIMEOUT_S))
 
     def session(self, region: str | None = None, **credentials: str) -> boto3.Session:
         return boto3.Session(
