@@ -81,7 +81,8 @@ class _NoDuplicates(list):
 
 
 def share_aws_library_data() -> None:
-    """Two per-call costs of botocore and moto that say nothing about cpwatch, paid once:
+    """Two per-call costs of botocore and moto that say nothing about cpwatch, paid once (and
+    moto's DynamoDB writes made atomic, below):
 
     - every boto3.Session gets a new botocore Loader and reads and parses the service models
       (JSON, 60-190 ms of CPU per Session and client) again; the harness, the fixtures and the
@@ -114,6 +115,27 @@ def share_aws_library_data() -> None:
     botocore.session.create_loader = shared_loader
     modules = frozenset(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
+    _atomic_dynamodb_writes()
+
+
+def _atomic_dynamodb_writes() -> None:
+    """DynamoDB applies a conditional write atomically; moto's server checks the condition and
+    then writes, with no lock, in one thread per request. Two overlapping invocations' alert-state
+    writes (`attribute_not_exists(pk) OR version = :expected`) could then both succeed, and both
+    notify: seen in a loaded run of tests/faults/test_overlap.py. One lock around moto's writes
+    makes them atomic, as DynamoDB's are."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+
+    def atomic(method):
+        def write(*args, **kwargs):
+            with lock:
+                return method(*args, **kwargs)
+        return write
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        setattr(DynamoDBBackend, name, atomic(getattr(DynamoDBBackend, name)))
 
 
 def pytest_configure(config) -> None:
