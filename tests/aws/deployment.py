@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import socket
 import threading
 import time
@@ -35,6 +36,7 @@ from typing import Iterator
 import pytest
 
 from cpwatch import handler, pipeline
+from cpwatch.settings import DeploymentSettings, Settings
 from tests.aws.https_relay import HttpsRelay
 from tests.aws.moto_server import (
     ACCOUNT_ID,
@@ -142,6 +144,15 @@ class Deployment:
             return pipeline.handle(event, int(remaining_s * 1000), deps, settings, deployment)
         finally:
             self.durations.append(time.monotonic() - started)
+
+    def bound_s(self, remaining_s: float = 50.0) -> float:
+        """The handler's own bound on one invocation's wall time, for the environment as it is
+        now (pipeline.handle): the check gets min(Lambda time left - reserve, run timeout), and
+        storing and publishing the reserve after it (the handler stops waiting for a cluster one
+        second before the reserve ends). Tests assert this, not a guess of how fast a run is."""
+        reserve = float(os.environ.get("CPWATCH_RESERVE_S", DeploymentSettings.reserve_s))
+        run_timeout = float(os.environ.get("CPWATCH_RUN_TIMEOUT_S", Settings.run_timeout_s))
+        return min(remaining_s - reserve, run_timeout) + reserve
 
     def configure(self, **env: str | None) -> None:
         """Change the function's environment (None removes a variable); the next run is a cold start."""

@@ -48,6 +48,9 @@ FAKE_ACCESS_KEY_ID = "testing"
 FAKE_SECRET_ACCESS_KEY = "testing"
 DEFAULT_REGION = "eu-west-1"
 ACCOUNT_ID = DEFAULT_ACCOUNT_ID
+# How long the harness waits for moto (not cpwatch's clients: they bring their own bounds); a moto
+# that does not answer at all is ended by pytest-timeout.
+HARNESS_READ_TIMEOUT_S = 60
 
 # Variables that could point botocore at real credentials or a real endpoint.
 _REMOVED_ENV = (
@@ -66,10 +69,96 @@ def start_moto_server() -> tuple[ThreadedMotoServer, str]:
     return server, f"http://{host}:{port}"
 
 
+# --- the libraries' own costs, paid once per test process --------------------------------------
+
+
+class _NoDuplicates(list):
+    """A loader's search paths: boto3 appends its data directory to them in every Session."""
+
+    def append(self, item) -> None:
+        if item not in self:
+            super().append(item)
+
+
+def share_aws_library_data() -> None:
+    """Two per-call costs of botocore and moto that say nothing about cpwatch, paid once (and
+    moto's DynamoDB writes made atomic, below):
+
+    - every boto3.Session gets a new botocore Loader and reads and parses the service models
+      (JSON, 60-190 ms of CPU per Session and client) again; the harness, the fixtures and the
+      handler's cold starts make thousands of Sessions. One Loader per data path is shared
+      instead: the models are read-only, and clients of one Session share their Loader anyway.
+    - moto's server lists its own package directory (a listdir and ~180 isdir calls) on every
+      request to find the service a request is for; the list is read once.
+
+    Installed by pytest_configure below, so `make bench` (which starts moto with the same
+    helpers) measures the libraries as they are."""
+    import botocore.loaders
+    import botocore.session
+    from moto import backends
+
+    if getattr(botocore.session.create_loader, "cpwatch_shared", False):
+        return
+    create_loader = botocore.loaders.create_loader
+    loaders: dict[str | None, botocore.loaders.Loader] = {}
+    lock = threading.Lock()
+
+    def shared_loader(search_path_string=None):
+        with lock:
+            loader = loaders.get(search_path_string)
+            if loader is None:
+                loader = loaders[search_path_string] = create_loader(search_path_string)
+                loader._search_paths = _NoDuplicates(loader._search_paths)
+            return loader
+
+    shared_loader.cpwatch_shared = True
+    botocore.session.create_loader = shared_loader
+    modules = frozenset(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+    _atomic_dynamodb_writes()
+
+
+def _atomic_dynamodb_writes() -> None:
+    """DynamoDB applies a conditional write atomically; moto's server checks the condition and
+    then writes, with no lock, in one thread per request. Two overlapping invocations' alert-state
+    writes (`attribute_not_exists(pk) OR version = :expected`) could then both succeed, and both
+    notify: seen in a loaded run of tests/faults/test_overlap.py. One lock around moto's writes
+    makes them atomic, as DynamoDB's are."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+
+    def atomic(method):
+        def write(*args, **kwargs):
+            with lock:
+                return method(*args, **kwargs)
+        return write
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        setattr(DynamoDBBackend, name, atomic(getattr(DynamoDBBackend, name)))
+
+
+def pytest_configure(config) -> None:
+    share_aws_library_data()
+
+
+# A first call to each service the suite uses: moto builds a service's backend and routes on its
+# first request (EC2's took 6.9 s on a loaded machine here), which would otherwise fall inside
+# the first test to call it, against cpwatch's own 2 s and 5 s read timeouts.
+_WARM_UP = (("sts", "get_caller_identity"), ("dynamodb", "list_tables"), ("sns", "list_topics"),
+            ("sqs", "list_queues"), ("eks", "list_clusters"), ("cloudwatch", "list_metrics"),
+            ("logs", "describe_log_groups"), ("ec2", "describe_instances"),
+            ("scheduler", "list_schedule_groups"), ("iam", "list_roles"))
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    """Endpoint URL (http://127.0.0.1:<port>) of an all-services moto server."""
+    """Endpoint URL (http://127.0.0.1:<port>) of an all-services moto server, each service the
+    suite uses called once."""
     server, endpoint = start_moto_server()
+    clients = aws_clients(endpoint)
+    for service, operation in _WARM_UP:
+        getattr(clients.client(service), operation)()
     yield endpoint
     server.stop()
 
@@ -89,7 +178,7 @@ def moto_sts_server() -> Iterator[str]:
 def reset_moto(endpoint: str) -> None:
     """Forget every resource of every service and account (moto's own reset API)."""
     request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST", data=b"")
-    with urllib.request.urlopen(request, timeout=5) as answer:
+    with urllib.request.urlopen(request, timeout=HARNESS_READ_TIMEOUT_S) as answer:
         answer.read()
 
 
@@ -99,8 +188,11 @@ class AwsClients:
 
     endpoint: str
     region: str = DEFAULT_REGION
-    # Tests see AWS errors at once; the code under test brings its own retry config.
-    config: Config = field(default_factory=lambda: Config(retries={"max_attempts": 0}, connect_timeout=2, read_timeout=5))
+    # Tests see AWS errors at once; the code under test brings its own retry config. moto answers
+    # the harness's own calls (setting up, reading back) in milliseconds, but a service's first
+    # call in a process imports its moto backend, which a loaded machine stretches past 5 s.
+    config: Config = field(default_factory=lambda: Config(retries={"max_attempts": 0}, connect_timeout=2,
+                                                          read_timeout=HARNESS_READ_TIMEOUT_S))
 
     def session(self, region: str | None = None, **credentials: str) -> boto3.Session:
         return boto3.Session(

@@ -1,23 +1,25 @@
-"""Discovery mode against moto in server mode (EKS, Scheduler, IAM, STS): 1,002 clusters over 3
-regions of 2 accounts (the member account through the role infra/aws/member-account.yaml
-creates), reconciled into one Scheduler schedule each; clusters added, deleted, opted out and
-opted in between reconciles; nothing created twice, also by two reconciles at once; a partition
-whose discovery fails keeps its schedules; a cluster name taken twice is scheduled once and
-reported. The 1,002 clusters are the first test's; the others use 606 (101 per partition).
+"""Discovery mode against moto in server mode (EKS, Scheduler, IAM, STS): clusters over 3 regions
+of 2 accounts (the member account through the role infra/aws/member-account.yaml creates),
+reconciled into one Scheduler schedule each; clusters added, deleted, opted out and opted in
+between reconciles; nothing created twice, also by two reconciles at once; a partition whose
+discovery fails keeps its schedules; a cluster name taken twice is scheduled once and reported.
 
-moto 5.2.5 paginates both ListClusters and ListSchedules; both are exercised (more than 100
-clusters and schedules per partition, pages of 100).
+moto 5.2.5 paginates both ListClusters and ListSchedules. The first test lists 101 clusters and
+schedules in one partition of each account (two of cpwatch's own pages of 100) and 5 in the four
+others; the rest list 21 per partition in pages of 10 (three pages each): the same paging code at
+a fraction of the calls. The size itself, 1,002 clusters, is `make bench`'s (bench/reconcile.py).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import threading
 
 import pytest
 
-from cpwatch import reconcile
+from cpwatch import discovery, reconcile, schedules
 from cpwatch.discovery import Partition
 from cpwatch.aws.role_chain import CredentialsCache, assumed_session
 from cpwatch.invocation import parse_event
@@ -39,19 +41,30 @@ from tests.aws.fleet import (
 from tests.aws.https_relay import HttpsRelay
 from tests.aws.moto_server import ACCOUNT_ID, AwsClients, aws_error_endpoint
 
-PER_PARTITION = 167  # 6 partitions: 1,002 clusters
-SMALLER = 101
+PAGED = 101  # two pages of ListClusters and ListSchedules at cpwatch's page size (100)
+UNPAGED = 5
+PAGED_PARTITIONS = {(ACCOUNT_ID, "eu-west-1"), (MEMBER_ACCOUNT, "eu-west-1")}  # one of each account
+SMALLER = 21
+SMALL_PAGE = 10
 
 
 @pytest.fixture
 def fleet(aws_env):
-    return make_fleet(aws_env, PER_PARTITION)
+    """Six partitions: 101 clusters in one of each account, 5 in the others (212 clusters)."""
+    made = make_fleet(aws_env, UNPAGED)
+    for account, region in sorted(PAGED_PARTITIONS):
+        prefix = f"{'own' if account == ACCOUNT_ID else 'mem'}-{region}"
+        made.add(account, region, [f"{prefix}-{i:04d}" for i in range(UNPAGED, PAGED)])
+    return made
 
 
 @pytest.fixture
-def smaller_fleet(aws_env):
-    """606 clusters: still two pages of ListClusters and ListSchedules per partition, for the
-    tests whose point is not the size."""
+def smaller_fleet(aws_env, monkeypatch):
+    """126 clusters listed in pages of 10: still several pages of ListClusters and ListSchedules
+    per partition (10, 10, 1), for the tests whose point is not the size."""
+    monkeypatch.setattr(discovery, "list_cluster_names",
+                        functools.partial(discovery.list_cluster_names, page_size=SMALL_PAGE))
+    monkeypatch.setattr(schedules, "LIST_PAGE_SIZE", SMALL_PAGE)
     return make_fleet(aws_env, SMALLER)
 
 
@@ -85,7 +98,7 @@ def scheduled_targets(schedules: dict[str, dict]) -> set[tuple[str, str, str | N
     return found
 
 
-def test_a_thousand_clusters_reconciled_once_each(fleet):
+def test_every_cluster_of_six_partitions_reconciled_once_each(fleet):
     settings = fleet_settings_from_env(fleet_environment())
     counter = CallCounter()
     eks_for, scheduler = clients(fleet, counter)
@@ -93,15 +106,16 @@ def test_a_thousand_clusters_reconciled_once_each(fleet):
     outcomes = reconcile.reconcile_fleet(settings, eks_for, scheduler)
 
     assert [o.error for o in outcomes] == [None] * 6
-    assert sum(o.clusters for o in outcomes) == 1002
+    total = 2 * PAGED + 4 * UNPAGED
+    assert sum(o.clusters for o in outcomes) == total
     calls = counter.reset()
-    pages = math.ceil(PER_PARTITION / 100)
-    assert calls == {"ListClusters": 6 * pages, "DescribeCluster": 1002, "ListSchedules": 6,
-                     "CreateSchedule": 1002, "AssumeRole": 1}
-    schedules = fleet.schedules()
-    assert len(schedules) == 1002
-    assert scheduled_targets(schedules) == expected_targets(fleet)
-    for name, schedule in schedules.items():
+    pages = 2 * 2 + 4 * 1
+    assert calls == {"ListClusters": pages, "DescribeCluster": total, "ListSchedules": 6,
+                     "CreateSchedule": total, "AssumeRole": 1}
+    made = fleet.schedules()
+    assert len(made) == total
+    assert scheduled_targets(made) == expected_targets(fleet)
+    for name, schedule in made.items():
         assert len(name) <= 64
         assert schedule["ScheduleExpression"] == "rate(1 minute)"
         assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"} and schedule["State"] == "ENABLED"
@@ -114,10 +128,11 @@ def test_a_thousand_clusters_reconciled_once_each(fleet):
 
     again = reconcile.reconcile_fleet(settings, eks_for, scheduler)
 
-    assert [(o.counts.created, o.counts.deleted, o.counts.kept) for o in again] == [(0, 0, 167)] * 6
+    assert {(o.partition.account, o.partition.region): (o.counts.created, o.counts.deleted, o.counts.kept)
+            for o in again} == {partition: (0, 0, len(names)) for partition, names in fleet.clusters.items()}
     calls = counter.reset()
-    assert calls == {"ListClusters": 6 * pages, "DescribeCluster": 1002, "ListSchedules": 6 * pages}
-    assert fleet.schedules().keys() == schedules.keys()
+    assert calls == {"ListClusters": pages, "DescribeCluster": total, "ListSchedules": pages}
+    assert fleet.schedules().keys() == made.keys()
 
 
 def test_added_removed_opted_out_and_opted_in_clusters(smaller_fleet):
@@ -146,10 +161,10 @@ def test_added_removed_opted_out_and_opted_in_clusters(smaller_fleet):
     expected = expected_targets(smaller_fleet) - {("still-creating", "eu-west-1", None), ("opted-out", "eu-west-1", MEMBER_ROLE_ARN),
                                           ("mem-us-east-1-0007", "us-east-1", MEMBER_ROLE_ARN)}
     assert scheduled_targets(after) == expected
-    assert len(after) == 606 + 31 + 12 - 20 - 1
+    assert len(after) == 6 * SMALLER + 31 + 12 - 20 - 1
     # Schedules of clusters that stayed are the same schedules, not new ones.
     kept = set(before) & set(after)
-    assert len(kept) == 606 - 20 - 1
+    assert len(kept) == 6 * SMALLER - 20 - 1
     assert all(after[name]["CreationDate"] == before[name]["CreationDate"] for name in kept)
 
     smaller_fleet.tag(MEMBER_ACCOUNT, "us-east-1", "mem-us-east-1-0007", {"cpwatch": "true"})
@@ -176,9 +191,9 @@ def test_two_reconciles_at_once_create_nothing_twice(smaller_fleet):
 
     assert all(o.error is None for outcome in results for o in outcome)
     created = sum(o.counts.created for outcome in results for o in outcome)
-    assert 606 <= created + sum(o.counts.kept for o in results[0]) + sum(o.counts.kept for o in results[1])
-    schedules = smaller_fleet.schedules()
-    assert len(schedules) == 606 and scheduled_targets(schedules) == expected_targets(smaller_fleet)
+    assert 6 * SMALLER <= created + sum(o.counts.kept for o in results[0]) + sum(o.counts.kept for o in results[1])
+    made = smaller_fleet.schedules()
+    assert len(made) == 6 * SMALLER and scheduled_targets(made) == expected_targets(smaller_fleet)
 
 
 def test_a_partition_that_cannot_be_listed_keeps_its_schedules(smaller_fleet):
@@ -186,6 +201,7 @@ def test_a_partition_that_cannot_be_listed_keeps_its_schedules(smaller_fleet):
     counter = CallCounter()
     eks_for, scheduler = clients(smaller_fleet, counter)
     reconcile.reconcile_fleet(settings, eks_for, scheduler)
+    assert counter.reset()["ListClusters"] == 6 * math.ceil(SMALLER / SMALL_PAGE) == 18  # the small pages apply
     smaller_fleet.remove(MEMBER_ACCOUNT, "us-east-1", smaller_fleet.clusters[(MEMBER_ACCOUNT, "us-east-1")][:5])
 
     with aws_error_endpoint(403, "AccessDeniedException", "not authorized to perform eks:ListClusters") as denied:
@@ -202,7 +218,7 @@ def test_a_partition_that_cannot_be_listed_keeps_its_schedules(smaller_fleet):
     assert [(o.partition.account, o.partition.region) for o in failed] == [(MEMBER_ACCOUNT, "us-east-1")]
     assert "AccessDeniedException" in failed[0].error
     # The 5 deleted clusters' schedules stay until their partition can be listed again.
-    assert len(smaller_fleet.schedules()) == 606
+    assert len(smaller_fleet.schedules()) == 6 * SMALLER
 
 
 def test_the_reconcile_function_end_to_end(smaller_fleet, monkeypatch):
@@ -233,10 +249,10 @@ def test_the_reconcile_function_end_to_end(smaller_fleet, monkeypatch):
         finally:
             reconcile._configuration.cache_clear()
             reconcile._clients.cache_clear()
-    assert (result["clusters"], result["created"], result["deleted"]) == (606, 606, 0)
-    assert (again["clusters"], again["created"], again["deleted"]) == (606, 0, 0)
+    assert (result["clusters"], result["created"], result["deleted"]) == (6 * SMALLER, 6 * SMALLER, 0)
+    assert (again["clusters"], again["created"], again["deleted"]) == (6 * SMALLER, 0, 0)
     # Own us-east-1 lost its 2 schedules; the member's us-east-1 kept its 3 (not listed).
-    assert len(smaller_fleet.schedules()) == 606 - 2
+    assert len(smaller_fleet.schedules()) == 6 * SMALLER - 2
     iam_role = smaller_fleet.aws.client("iam", session=smaller_fleet.member_session).get_role(RoleName=MEMBER_ROLE_NAME)["Role"]
     (trust,) = iam_role["AssumeRolePolicyDocument"]["Statement"]
     assert CHECKER_ROLE_ARN in trust["Principal"]["AWS"]
@@ -252,7 +268,7 @@ def test_a_cluster_name_taken_in_another_partition_is_not_scheduled_and_said_so(
     outcomes = {(o.partition.account, o.partition.region): o for o in reconcile.reconcile_fleet(settings, eks_for, scheduler)}
 
     clash = outcomes[(MEMBER_ACCOUNT, "us-east-1")]
-    assert f"{taken} (also in {ACCOUNT_ID}/eu-west-1)" in clash.error and clash.counts.created == 101
+    assert f"{taken} (also in {ACCOUNT_ID}/eu-west-1)" in clash.error and clash.counts.created == SMALLER
     assert [k for k, o in outcomes.items() if o.error] == [(MEMBER_ACCOUNT, "us-east-1")]
     assert (taken, "us-east-1", MEMBER_ROLE_ARN) not in scheduled_targets(smaller_fleet.schedules())
     assert (taken, "eu-west-1", None) in scheduled_targets(smaller_fleet.schedules())

@@ -126,7 +126,7 @@ def test_scheduler_marks_unschedulable_and_records_an_event(fc, admin):
     started = time.monotonic()
     condition = wait_for(lambda: next(iter(fc.store.get("pods", "cpwatch", "canary")["status"].get("conditions", [])),
                                       None))
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 1.5  # inside the shortest canary wait the suite uses (tests/faults)
     assert (condition["type"], condition["status"], condition["reason"]) == ("PodScheduled", "False", "Unschedulable")
     assert condition["message"] == "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
     events = admin.get("/api/v1/namespaces/cpwatch/events?fieldSelector=reason%3DFailedScheduling").json["items"]

@@ -163,7 +163,7 @@ def test_webhook_timeout_replay(replay):
     responses = recorded("webhook-timeout")
     answer = client.post("/api/v1/namespaces/default/configmaps?timeout=5s", {"metadata": {"name": "x"}}, timeout=6)
     assert (answer.status, answer.json) == (500, responses["write_configmap"]["body"])
-    assert 2.9 <= answer.seconds < 4
+    assert 2.9 <= answer.seconds < 5  # held for the webhook's time, answered before ?timeout=5s
 
 
 def test_aggregated_api_unavailable_replay(replay):

@@ -17,12 +17,15 @@ import pytest
 import yaml
 
 from tests.fakecluster import FakeCluster
-from tests.integration.test_cli import cpwatch
-from tests.integration.test_cli_credentials import FAILING_PLUGIN, START_MARGIN_S, exec_user, plugin
+from tests.integration.test_cli import cpwatch, timeout_margin_s
+from tests.integration.test_cli_credentials import FAILING_PLUGIN, exec_user, plugin
 
 pytestmark = pytest.mark.network
 
-TIMEOUT_S = 8
+# The four looks share this deadline after the interpreter's start-up, which --timeout counts: on
+# a loaded machine the start-up takes seconds, and the hung cluster's look needs its 3 s request
+# timeouts within what is left to be called down (at 8 s a loaded run saw it unknown).
+TIMEOUT_S = 12
 
 
 def merged_kubeconfig(directory: Path, clusters: dict[str, FakeCluster], locked_user: dict) -> str:
@@ -69,9 +72,10 @@ def table(stdout: str) -> dict[str, list[str]]:
 
 def test_all_contexts_one_line_each_then_details_worst_exit_code_within_the_deadline(fleet):
     kubeconfig, _ = fleet
+    margin = timeout_margin_s()
     result, elapsed = run(kubeconfig, "--all-contexts", "--timeout", str(TIMEOUT_S))
     assert result.returncode == 2, result.stdout + result.stderr  # down is the worst verdict
-    assert elapsed < TIMEOUT_S + START_MARGIN_S, elapsed
+    assert elapsed < TIMEOUT_S + margin, (elapsed, margin)
     title = result.stdout.splitlines()[0]
     assert "4 context(s)" in title and title.endswith(": DOWN")
     rows = table(result.stdout)
@@ -97,7 +101,7 @@ def test_json_is_one_document_with_each_clusters_diagnosis(fleet):
     kubeconfig, _ = fleet
     result, _ = run(kubeconfig, "--all-contexts", "--json", "--read-only", "--timeout", str(TIMEOUT_S))
     document = json.loads(result.stdout)
-    assert result.returncode == 2
+    assert result.returncode == 2, result.stdout
     assert document["overall"] == "down"
     assert [c["context"] for c in document["clusters"]] == ["green", "red", "frozen", "locked"]
     overall = {c["context"]: c["diagnosis"]["overall"] for c in document["clusters"]}

@@ -261,28 +261,57 @@ def counting_check(answer_from_call: int | None = None, give_up_after_s: float =
     return check, calls
 
 
-def test_wait_for_returns_the_first_result_and_the_time_it_took():
-    ctx = context(Settings(canary_wait_s=5.0, canary_poll_s=0.05))
+class SteppingClock:
+    """The clock of wait_for and of the run's deadline: it stands still except when wait_for
+    sleeps, and then moves by exactly the time asked, so the asks and the seconds a wait_for
+    takes follow from its rule alone, whatever the machine's load. The times used are exact
+    binary fractions (0.0625, 0.125, ...), so no rounding decides a comparison."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def stepping_clock(monkeypatch) -> SteppingClock:
+    from cpwatch import timeutil
+    from cpwatch.probes import context as probe_context
+
+    clock = SteppingClock()
+    monkeypatch.setattr(probe_context, "time", clock)
+    monkeypatch.setattr(timeutil, "time", clock)
+    return clock
+
+
+def test_wait_for_returns_the_first_result_and_the_time_it_took(stepping_clock):
+    ctx = context(Settings(canary_wait_s=5.0, canary_poll_s=0.0625))
     check, calls = counting_check(answer_from_call=3)
     result, seconds = ctx.wait_for(check)
     assert result == "found" and len(calls) == 3
-    assert 0.09 <= seconds < 1.0
+    assert seconds == 2 * 0.0625  # two polls between the three asks
 
 
-def test_wait_for_gives_up_after_the_canary_wait():
-    ctx = context(Settings(canary_wait_s=0.5, canary_poll_s=0.1))
+def test_wait_for_gives_up_after_the_canary_wait(stepping_clock):
+    ctx = context(Settings(canary_wait_s=0.5, canary_poll_s=0.125))
     check, calls = counting_check()
     result, seconds = ctx.wait_for(check)
     assert result is None
-    assert 0.3 <= seconds <= 0.9 and 4 <= len(calls) <= 6
+    # Asked at 0, 0.125, ..., 0.5: the next ask would be past the canary wait.
+    assert seconds == 0.5 and len(calls) == 5
 
 
-def test_wait_for_stops_a_second_before_the_runs_deadline():
-    ctx = context(Settings(canary_wait_s=5.0, canary_poll_s=0.1), deadline_s=1.6)
+def test_wait_for_stops_a_second_before_the_runs_deadline(stepping_clock):
+    ctx = context(Settings(canary_wait_s=5.0, canary_poll_s=0.125), deadline_s=1.75)
     check, calls = counting_check()
     result, seconds = ctx.wait_for(check)
     assert result is None
-    assert 0.3 <= seconds <= 0.9 and 4 <= len(calls) <= 7
+    # A second before the deadline is 0.75 s away: asked at 0, 0.125, ..., 0.75.
+    assert seconds == 0.75 and len(calls) == 7
 
 
 def test_wait_for_with_no_time_left_asks_once():
