@@ -369,6 +369,33 @@ _CONTROLLER_STUCK_RUNBOOK = Runbook(
                   "on) and `crictl logs` for the bug report."),
 )
 
+# A leader that renews its Lease and does no work (a deadlocked work queue, a hung informer):
+# client-go leader election runs in its own goroutine and trusts the Lease, so no standby takes
+# over (it acquires only after leaseDurationSeconds without a renewal). Only a restart ends it.
+_WEDGED_RUNBOOK = Runbook(
+    title="leader renews its Lease but does not work (wedged)",
+    meaning=("The elected kube-controller-manager or kube-scheduler keeps renewing its leader Lease, so "
+             "leader election sees it alive and no standby takes over, but it did not do its work in "
+             "several consecutive runs a minute or more apart (its canary was not handled while the same "
+             "holder renewed the Lease, or EKS's own metrics show its queues stalled). Until it is "
+             "restarted the cluster behaves as with the component down: for the controller-manager nothing "
+             "reacts (dead nodes, rollouts, HPA, Terminating pods), for the scheduler new pods stay Pending."),
+    confirm=("kubectl -n kube-system get lease kube-controller-manager kube-scheduler -o yaml  (renewTime "
+             "moves, holderIdentity stays the same)",
+             "kubectl -n cpwatch get deployment cpwatch-canary -o jsonpath='{.metadata.generation} "
+             "{.status.observedGeneration}'  (the controller-manager does not catch up)",
+             "kubectl get pods -A --field-selector=status.phase=Pending,spec.nodeName=  (the scheduler does "
+             "not attempt them)"),
+    eks=(_SUPPORT_CASE + " Say that the component renews its leader Lease but does not work (the holder "
+         "identity and the runs are in the evidence pack): it needs a restart of the elected instance, "
+         "which only AWS can do."),
+    self_managed=("Restart the leader named by the Lease's holderIdentity (move its static pod manifest out "
+                  "of /etc/kubernetes/manifests and back); a standby then acquires the Lease. Before that, "
+                  "save a goroutine dump (`curl -sk https://127.0.0.1:10257/debug/pprof/goroutine?debug=2` "
+                  "for the controller-manager, port 10259 for the scheduler, with profiling on) and "
+                  "`crictl logs` for the bug report."),
+)
+
 _KINDS = (
     # --- apiserver ---------------------------------------------------------------------
     FindingKind("APISERVER_LIVE", Status.OK, "livez and readyz pass ({checks} checks, {latency_ms} ms)"),
@@ -430,6 +457,14 @@ _KINDS = (
     FindingKind("LEADER_LEASE_STALE", Status.FAIL,
                 "leader Lease {lease} not renewed for {age_s} s (stale after {threshold_s} s; holder {holder!r})",
                 None),
+    FindingKind("LEADER_STALLED", Status.WARN,
+                "leader {holder} renews its Lease but did not work in {runs} consecutive run(s) since {since} "
+                "UTC; at {needed} it is down (no standby can take over while the leader renews)",
+                _WEDGED_RUNBOOK),
+    FindingKind("LEADER_WEDGED", Status.FAIL,
+                "renews its Lease but does not work: leader {holder} kept renewing it while failing in {runs} "
+                "consecutive runs since {since} UTC (down from {needed}; no standby can take over while the "
+                "leader renews)", _WEDGED_RUNBOOK),
     FindingKind("LEADER_LEASE_MISSING", Status.UNKNOWN,
                 "leader Lease {lease} does not exist (this control plane may not use Lease-based leader election)",
                 _CHECKER_RUNBOOK),
@@ -544,6 +579,9 @@ _KINDS = (
     FindingKind("VENDED_APISERVER_SERVING", Status.OK,
                 "AWS/EKS: the apiservers counted {requests} request(s) in the minute from {minute} UTC, the newest "
                 "published ({errors_5xx} answered 5XX, {throttled_429} 429)"),
+    FindingKind("VENDED_APISERVER_RATES_OK", Status.OK,
+                "AWS/EKS: {errors_percent} % of the apiservers' requests answered 5XX and {rejected_percent} % 429 in "
+                "the {minutes} minute(s) from {since} UTC ({requests} requests; below the warning thresholds)"),
     FindingKind("VENDED_APISERVER_5XX", Status.WARN,
                 "AWS/EKS: {percent} % of the apiservers' requests answered 5XX in the {minutes} minute(s) from "
                 "{since} UTC ({errors} of {requests}; warning from {warn_percent} %)", _APISERVER_RUNBOOK),
@@ -624,7 +662,7 @@ CATALOGUE: dict[str, FindingKind] = {kind.code: kind for kind in _KINDS}
 # The EKS metrics API's answers that find nothing wrong are context too: the endpoint is not
 # documented well enough to let its silence vouch for a component.
 _CONTEXT_ONLY = frozenset({"APISERVER_CERT_OK", "APISERVER_IDENTITIES", "ETCD_DB_SIZE_OK", "VENDED_SCHEDULER_ATTEMPTING",
-                           "VENDED_APISERVER_SERVING", "CONTROL_PLANE_LOG_NO_ERROR", "EKS_METRICS_NOT_SERVED",
+                           "VENDED_APISERVER_SERVING", "VENDED_APISERVER_RATES_OK", "CONTROL_PLANE_LOG_NO_ERROR", "EKS_METRICS_NOT_SERVED",
                            "EKS_METRICS_STANDBY", "CONTROLLER_QUEUES_DRAINING", "SCHEDULER_QUEUES_MOVING"})
 
 
