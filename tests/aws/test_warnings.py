@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.aws.deployment import CONFIRMING_RUN_ENV, deploy
+from tests.aws.moto_server import set_cluster_status
 
 pytestmark = pytest.mark.network
 
@@ -194,3 +195,23 @@ def test_a_message_without_attributes_never_reaches_a_filtered_subscription(depl
                                 Message=json.dumps(alarm))
     assert [json.loads(m["Message"]) for m in d.mailbox.received()] == [alarm]
     assert d.pager.received() == []
+
+
+def test_what_eks_reports_of_a_cluster_is_a_warning_told_even_with_cloudwatchs_blind_alarm(deployed):
+    """An EKS health issue (DescribeCluster's health.issues) once crashed the run (its evidence key
+    clashed with the finding's code); it is an advance notice of the checker, told by cpwatch even
+    when the deployment's CloudWatch alarm announces blindness (only the page is CloudWatch's)."""
+    d = deployed
+    d.configure(CPWATCH_BLIND_ALARM_IN_CLOUDWATCH="true")
+    set_cluster_status(d.cluster, d.region, health_issues=[
+        {"code": "Ec2SubnetNotFound", "message": "subnet-0a1b2c3d does not exist", "resourceIds": ["subnet-0a1b2c3d"]}])
+
+    assert run(d) == [["checker:warning"]]
+    [warning] = d.mailbox.received()
+    assert warning["Subject"] == f"[cpwatch] WARNING prod-a ({d.account}/{d.region}): checker NOTICE (EKS_HEALTH_ISSUE)"
+    assert json.loads(warning["Message"])["diagnosis"]["overall"] == "healthy"
+    assert d.pager.received() == []
+
+    set_cluster_status(d.cluster, d.region, health_issues=[])
+    assert run(d, 3) == [[], [], ["checker:recovery"]]
+    assert [attributes(m)["transition"] for m in d.mailbox.received()] == ["recovery"]

@@ -611,7 +611,7 @@ _KINDS = (
     FindingKind("EKS_CLUSTER_NOT_SERVING", Status.UNKNOWN,
                 "EKS reports the cluster {status} with no endpoint to check ({detail})", _CHECKER_RUNBOOK),
     FindingKind("EKS_CLUSTER_STATUS", Status.WARN, "EKS reports the cluster status {status}", None),
-    FindingKind("EKS_HEALTH_ISSUE", Status.WARN, "EKS reports a cluster health issue {code}: {message}", None),
+    FindingKind("EKS_HEALTH_ISSUE", Status.WARN, "EKS reports a cluster health issue {issue}: {message}", None),
     FindingKind("CHECKER_CLOCK_SKEW", Status.WARN,
                 "the apiserver's clock is {offset_s} s off the checker's; ages use the apiserver's clock",
                 Runbook(

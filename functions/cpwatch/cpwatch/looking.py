@@ -92,6 +92,7 @@ def cluster_info_observations(info: ClusterInfo | None) -> tuple[Observation, ..
     if info.status not in ("ACTIVE", "UPDATING"):
         found.append(observe("EKS_CLUSTER_STATUS", Component.CHECKER, status=info.status))
     for issue in info.health_issues:
-        found.append(observe("EKS_HEALTH_ISSUE", Component.CHECKER, code=issue.code, message=issue.message,
+        # `issue`, not `code`: observe()'s first parameter is the finding's code.
+        found.append(observe("EKS_HEALTH_ISSUE", Component.CHECKER, issue=issue.code, message=issue.message,
                              resources=list(issue.resource_ids)[:10]))
     return tuple(found)

@@ -25,15 +25,19 @@ _HEADS = {TransitionKind.ALARM: "ALARM", TransitionKind.ESCALATION: "ALARM", Tra
           TransitionKind.REMINDER: "REMINDER", TransitionKind.DEESCALATION: "NO LONGER DOWN"}
 
 
-def state_word(component: str, verdict: str) -> str:
+def state_word(component: str, verdict: str, severity: Severity = Severity.CRITICAL) -> str:
+    """What the subject is in a subject line: its verdict; a warning on a verdict that is not
+    impaired is an advance notice (NOTICE); the checker's page is BLIND."""
+    if severity is Severity.WARNING and (component == CHECKER or verdict in ("healthy", "unknown")):
+        return "NOTICE"
     if component == CHECKER:
-        return "BLIND" if verdict == "unknown" else "NOTICE"
-    return "NOTICE" if verdict in ("healthy", "unknown") else verdict.upper()
+        return "BLIND"
+    return verdict.upper()
 
 
 def subject(cluster: ClusterIdentity, transition: Transition, verdict: str, key_code: str | None) -> str:
     component, kind = transition.component, transition.kind
-    state = state_word(component, verdict)
+    state = state_word(component, verdict, transition.severity)
     warning = transition.severity is Severity.WARNING
     if kind is TransitionKind.RECOVERY:
         head, tails = ("CLEARED" if warning else "RECOVERED"), [f": {component}"]
@@ -103,7 +107,8 @@ def email_text(cluster: ClusterIdentity, transition: Transition, verdict: str, c
 
 def _headline(cluster: ClusterIdentity, transition: Transition, verdict: str, confidence: str) -> str:
     component, kind, at, since = transition.component, transition.kind, transition.at, transition.since
-    state = f"{verdict.upper()} ({confidence} confidence)" if confidence else state_word(component, verdict)
+    state = (f"{verdict.upper()} ({confidence} confidence)" if confidence
+             else state_word(component, verdict, transition.severity))
     began = f"since {clock(since, at)}" if since else ""
     lasted = format_duration((at - since).total_seconds()) if since else ""
     name = cluster.name
@@ -117,20 +122,27 @@ def _headline(cluster: ClusterIdentity, transition: Transition, verdict: str, co
         if kind is TransitionKind.REMINDER:
             return f"REMINDER: {what}, still, for {lasted} now ({began})." if since else f"REMINDER: {what}, still."
         return f"{what}" + (f" {began}" if since else "") + ": the control plane's verdicts are unknown, not healthy."
-    what = (f"EKS or cpwatch reports a problem of cluster {name}" if component == CHECKER
-            else f"{display_name(component)} of cluster {name}")
+    notice = state_word(component, verdict, transition.severity) == "NOTICE"  # on a verdict that is not impaired
+    if component == CHECKER:
+        what = f"What EKS reports of cluster {name}"
+        # "is NOTICE" reads badly: a notice is something the subject has, not what it is.
+        state, is_ = "an advance notice", "has"
+    else:
+        what = f"{display_name(component)} of cluster {name}"
+        state, is_ = ("an advance notice", "has") if notice else (state, "is")
     if kind is TransitionKind.RECOVERY:
         ended = "the warning lasted" if transition.severity is Severity.WARNING else "the alarm lasted"
-        return f"{what} has RECOVERED at {clock(at, at)}, now {verdict}" + (
-            f" ({confidence} confidence)" if confidence else "") + (f"; {ended} {lasted} ({began})." if since else ".")
+        now = "nothing to tell" if component == CHECKER else f"now {verdict}" + (
+            f" ({confidence} confidence)" if confidence else "")
+        return f"{what} has RECOVERED at {clock(at, at)}, {now}" + (f"; {ended} {lasted} ({began})." if since else ".")
     if kind is TransitionKind.DEESCALATION:
         return (f"{what} is no longer down at {clock(at, at)}, but still {state}: the page ends, a warning stays "
                 f"open" + (f" (the alarm lasted {lasted}, {began})." if since else "."))
     if kind is TransitionKind.REMINDER:
-        return f"REMINDER: {what} is still {state}" + (f", for {lasted} now ({began})." if since else ".")
+        return f"REMINDER: {what} {is_} still {state}" + (f", for {lasted} now ({began})." if since else ".")
     if kind is TransitionKind.ESCALATION:
         return f"{what} is {state}: the warning open {began} is now a page." if since else f"{what} is {state}."
-    return f"{what} is {state}" + (f" {began}." if since else ".")
+    return f"{what} {is_} {state}" + (f" {began}." if since else ".")
 
 
 def _urgency_lines(transition: Transition) -> list[str]:
