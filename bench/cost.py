@@ -94,6 +94,20 @@ def run(figures: Figures, warm: dict, fleet_size: int = 200) -> list[tuple[str, 
     figures.add("cost per cluster-month: extra if pods wait to be scheduled all month (scheduler second opinion)",
                 scheduler_all_month * GET_METRIC_DATA_PER_METRIC, "USD",
                 basis=f"{len(SCHEDULER_SERIES)} metrics every {DEFAULTS.vended_second_opinion_interval_s / 60:g} min")
+    # The warning class (issue 17) adds no continuous cost: on a healthy cluster it writes nothing
+    # (Warnings only while a warning is open) and sends nothing; the state item stays under 1 KB.
+    figures.add("cost per cluster-month: warning class on a healthy cluster", 0.0, "USD",
+                basis="Warnings is written only while a warning is open; no notification; the state item's size "
+                      f"({state_bytes} B) keeps it at 1 WRU")
+    figures.add("cost per cluster-month: extra while a warning stays open all month", METRIC_SERIES_MONTH, "USD",
+                basis="the Warnings series ($0.30); one reminder a day is 30 SNS messages (within the free tier)")
+    # Counting a stall seen only in AWS/EKS reads the scheduler's series every run until it is a
+    # page: at most wedged_after_runs - 1 reads more per stall.
+    from cpwatch.settings import DeploymentSettings
+
+    extra_reads = (DeploymentSettings().wedged_after_runs - 1) * len(SCHEDULER_SERIES)
+    figures.add("cost per stall counted from AWS/EKS metrics alone", extra_reads * GET_METRIC_DATA_PER_METRIC, "USD",
+                basis=f"{extra_reads} metrics more than the 15-minute pacing")
     writes = next(cost for name, cost, _ in rows if name == "DynamoDB writes")
     figures.add("cost per cluster-month: total at DynamoDB's $0.625 per million WRU (on-demand price since Nov 2024)",
                 total - writes / 2, "USD")

@@ -155,12 +155,16 @@ def _blind_to_page(figures: Figures) -> None:
     from tests.aws.alarm_rule import AlarmRule
     from tests.template.cfn import expand
 
+    from cpwatch.identity import ClusterIdentity
+    from tests.template.cfn import PSEUDO, REGION
+
     template = expand({"ClusterNames": "prod-a"})
     rule = AlarmRule.from_template("BlindAlarmproda", template["Resources"]["BlindAlarmproda"]["Properties"])
+    cluster = ClusterIdentity("prod-a", REGION, PSEUDO["AWS::AccountId"])  # as the template's alarm keys it
     blind = to_dict(blind_diagnosis("prod-a", (observe("CHECKER_AWS_DENIED", Component.APISERVER,
                                                        operation="eks:DescribeCluster", detail="AccessDenied"),)))
     blind["checked_at"] = datetime.now(timezone.utc).isoformat()
-    minutes = [run_metric_documents("prod-a", blind, 0) for _ in range(10)]
+    minutes = [run_metric_documents(cluster, blind, 0) for _ in range(10)]
     (page,) = rule.pages(minutes)[""]
     figures.add("blind to page (3 blind runs + 1 min CloudWatch delay)", page + 1 + 1, "min", target="<= 5",
                 met=page + 2 <= 5)

@@ -24,9 +24,9 @@ the apiserver's clock, so back-to-back runs judge exactly what runs a minute apa
 that looks during a failover gap may say `degraded` (componentstatuses reports the stopped
 process, supporting evidence only); degraded never alarms, and the details line counts them.
 
-Passes (exit 0) when no run published a notification and no component is in alarm afterwards.
-The last line is the summary, e.g.
-`soak: 1000 runs, 0 alarms, 0 notifications, p50 0.12 s, p95 2.10 s`.
+Passes (exit 0) when no run published a notification of either urgency (critical or warning) or
+made any alert transition, and no subject is in alarm or warned afterwards. The last line is the
+summary, e.g. `soak: 1000 runs, 0 alarms, 0 warnings, 0 notifications, p50 0.12 s, p95 2.10 s`.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ class SoakResult:
     runs: int = 0
     notifications: int = 0
     alarms: int = 0  # components in alarm at the end
+    warnings: int = 0  # warning transitions (a warning opened), and subjects warned at the end
     transitions: list[str] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     overall: dict[str, int] = field(default_factory=dict)
@@ -69,13 +70,14 @@ class SoakResult:
 
     @property
     def passed(self) -> bool:
-        return not self.notifications and not self.alarms and not self.transitions and not self.problems
+        return (not self.notifications and not self.alarms and not self.warnings and not self.transitions
+                and not self.problems)
 
     def summary(self) -> str:
         p50 = statistics.median(self.seconds) if self.seconds else 0.0
         p95 = percentile(self.seconds, 95)
-        return (f"soak: {self.runs} runs, {self.alarms} alarms, {self.notifications} notifications, "
-                f"p50 {p50:.2f} s, p95 {p95:.2f} s")
+        return (f"soak: {self.runs} runs, {self.alarms} alarms, {self.warnings} warnings, {self.notifications} "
+                f"notifications, p50 {p50:.2f} s, p95 {p95:.2f} s")
 
     def details(self) -> str:
         overall = ", ".join(f"{verdict} {count}" for verdict, count in sorted(self.overall.items()))
@@ -130,6 +132,7 @@ def soak(d, runs: int, rng: random.Random, *, slow_share: float = 0.1, max_delay
         for cluster in outcome.get("clusters", []):
             result.overall[cluster["overall"]] = result.overall.get(cluster["overall"], 0) + 1
             result.transitions += [f"run {index}: {t}" for t in cluster["transitions"]]
+            result.warnings += sum(1 for t in cluster["transitions"] if t.endswith(":warning"))
             result.notifications += cluster["published"]
         if outcome.get("status") != "ok":
             result.problems.append(f"run {index}: {outcome}")
@@ -137,6 +140,7 @@ def soak(d, runs: int, rng: random.Random, *, slow_share: float = 0.1, max_delay
             progress(f"  {index + 1} runs, {result.notifications} notifications so far")
     result.notifications = max(result.notifications, len(d.messages()))
     result.alarms = len(d.alarms())
+    result.warnings += sum(1 for c in d.state().get("components", {}).values() if c.get("warning"))
     return result
 
 

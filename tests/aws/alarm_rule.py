@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from tests.template.cfn import render_sub
+
 _QUERY = re.compile(r"SELECT (MAX|MIN|SUM|AVG|COUNT)\((\w+)\) FROM SCHEMA\((\w+), (\w+)\) GROUP BY (\w+)"
                     r"(?: ORDER BY \w+\(\) (?:ASC|DESC))?(?: LIMIT (\d+))?")
 _STATISTICS = {"Maximum": max, "Minimum": min, "Sum": sum, "SampleCount": len,
@@ -50,7 +52,9 @@ class AlarmRule:
     treat_missing: str
 
     @classmethod
-    def from_template(cls, name: str, props: dict[str, Any]) -> AlarmRule:
+    def from_template(cls, name: str, props: dict[str, Any], region: str | None = None) -> AlarmRule:
+        """`region`: the stack's, for dimension values the template builds with Fn::Sub (a
+        cluster's ARN); the other pseudo parameters are tests/template/cfn.py's."""
         common = dict(name=name, evaluation_periods=props["EvaluationPeriods"],
                       datapoints_to_alarm=props.get("DatapointsToAlarm", props["EvaluationPeriods"]),
                       threshold=props["Threshold"], comparison=props["ComparisonOperator"],
@@ -63,7 +67,8 @@ class AlarmRule:
             assert schema_dimension == group_by, query["Expression"]
             return cls(namespace=namespace, metric=metric, dimensions=((group_by, "*"),), group_by=group_by,
                        statistic=function, period=query["Period"], **common)
-        dimensions = tuple((d["Name"], d["Value"]) for d in props.get("Dimensions", []))
+        extra = {"AWS::Region": region} if region else None
+        dimensions = tuple((d["Name"], render_sub(d["Value"], {}, extra)) for d in props.get("Dimensions", []))
         return cls(namespace=props["Namespace"], metric=props["MetricName"], dimensions=dimensions, group_by=None,
                    statistic=props["Statistic"], period=props["Period"], **common)
 

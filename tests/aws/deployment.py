@@ -117,6 +117,13 @@ class Deployment:
     invocations: int = 0
     durations: list[float] = field(default_factory=list)
 
+    @property
+    def identity(self):
+        """The cluster as cpwatch keys it: its ARN (name, region, account)."""
+        from cpwatch.identity import ClusterIdentity
+
+        return ClusterIdentity(self.cluster, self.region, self.account)
+
     # --- invoking ------------------------------------------------------------------------
 
     def event(self, execution_id: str | None = None) -> dict:

@@ -19,10 +19,11 @@ import pytest
 
 from tests.aws.alarm_rule import AlarmRule
 from tests.aws.deployment import deploy
-from tests.aws.moto_server import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, aws_error_endpoint
+from tests.aws.moto_server import ACCOUNT_ID, DEFAULT_REGION, FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, aws_error_endpoint
 from tests.template.cfn import expand, resources_of_type
 
 CLUSTER = "prod-a"  # events/one-cluster.json
+CLUSTER_ARN = f"arn:aws:eks:{DEFAULT_REGION}:{ACCOUNT_ID}:cluster/{CLUSTER}"  # what the metrics are keyed by
 HEALTHY_BEFORE, BLIND, HEALTHY_AFTER = 2, 5, 3
 # CloudWatch Logs makes metrics of EMF lines and alarms evaluate them about a minute after the
 # period closes (not measured here: CloudWatch's documented behaviour, assumed at its worst).
@@ -45,7 +46,7 @@ def alarms(template) -> dict[str, AlarmRule]:
     for name, resource in resources_of_type(template, "AWS::CloudWatch::Alarm").items():
         props = resource["Properties"]
         if props.get("Namespace") == "cpwatch" or "Metrics" in props:
-            found[name] = AlarmRule.from_template(name, props)
+            found[name] = AlarmRule.from_template(name, props, DEFAULT_REGION)
             MODE[name] = resource.get("Condition")
     assert {"BlindAlarmproda", "FleetBlindAlarm", "HeartbeatMissingAlarmproda", "FleetHeartbeatMissingAlarm",
             "ComponentsDownAlarmproda", "FleetComponentsDownAlarm"} <= set(found)
@@ -144,7 +145,7 @@ def test_each_way_of_being_blind_pages_once_within_five_minutes(aws_env, monkeyp
         in_mode = {name: found for name, found in pages.items() if MODE[name] in (mode, None)}
         assert sum(len(periods) for found in in_mode.values() for periods in found.values()) == 1, (mode, in_mode)
     assert pages == {"BlindAlarmproda": {"": [pages["BlindAlarmproda"][""][0]]},
-                     "FleetBlindAlarm": {CLUSTER: [pages["BlindAlarmproda"][""][0]]}}
+                     "FleetBlindAlarm": {CLUSTER_ARN: [pages["BlindAlarmproda"][""][0]]}}
     assert messages == []
     (page_period,) = pages["BlindAlarmproda"][""]
     minutes = page_period + 1 - HEALTHY_BEFORE + EVALUATION_DELAY_MIN

@@ -52,6 +52,8 @@ def test_alarm_stores_the_pack_with_its_run_and_sns_carries_it(alarmed):
     assert pack.startswith("EVIDENCE PACK: kube-scheduler of cluster prod-a is DOWN")
     described = d.aws.client("eks", d.region).describe_cluster(name=d.cluster)["cluster"]
     assert f"ARN:                 {described['arn']}" in pack
+    # The ARN cpwatch keys the cluster by, known before connecting, is the one EKS gives it.
+    assert f"cpwatch evidence --cluster {described['arn']} --at " in pack
     assert f"Kubernetes version:  {described['version']}" in pack
     assert f"platform version:    {described['platformVersion']}" in pack
     assert "region:              eu-west-1" in pack
@@ -66,7 +68,7 @@ def test_alarm_stores_the_pack_with_its_run_and_sns_carries_it(alarmed):
 
     document = json.loads(message["Message"])
     assert document["evidence_pack"] == pack
-    assert document["evidence_command"].startswith("cpwatch evidence --cluster prod-a --at ")
+    assert document["evidence_command"].startswith(f"cpwatch evidence --cluster {d.identity.arn} --at ")
     assert document["first_seen"] is not None
     assert message["MessageAttributes"]["event_id"]["Value"] == document["event_id"]
 
@@ -84,7 +86,8 @@ def test_cpwatch_evidence_prints_the_stored_pack(alarmed):
     assert at_alarm.stdout == document["evidence_pack"]
     assert newest.returncode == 0 and newest.stdout == at_alarm.stdout
     only = evidence("--cluster", d.cluster, "--component", "etcd", "--table", d.table, "--region", d.region)
-    assert only.returncode == 1 and "no alarm of component etcd of prod-a" in only.stderr
+    assert only.returncode == 1
+    assert "no alarm or warning of component etcd of prod-a (account 123456789012, region eu-west-1)" in only.stderr
 
 
 def test_the_command_of_an_alarm_prints_its_pack_when_a_healthy_run_follows_in_the_same_second(alarmed):
@@ -97,7 +100,7 @@ def test_the_command_of_an_alarm_prints_its_pack_when_a_healthy_run_follows_in_t
     alarm_at = datetime.strptime(alarm_sk.split("#")[1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
     named_at = alarm_at + timedelta(microseconds=(1000 - alarm_at.microsecond % 1000) % 1000)
     Store(d.aws.client("dynamodb", d.region), d.table).put_run(
-        d.cluster, {"overall": "healthy", "components": {}}, "later-run", None, named_at + timedelta(microseconds=1))
+        d.identity, {"overall": "healthy", "components": {}}, "later-run", None, named_at + timedelta(microseconds=1))
 
     printed = evidence(*document["evidence_command"].split()[2:], "--table", d.table, "--region", d.region)
 
@@ -125,7 +128,8 @@ def test_cpwatch_evidence_errors(alarmed):
     healthy_at = before - timedelta(milliseconds=1)
     quiet = evidence("--cluster", d.cluster, "--at", healthy_at.isoformat(), *where)
     assert quiet.returncode == 1
-    assert f"nothing failing in prod-a at {healthy_at:%Y-%m-%d %H:%M:%S} UTC" in quiet.stderr
+    assert (f"nothing failing in prod-a (account 123456789012, region eu-west-1) at {healthy_at:%Y-%m-%d %H:%M:%S} UTC"
+            in quiet.stderr)
     assert "was healthy" in quiet.stderr
 
     long_ago = evidence("--cluster", d.cluster, "--at", "2020-01-01T00:00:00Z", *where)

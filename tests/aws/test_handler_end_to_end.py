@@ -66,7 +66,7 @@ def test_alarm_reminder_recovery_and_duplicates(deployment, capsys):
     runs = [i for i in items if i["sk"]["S"].startswith("RUN#")]
     assert len(runs) == 5  # every invocation but the duplicate stored one run
     state = next(i for i in items if i["sk"]["S"] == "STATE")
-    assert json.loads(state["components"]["S"])["scheduler"]["alarm"] is False
+    assert json.loads(state["components"]["S"])["scheduler"].get("alarm", False) is False  # defaults are left out
     assert json.loads(state["outbox"]["S"]) == []
 
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{\"_aws\"")]

@@ -14,6 +14,7 @@ import pytest
 from cpwatch.check import diagnosis_from
 from cpwatch.kubeapi import TransferStats
 from cpwatch.findings import Component, observe
+from cpwatch.identity import ClusterIdentity
 from cpwatch.metrics import emit_run_metrics
 from cpwatch.report import to_dict
 from cpwatch.runner import ProbeResult
@@ -21,7 +22,9 @@ from cpwatch.runner import ProbeResult
 A, E, K, S, N = (Component.APISERVER, Component.ETCD, Component.CONTROLLER_MANAGER, Component.SCHEDULER,
                  Component.NODE)
 CLUSTER = "prod-a"
-SPARSE = {"StaleReadyNodes", "UnattemptedPods", "StuckTerminatingPods", "Notifications"}
+IDENTITY = ClusterIdentity(CLUSTER, "eu-west-1", "123456789012")
+ARN = IDENTITY.arn  # the Cluster dimension: one name in two regions or accounts is two series
+SPARSE = {"StaleReadyNodes", "UnattemptedPods", "StuckTerminatingPods", "Notifications", "Warnings"}
 
 HEALTHY_API = [observe("APISERVER_LIVE", A, checks=23, latency_ms=12), observe("APISERVER_READS_OK", A, median_ms=8, samples=3)]
 HEALTHY_ETCD = [observe("ETCD_CHECK_PASSED", E, path="/livez/etcd"), observe("ETCD_WRITE_OK", E, latency_ms=14)]
@@ -52,7 +55,7 @@ def document(observations, duration_ms: int = 1234) -> dict:
 
 def emitted(diagnosis: dict, notifications: int = 0, **kwargs) -> tuple[list[str], list[dict]]:
     lines: list[str] = []
-    documents = emit_run_metrics(CLUSTER, diagnosis, notifications, write=lines.append, **kwargs)
+    documents = emit_run_metrics(IDENTITY, diagnosis, notifications, write=lines.append, **kwargs)
     return lines, documents
 
 
@@ -74,11 +77,11 @@ def values(lines: list[str]) -> dict[tuple[str, tuple], float]:
 
 
 def cluster(name: str) -> tuple[str, tuple]:
-    return name, (("Cluster", CLUSTER),)
+    return name, (("Cluster", ARN),)
 
 
 def per_component(name: str, component: Component) -> tuple[str, tuple]:
-    return name, (("Cluster", CLUSTER), ("Component", component.value))
+    return name, (("Cluster", ARN), ("Component", component.value))
 
 
 def test_healthy_run_writes_exactly_the_four_continuous_values():
@@ -95,8 +98,10 @@ def test_healthy_run_writes_exactly_the_four_continuous_values():
     assert [json.loads(line) for line in lines] == documents
     assert all("\n" not in line for line in lines)
     run = json.loads(lines[0])
-    assert {k: run[k] for k in ("cluster", "overall", "root_cause", "execution_id")} == {
-        "cluster": CLUSTER, "overall": "healthy", "root_cause": None, "execution_id": "exec-1"}
+    assert {k: run[k] for k in ("Cluster", "cluster", "account", "region", "overall", "root_cause",
+                                "execution_id")} == {
+        "Cluster": ARN, "cluster": CLUSTER, "account": "123456789012", "region": "eu-west-1", "overall": "healthy",
+        "root_cause": None, "execution_id": "exec-1"}
     # Properties are not dimensions: Logs Insights can query them, CloudWatch does not bill them.
     assert run["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Cluster"]]
     checked_at = datetime.fromisoformat(diagnosis["checked_at"])
@@ -139,6 +144,21 @@ def test_failing_runs(name, observations, notifications, expected):
     assert found[cluster("CheckDurationMs")] == 1234
 
 
+def test_open_warnings_are_counted_only_while_there_are_some():
+    healthy = document(HEALTHY_API + HEALTHY_ETCD + HEALTHY_KCM + HEALTHY_SCHED)
+    lines, _ = emitted(healthy, warnings=2)
+    assert values(lines)[cluster("Warnings")] == 2
+    assert cluster("Warnings") not in values(emitted(healthy, warnings=0)[0])
+
+
+def test_namesakes_in_two_regions_are_two_series():
+    healthy = document(HEALTHY_API + HEALTHY_ETCD + HEALTHY_KCM + HEALTHY_SCHED)
+    elsewhere = ClusterIdentity(CLUSTER, "us-east-1", "123456789012")
+    here = {json.loads(line)["Cluster"] for line in emitted(healthy)[0]}
+    there = {document["Cluster"] for document in emit_run_metrics(elsewhere, healthy, 0, write=lambda _: None)}
+    assert here == {ARN} and there == {elsewhere.arn} and here != there
+
+
 def test_sparse_counters_absent_when_zero():
     lines, _ = emitted(document(HEALTHY_API + HEALTHY_ETCD + HEALTHY_KCM + HEALTHY_SCHED), notifications=0)
 
@@ -168,7 +188,7 @@ def test_runs_share_no_state():
 
 
 def test_default_writer_prints_one_line_per_document(capsys):
-    documents = emit_run_metrics(CLUSTER, document(API_DOWN), 0)
+    documents = emit_run_metrics(IDENTITY, document(API_DOWN), 0)
 
     lines = capsys.readouterr().out.splitlines()
     assert [json.loads(line) for line in lines] == documents
@@ -184,12 +204,12 @@ def test_write_failure_is_logged_not_raised(caplog):
             raise BrokenPipeError(32, "Broken pipe")
 
     with caplog.at_level(logging.ERROR, logger="cpwatch.metrics"):
-        written = emit_run_metrics(CLUSTER, document(API_DOWN), 0, write=broken)
+        written = emit_run_metrics(IDENTITY, document(API_DOWN), 0, write=broken)
 
     assert len(calls) == 5 and len(written) == 4  # the rest still written
     assert "ComponentsDown" not in {name for d in written for name in d if not name.startswith("_")}
     (record,) = [r for r in caplog.records if r.name == "cpwatch.metrics"]
-    assert "1 of 5" in record.getMessage() and CLUSTER in record.getMessage()
+    assert "1 of 5" in record.getMessage() and ARN in record.getMessage()
 
 
 def test_closed_stream_is_logged_not_raised(caplog):
@@ -197,6 +217,6 @@ def test_closed_stream_is_logged_not_raised(caplog):
         raise ValueError("I/O operation on closed file.")
 
     with caplog.at_level(logging.ERROR, logger="cpwatch.metrics"):
-        assert emit_run_metrics(CLUSTER, document(API_DOWN), 0, write=closed) == []
+        assert emit_run_metrics(IDENTITY, document(API_DOWN), 0, write=closed) == []
 
     assert any(r.name == "cpwatch.metrics" for r in caplog.records)

@@ -20,7 +20,8 @@ from cpwatch.aws.clients import AWS_CLIENT_CONFIG
 from cpwatch.errors import PublishError
 from cpwatch.findings import COMPONENT_RUNBOOKS, Component, observe
 from cpwatch.message_text import SUBJECT_MAX
-from cpwatch.alerting import TransitionKind
+from cpwatch.alerting import Severity, Transition, TransitionKind
+from cpwatch.identity import ClusterIdentity
 from cpwatch.notification import event_id
 from cpwatch.notification import JSON_PROTOCOLS, MESSAGE_MAX_BYTES, Notification, build_notification, message_size, sns_message
 from cpwatch.publish import publish
@@ -62,6 +63,18 @@ ETCD_DOWN = [observe("ETCD_CHECK_FAILED", E, path="/readyz", detail="[-]etcd fai
                      detail="500 resource quota evaluation timed out")]
 
 
+IDENTITY = ClusterIdentity(CLUSTER, REGION, ACCOUNT_ID)
+ARN = IDENTITY.arn
+WHERE = f"{ACCOUNT_ID}/{REGION}"
+
+
+def notify(component, kind, at, since, diagnosis, dashboard_url=None, first_seen=None, cluster=IDENTITY,
+           severity=Severity.CRITICAL):
+    """The notification of one transition of prod-a (eu-west-1, moto's account)."""
+    transition = Transition(component, TransitionKind(kind), at, since, first_seen, severity)
+    return build_notification(cluster, transition, diagnosis, dashboard_url)
+
+
 def document(replace: dict[Component, list] | None = None, cluster: str = CLUSTER, extra=()) -> dict:
     observations = {**HEALTHY, **(replace or {})}
     flat = tuple(o for found in observations.values() for o in found) + tuple(extra)
@@ -100,23 +113,24 @@ def attributes_of(envelope: dict) -> dict[str, str]:
 
 def test_alarm_reaches_subscribers_with_subject_attributes_and_document(sns):
     diagnosis = document({K: KCM_DOWN})
-    notification = build_notification(CLUSTER, REGION, "controller-manager", "alarm", AT, SINCE, diagnosis, DASHBOARD)
+    notification = notify("controller-manager", "alarm", AT, SINCE, diagnosis, DASHBOARD)
 
     message_id = publish(sns.client, sns.topic_arn, notification)
 
     (envelope,) = sns.received("everything")
     assert envelope["MessageId"] == message_id and envelope["TopicArn"] == sns.topic_arn
-    assert envelope["Subject"] == "[cpwatch] ALARM prod-a: controller-manager DOWN"
-    assert attributes_of(envelope) == {"cluster": CLUSTER, "component": "controller-manager", "severity": "critical",
+    assert envelope["Subject"] == f"[cpwatch] ALARM prod-a ({WHERE}): controller-manager DOWN"
+    assert attributes_of(envelope) == {"cluster": CLUSTER, "cluster_arn": ARN, "account": ACCOUNT_ID, "region": REGION,
+                                       "component": "controller-manager", "severity": "critical",
                                        "state": "alarm", "transition": "alarm",
-                                       "event_id": event_id(CLUSTER, "controller-manager", ALARM, SINCE, AT)}
+                                       "event_id": event_id(ARN, "controller-manager", ALARM, SINCE, AT)}
     body = json.loads(envelope["Message"])  # SQS gets the "sqs" member: the JSON document
     assert body == notification.document
-    assert {k: body[k] for k in ("cpwatch_notification", "cluster", "region", "component", "transition", "since",
-                                 "at", "severity", "truncated")} == {
-        "cpwatch_notification": 1, "cluster": CLUSTER, "region": REGION, "component": "controller-manager",
-        "transition": "alarm", "since": "2026-06-02T09:29:00Z", "at": "2026-06-02T09:31:00Z",
-        "severity": "critical", "truncated": False}
+    assert {k: body[k] for k in ("cpwatch_notification", "cluster", "cluster_arn", "account", "region", "component",
+                                 "transition", "since", "at", "severity", "truncated")} == {
+        "cpwatch_notification": 2, "cluster": CLUSTER, "cluster_arn": ARN, "account": ACCOUNT_ID, "region": REGION,
+        "component": "controller-manager", "transition": "alarm", "since": "2026-06-02T09:29:00Z",
+        "at": "2026-06-02T09:31:00Z", "severity": "critical", "truncated": False}
     assert body["diagnosis"] == diagnosis
     assert sns.received("etcd") == []  # filtered out by the subscription's policy
     assert "Bearer" not in json.dumps(envelope) and "k8s-aws-v1." not in json.dumps(envelope)
@@ -125,11 +139,11 @@ def test_alarm_reaches_subscribers_with_subject_attributes_and_document(sns):
 def test_filter_policy_passes_the_matching_component(sns):
     diagnosis = document({E: ETCD_DOWN})
 
-    publish(sns.client, sns.topic_arn, build_notification(CLUSTER, REGION, "etcd", "alarm", AT, SINCE, diagnosis))
+    publish(sns.client, sns.topic_arn, notify("etcd", "alarm", AT, SINCE, diagnosis))
 
     (everything,), (etcd,) = sns.received("everything"), sns.received("etcd")
     assert everything["MessageId"] == etcd["MessageId"]
-    assert etcd["Subject"] == "[cpwatch] ALARM prod-a: etcd DOWN"
+    assert etcd["Subject"] == f"[cpwatch] ALARM prod-a ({WHERE}): etcd DOWN"
     assert attributes_of(etcd)["component"] == "etcd"
 
 
@@ -137,26 +151,28 @@ def test_reminder_and_recovery(sns):
     still_down, healthy = document({K: KCM_DOWN}), document()
 
     publish(sns.client, sns.topic_arn,
-            build_notification(CLUSTER, REGION, "controller-manager", "reminder", LATER, SINCE, still_down))
+            notify("controller-manager", "reminder", LATER, SINCE, still_down))
     publish(sns.client, sns.topic_arn,
-            build_notification(CLUSTER, REGION, "controller-manager", "recovery", LATER, SINCE, healthy))
+            notify("controller-manager", "recovery", LATER, SINCE, healthy))
 
     reminder, recovery = sorted(sns.received("everything"), key=lambda e: json.loads(e["Message"])["transition"],
                                 reverse=True)
-    assert reminder["Subject"] == "[cpwatch] REMINDER prod-a: controller-manager DOWN for 4h 2m"
-    assert attributes_of(reminder) == {"cluster": CLUSTER, "component": "controller-manager",
+    where = {"cluster": CLUSTER, "cluster_arn": ARN, "account": ACCOUNT_ID, "region": REGION}
+    assert reminder["Subject"] == f"[cpwatch] REMINDER prod-a ({WHERE}): controller-manager DOWN for 4h 2m"
+    assert attributes_of(reminder) == {**where, "component": "controller-manager",
                                        "severity": "critical", "state": "alarm", "transition": "reminder",
-                                       "event_id": event_id(CLUSTER, "controller-manager", REMINDER, SINCE, LATER)}
-    assert recovery["Subject"] == "[cpwatch] RECOVERED prod-a: controller-manager"
-    assert attributes_of(recovery) == {"cluster": CLUSTER, "component": "controller-manager", "severity": "info",
+                                       "event_id": event_id(ARN, "controller-manager", REMINDER, SINCE, LATER)}
+    # The end of a page is critical too: a pager taking only critical messages resolves it.
+    assert recovery["Subject"] == f"[cpwatch] RECOVERED prod-a ({WHERE}): controller-manager"
+    assert attributes_of(recovery) == {**where, "component": "controller-manager", "severity": "critical",
                                        "state": "ok", "transition": "recovery",
-                                       "event_id": event_id(CLUSTER, "controller-manager", RECOVERY, SINCE, LATER)}
+                                       "event_id": event_id(ARN, "controller-manager", RECOVERY, SINCE, LATER)}
     assert json.loads(recovery["Message"])["duration_s"] == 4 * 3600 + 2 * 60
 
 
 def test_default_client_from_the_topic_arn(sns):
     # aws_env points AWS_ENDPOINT_URL at moto: the default factory's client lands there.
-    notification = build_notification(CLUSTER, REGION, "etcd", "alarm", AT, SINCE, document({E: ETCD_DOWN}))
+    notification = notify("etcd", "alarm", AT, SINCE, document({E: ETCD_DOWN}))
 
     assert publish(None, sns.topic_arn, notification)
     assert len(sns.received("etcd")) == 1
@@ -166,12 +182,14 @@ def test_default_client_from_the_topic_arn(sns):
 
 
 def test_alarm_email_reads_as_a_page():
-    notification = build_notification(CLUSTER, REGION, "controller-manager", "alarm", AT, SINCE,
+    notification = notify("controller-manager", "alarm", AT, SINCE,
                                       document({K: KCM_DOWN}), DASHBOARD)
     text = notification.text
 
     assert text.splitlines()[0] == ("kube-controller-manager of cluster prod-a is DOWN (high confidence) "
                                     "since 09:29 UTC.")
+    assert text.splitlines()[1] == "Urgency: critical (pages)."
+    assert text.splitlines()[2] == f"Cluster: prod-a, account {ACCOUNT_ID}, region {REGION} ({ARN})"
     assert "LEADER_LEASE_STALE" in text and "age_s=152" in text and "NODE_READY_BUT_SILENT" in text
     runbook = COMPONENT_RUNBOOKS[K]
     assert all(command in text for command in runbook.confirm)
@@ -185,7 +203,7 @@ def test_nospace_alarm_gives_the_space_quota_runbook_not_the_quorum_one():
     nospace = [observe("ETCD_CHECK_PASSED", E, path="/livez/etcd"),
                observe("ETCD_NOSPACE", E, object="ConfigMap cpwatch/cpwatch-heartbeat",
                        detail="etcdserver: mvcc: database space exceeded")]
-    notification = build_notification(CLUSTER, REGION, "etcd", "alarm", AT, SINCE, document({E: nospace}), DASHBOARD)
+    notification = notify("etcd", "alarm", AT, SINCE, document({E: nospace}), DASHBOARD)
     text = " ".join(notification.text.split())  # the e-mail wraps its lines
 
     assert "ETCD_NOSPACE" in text and "database space exceeded" in text
@@ -195,7 +213,7 @@ def test_nospace_alarm_gives_the_space_quota_runbook_not_the_quorum_one():
 
 def test_webhook_failing_closed_never_pages_etcd():
     from cpwatch.alerting import Look
-    from cpwatch.pipeline import looks_of
+    from cpwatch.urgency import looks_of
 
     blocked = [observe("ETCD_CHECK_PASSED", E, path="/livez/etcd"),
                observe("PROBE_BLOCKED", E, probe="etcd_write", because="admission webhook w refused the write",
@@ -207,37 +225,50 @@ def test_webhook_failing_closed_never_pages_etcd():
     diagnosis = diagnosis_from([ProbeResult("probes", flat, 1.2)], CLUSTER, AT, 1.2, False, api)
 
     assert diagnosis.overall.value == "degraded"
-    assert set(looks_of(diagnosis).values()) == {Look.GOOD}
+    looks, _ = looks_of(diagnosis)
+    # Nothing pages: etcd is good, the webhook is a warning once it lasts (urgency.py).
+    assert looks == {"apiserver": Look.GOOD, "etcd": Look.GOOD, "controller-manager": Look.GOOD,
+                     "scheduler": Look.GOOD, "extensions": Look.DEGRADED, "checker": Look.GOOD}
 
 
-def test_alarm_email_lists_what_failed_between_the_components():
+def test_every_email_and_document_lists_what_is_between_the_components_with_its_runbook():
     webhook = observe("WEBHOOK_FAILING_CLOSED", Component.EXTENSIONS, webhook="w", configuration="c",
                       cause="connect: connection refused", covers="CREATE/UPDATE configmaps in every namespace")
-    with_webhook = document({K: KCM_DOWN}, extra=(webhook,))
+    throttled = observe("APISERVER_THROTTLED", A, count=4, gave_up=0, priority_level="workload-low")
+    near = observe("ETCD_DB_NEAR_QUOTA", E, size="1.7 GiB", quota="2 GiB", percent=85.0, warn_percent=80.0,
+                   metric="apiserver_storage_size_bytes")
+    with_them = document({K: KCM_DOWN}, extra=(webhook, throttled, near))
 
-    text = build_notification(CLUSTER, REGION, "controller-manager", "alarm", AT, SINCE, with_webhook).text
-    without = build_notification(CLUSTER, REGION, "controller-manager", "alarm", AT, SINCE, document({K: KCM_DOWN})).text
+    notification = notify("controller-manager", "alarm", AT, SINCE, with_them)
+    without = notify("controller-manager", "alarm", AT, SINCE, document({K: KCM_DOWN}))
 
-    [line] = [line for line in text.splitlines() if line.startswith("  between the components")]
-    assert line.startswith("  between the components: admission webhooks, aggregated APIs (not component failures): 1, e.g. ")
-    assert "webhook" in line.lower()
-    assert "between the components" not in without
+    section = notification.text.split("Between the components and ahead of time")[1].split("Other components:")[0]
+    assert "[FAIL] WEBHOOK_FAILING_CLOSED" in section and "[WARN] APISERVER_THROTTLED" in section
+    assert "[WARN] ETCD_DB_NEAR_QUOTA" in section
+    for code in ("WEBHOOK_FAILING_CLOSED", "APISERVER_THROTTLED", "ETCD_DB_NEAR_QUOTA"):
+        assert f"(for {code})" in section  # each one's runbook, once
+    assert "etcdctl" in section and "kubectl" in section
+    listed = notification.document["between_components"]
+    assert sorted((f["code"], bool(f["runbook"]["confirm"])) for f in listed) == [
+        ("APISERVER_THROTTLED", True), ("ETCD_DB_NEAR_QUOTA", True), ("WEBHOOK_FAILING_CLOSED", True)]
+    assert "  nothing found" in without.text.split("Between the components")[1]
+    assert without.document["between_components"] == []
 
 
 def test_recovery_email_says_how_long_it_lasted():
-    notification = build_notification(CLUSTER, REGION, "controller-manager", "recovery", LATER, SINCE, document())
+    notification = notify("controller-manager", "recovery", LATER, SINCE, document())
 
     assert "the alarm lasted 4h 2m" in notification.text.splitlines()[0]
-    assert notification.document["severity"] == "info"
+    assert notification.document["severity"] == "critical"
 
 
 def test_apiserver_down_alarm_names_the_rest_not_judged():
     diagnosis = document({A: [observe("APISERVER_UNREACHABLE", A, path="/livez", reason="refused",
                                       detail="connection refused")], E: [], K: [], S: []})
 
-    notification = build_notification(CLUSTER, REGION, "apiserver", "alarm", AT, SINCE, diagnosis)
+    notification = notify("apiserver", "alarm", AT, SINCE, diagnosis)
 
-    assert notification.subject == "[cpwatch] ALARM prod-a: apiserver DOWN"
+    assert notification.subject == f"[cpwatch] ALARM prod-a ({WHERE}): apiserver DOWN"
     assert all(command in notification.text for command in COMPONENT_RUNBOOKS[A].confirm)
     assert notification.text.count("not judged because apiserver is down") == 3
 
@@ -245,22 +276,21 @@ def test_apiserver_down_alarm_names_the_rest_not_judged():
 def test_checker_alarm():
     diagnosis = document({A: [observe("CHECKER_UNAUTHORIZED", A, path="/livez")], E: [], K: [], S: []})
 
-    notification = build_notification(CLUSTER, REGION, "checker", "alarm", AT, SINCE, diagnosis)
+    notification = notify("checker", "alarm", AT, SINCE, diagnosis)
 
-    assert notification.subject == "[cpwatch] ALARM prod-a: checker BLIND"
-    assert notification.attributes["severity"] == "warning"
+    assert notification.subject == f"[cpwatch] ALARM prod-a ({WHERE}): checker BLIND"
+    assert notification.attributes["severity"] == "critical"  # cpwatch blind pages (DESIGN.md, "Alert state")
     assert notification.text.startswith("cpwatch cannot see cluster prod-a since 09:29 UTC")
     assert all(command in notification.text for command in COMPONENT_RUNBOOKS[Component.CHECKER].confirm)
 
 
 def test_message_structure_gives_email_the_text_and_the_rest_the_document():
-    notification = build_notification(CLUSTER, None, "etcd", "alarm", AT, SINCE, document({E: ETCD_DOWN}))
+    notification = notify("etcd", "alarm", AT, SINCE, document({E: ETCD_DOWN}))
 
     message = json.loads(sns_message(notification))
 
     assert message["default"] == message["email"] == notification.text
     assert {p: json.loads(message[p]) for p in JSON_PROTOCOLS} == {p: notification.document for p in JSON_PROTOCOLS}
-    assert "console.aws.amazon.com/eks" not in notification.text  # no region: not an EKS cluster
     assert Notification.from_dict(json.loads(json.dumps(notification.to_dict()))) == notification
 
 
@@ -269,8 +299,8 @@ def test_message_structure_gives_email_the_text_and_the_rest_the_document():
 
 @pytest.mark.parametrize("cluster", ["c" * 100, "prod-ü\nx\u202e"])
 def test_subject_is_short_printable_ascii(sns, cluster):
-    notification = build_notification(cluster, REGION, "controller-manager", "reminder", LATER, SINCE,
-                                      document({K: KCM_DOWN}, cluster=cluster))
+    notification = notify("controller-manager", "reminder", LATER, SINCE, document({K: KCM_DOWN}, cluster=cluster),
+                          cluster=ClusterIdentity(cluster, REGION, ACCOUNT_ID))
 
     assert len(notification.subject) <= SUBJECT_MAX
     assert all(" " <= c <= "~" for c in notification.subject)
@@ -285,7 +315,7 @@ def test_big_document_drops_passing_evidence_first(sns):
                      conditions=[f"condition {j}: {'x' * 100}" for j in range(5)]) for i in range(150)]
     diagnosis = document({K: KCM_DOWN}, extra=bulky)
 
-    notification = build_notification(CLUSTER, REGION, "controller-manager", "alarm", AT, SINCE, diagnosis)
+    notification = notify("controller-manager", "alarm", AT, SINCE, diagnosis)
 
     assert message_size(notification) <= MESSAGE_MAX_BYTES
     assert notification.document["truncated"] is True
@@ -303,7 +333,7 @@ def test_huge_failing_evidence_is_cut(sns):
                     pods=[f"demo/pod-{i}-{'y' * 40}" for i in range(5000)], threshold_s=120)]
     diagnosis = document({K: KCM_DOWN + huge})
 
-    notification = build_notification(CLUSTER, REGION, "controller-manager", "alarm", AT, SINCE, diagnosis)
+    notification = notify("controller-manager", "alarm", AT, SINCE, diagnosis)
 
     assert message_size(notification) <= MESSAGE_MAX_BYTES
     assert notification.document["truncated"] is True
@@ -317,7 +347,7 @@ def test_huge_failing_evidence_is_cut(sns):
 
 @pytest.fixture
 def alarm() -> Notification:
-    return build_notification(CLUSTER, REGION, "etcd", "alarm", AT, SINCE, document({E: ETCD_DOWN}))
+    return notify("etcd", "alarm", AT, SINCE, document({E: ETCD_DOWN}))
 
 
 def test_missing_topic_is_not_retryable(sns, alarm):

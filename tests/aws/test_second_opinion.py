@@ -322,7 +322,7 @@ def test_handler_quotes_the_controller_manager_log_when_describecluster_says_it_
         d.fc.advance(150)
         outcome = d.invoke()["clusters"][0]
         store = Store(aws_env.client("dynamodb"), d.table)
-        [run] = list(store.runs(d.cluster, now - dt.timedelta(minutes=5)))
+        [run] = list(store.runs(d.identity, now - dt.timedelta(minutes=5)))
     assert outcome["transitions"] == ["controller-manager:alarm"]  # newly down: the log is read at once
     excerpt = next(f for f in run.document["findings"] if f["code"] == "CONTROL_PLANE_LOG_ERRORS")
     assert excerpt["component"] == "controller-manager" and "leaderelection lost" in excerpt["evidence"]["lines"]

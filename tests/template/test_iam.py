@@ -304,7 +304,7 @@ def test_cloudwatch_may_use_the_topic_key_and_publish(template):
     assert len(key_statements) == 2
 
     topic_policy = template["Resources"]["AlertTopicPolicy"]["Properties"]
-    assert topic_policy["Topics"] == [{"Ref": "AlertTopic"}]
+    assert topic_policy["Topics"] == [{"Ref": "AlertTopic"}, {"Ref": "PagerAlarmTopic"}]
     allow = [s for s in statements(topic_policy["PolicyDocument"]) if s["Effect"] == "Allow"]
     assert allow == [
         {
@@ -312,7 +312,7 @@ def test_cloudwatch_may_use_the_topic_key_and_publish(template):
             "Effect": "Allow",
             "Principal": {"Service": "cloudwatch.amazonaws.com"},
             "Action": "sns:Publish",
-            "Resource": {"Ref": "AlertTopic"},
+            "Resource": [{"Ref": "AlertTopic"}, {"Ref": "PagerAlarmTopic"}],
             "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
         }
     ]

@@ -33,6 +33,7 @@ METRICS = {
     "UnattemptedPods": ("Cluster",),
     "StuckTerminatingPods": ("Cluster",),
     "Notifications": ("Cluster",),
+    "Warnings": ("Cluster",),
     "Blind": ("Cluster",),
 }
 # Deployment-wide metrics (no dimension): alarmed on, not searched per cluster by the dashboard.
@@ -88,6 +89,9 @@ def test_function_environment(function):
         "CPWATCH_READ_ONLY": {"Ref": "ReadOnly"},
         "CPWATCH_RECOVERY_RUNS": {"Ref": "RecoveryRuns"},
         "CPWATCH_REMINDER_HOURS": {"Ref": "ReminderHours"},
+        "CPWATCH_WARNING_AFTER_MINUTES": {"Ref": "WarningAfterMinutes"},
+        "CPWATCH_WARNING_REMINDER_HOURS": {"Ref": "WarningReminderHours"},
+        "CPWATCH_WEDGED_AFTER_RUNS": {"Ref": "WedgedAfterRuns"},
         "CPWATCH_RUN_TIMEOUT_S": {"Ref": "RunTimeoutSeconds"},
         "CPWATCH_SCHEDULE_EXPRESSION": {"Ref": "ScheduleExpression"},
         "CPWATCH_BLIND_ALARM_IN_CLOUDWATCH": "true",
@@ -102,8 +106,13 @@ def test_parameter_defaults(template):
         "CreateAccessEntries": "false",
         "CrossAccountRoleArns": "",
         "AlertEmail": "",
+        "PagerEndpoint": "",
+        "PagerProtocol": "https",
         "RecoveryRuns": 3,
         "ReminderHours": 4,
+        "WarningAfterMinutes": 10,
+        "WarningReminderHours": 24,
+        "WedgedAfterRuns": 3,
         "ReadOnly": "false",
         "RunTimeoutSeconds": 40,
         "MemorySize": 512,
@@ -213,6 +222,31 @@ def test_encryption_at_rest(template):
     assert resources["DeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"] is True
 
 
+def arn_of(cluster: str) -> dict:
+    """The Cluster dimension of a listed cluster's alarms: its ARN (metrics.py keys by it)."""
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:eks:${{AWS::Region}}:${{AWS::AccountId}}:cluster/{cluster}"}
+
+
+def test_a_pager_gets_what_pages_and_a_mailbox_everything(template):
+    """Filter policies on the severity attribute route the two urgencies (README "Alarms")."""
+    resources = template["Resources"]
+    pager = resources["PagerSubscription"]
+    assert pager["Condition"] == "HasPager"
+    assert pager["Properties"] == {"TopicArn": {"Ref": "AlertTopic"}, "Protocol": {"Ref": "PagerProtocol"},
+                                   "Endpoint": {"Ref": "PagerEndpoint"}, "FilterPolicyScope": "MessageAttributes",
+                                   "FilterPolicy": {"severity": ["critical"]}}
+    alarms = resources["PagerAlarmsSubscription"]
+    assert alarms["Condition"] == "HasPager" and "FilterPolicy" not in alarms["Properties"]
+    assert alarms["Properties"]["TopicArn"] == {"Ref": "PagerAlarmTopic"}
+    assert "FilterPolicy" not in resources["AlertEmailSubscription"]["Properties"]
+    assert resources["PagerAlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "AlertTopicKey"}
+    assert load()["Parameters"]["PagerProtocol"]["AllowedValues"] == ["https", "email", "sms"]
+    # Every alarm that notifies anyone notifies both topics (alarm() asserts it).
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::CloudWatch::Alarm" and "AlarmActions" in resource["Properties"]:
+            alarm(template, name)
+
+
 def test_alert_email_is_optional(template):
     subscription = template["Resources"]["AlertEmailSubscription"]
     assert subscription["Condition"] == "HasAlertEmail"
@@ -220,10 +254,12 @@ def test_alert_email_is_optional(template):
 
 
 def alarm(template, name, notifies: bool = True):
+    """An alarm's properties; one that notifies publishes to the alert topic (mailboxes, chat) and
+    to the pager alarm topic (its message has no attributes for a pager's filter policy)."""
     props = dict(template["Resources"][name]["Properties"])
     if notifies:
-        assert props.pop("AlarmActions") == [{"Ref": "AlertTopic"}], name
-        assert props.pop("OKActions") == [{"Ref": "AlertTopic"}], name
+        assert props.pop("AlarmActions") == [{"Ref": "AlertTopic"}, {"Ref": "PagerAlarmTopic"}], name
+        assert props.pop("OKActions") == [{"Ref": "AlertTopic"}, {"Ref": "PagerAlarmTopic"}], name
     props.pop("AlarmName")
     props.pop("AlarmDescription")
     return props
@@ -236,7 +272,7 @@ def test_components_down_alarm_notifies_nobody(template, cluster):
     assert alarm(template, logical_id("ComponentsDownAlarm", cluster), notifies=False) == {
         "Namespace": "cpwatch",
         "MetricName": "ComponentsDown",
-        "Dimensions": [{"Name": "Cluster", "Value": cluster}],
+        "Dimensions": [{"Name": "Cluster", "Value": arn_of(cluster)}],
         "Statistic": "Maximum",
         "Period": 60,
         "EvaluationPeriods": 2,
@@ -253,7 +289,7 @@ def test_blind_alarm(template, cluster):
     assert alarm(template, logical_id("BlindAlarm", cluster)) == {
         "Namespace": "cpwatch",
         "MetricName": "Blind",
-        "Dimensions": [{"Name": "Cluster", "Value": cluster}],
+        "Dimensions": [{"Name": "Cluster", "Value": arn_of(cluster)}],
         "Statistic": "Maximum",
         "Period": 60,
         "EvaluationPeriods": 3,
@@ -282,7 +318,7 @@ def test_fleet_alarms_are_the_per_cluster_alarms_grouped_by_cluster(template, na
     statistic = listed.pop("Statistic")
     assert {"Maximum": "MAX", "SampleCount": "COUNT"}[statistic] == function == order_function
     assert (listed.pop("Namespace"), listed.pop("MetricName"), listed.pop("Dimensions")) == (
-        "cpwatch", metric, [{"Name": "Cluster", "Value": CLUSTERS[0]}])
+        "cpwatch", metric, [{"Name": "Cluster", "Value": arn_of(CLUSTERS[0])}])
     # The clusters that breach come first, so the query's limits never leave one out.
     assert order == ("ASC" if listed["ComparisonOperator"] == "LessThanThreshold" else "DESC")
     assert fleet == listed
@@ -295,7 +331,7 @@ def test_dead_mans_switch(template, cluster):
     assert alarm(template, logical_id("HeartbeatMissingAlarm", cluster)) == {
         "Namespace": "cpwatch",
         "MetricName": "ComponentsDown",
-        "Dimensions": [{"Name": "Cluster", "Value": cluster}],
+        "Dimensions": [{"Name": "Cluster", "Value": arn_of(cluster)}],
         "Statistic": "SampleCount",
         "Period": 60,
         "EvaluationPeriods": 3,

@@ -9,12 +9,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from cpwatch.alerting import Transition, TransitionKind
+from cpwatch.alerting import Severity, Transition, TransitionKind
 from cpwatch.check import diagnosis_from
 from cpwatch.errors import ConfigError
 from cpwatch.evidencepack import evidence_command, evidence_pack
 from cpwatch.findings import Component, observe
 from cpwatch.history import parse_at
+from cpwatch.identity import ClusterIdentity
 from cpwatch.kubeapi import TransferStats
 from cpwatch.notification import EVIDENCE_MAX_CHARS, build_notification, event_id
 from cpwatch.report import to_dict
@@ -25,6 +26,8 @@ A, E, K, S, X = (Component.APISERVER, Component.ETCD, Component.CONTROLLER_MANAG
 FIRST = datetime(2026, 6, 2, 9, 29, 5, tzinfo=timezone.utc)
 AT = FIRST + timedelta(minutes=1)
 STORED = AT + timedelta(seconds=1, microseconds=250_000)
+CLUSTER = ClusterIdentity("prod-a", "eu-west-1", "123456789012")
+ARN = "arn:aws:eks:eu-west-1:123456789012:cluster/prod-a"
 FACTS = {"arn": "arn:aws:eks:eu-west-1:123456789012:cluster/prod-a", "version": "1.31", "platform_version": "eks.12",
          "status": "ACTIVE", "health_issues": []}
 
@@ -49,9 +52,9 @@ def document(replace=None, extra=()) -> dict:
     return to_dict(diagnosis_from([ProbeResult("probes", flat, 1.2)], "prod-a", AT, 1.2, False, api))
 
 
-def pack(component: str, doc: dict, facts=FACTS, kind=TransitionKind.ALARM) -> str:
-    transition = Transition(component, kind, AT, AT, FIRST)
-    return evidence_pack("prod-a", "eu-west-1", facts, transition, 2, doc, STORED)
+def pack(component: str, doc: dict, facts=FACTS, kind=TransitionKind.ALARM, severity=Severity.CRITICAL) -> str:
+    transition = Transition(component, kind, AT, AT, FIRST, severity)
+    return evidence_pack(CLUSTER, facts, transition, 2, doc, STORED)
 
 
 def test_controller_manager_pack_has_every_part():
@@ -59,7 +62,7 @@ def test_controller_manager_pack_has_every_part():
 
     assert text.splitlines()[0] == "EVIDENCE PACK: kube-controller-manager of cluster prod-a is DOWN (high confidence)"
     assert "ARN:                 arn:aws:eks:eu-west-1:123456789012:cluster/prod-a" in text
-    assert "region:              eu-west-1" in text
+    assert "region:              eu-west-1" in text and "account:             123456789012" in text
     assert "Kubernetes version:  1.31" in text and "platform version:    eks.12" in text
     assert "first seen:          2026-06-02 09:29:05 UTC (the first failing look)" in text
     assert "confirmed:           2026-06-02 09:30:05 UTC" in text
@@ -72,7 +75,8 @@ def test_controller_manager_pack_has_every_part():
     assert "kube-scheduler: HEALTHY, checked by LEADER_LEASE_FRESH" in text
     assert "09:30:05  LEADER_LEASE_STALE" in text and "renew_time = 2026-06-02T09:28:33.000000Z" in text
     assert "Support severity to choose: Production system impaired" in text
-    assert "Print this pack again: cpwatch evidence --cluster prod-a --at 2026-06-02T09:30:06.250Z" in text
+    assert f"Print this pack again: cpwatch evidence --cluster {ARN} --at 2026-06-02T09:30:06.250Z" in text
+    assert "cpwatch urgency: critical (paged)" in text
 
 
 def test_findings_that_show_nothing_about_a_component_do_not_rule_it_out():
@@ -106,6 +110,24 @@ def test_a_degraded_component_is_system_impaired():
     assert doc["components"]["controller-manager"]["verdict"] == "degraded"
 
     assert "Support severity to choose: System impaired\n" in pack("controller-manager", doc)
+    warned = pack("controller-manager", doc, kind=TransitionKind.WARNING, severity=Severity.WARNING)
+    assert "Support severity to choose: System impaired\n" in warned
+    assert "cpwatch urgency: warning (mailbox and chat, not paged)" in warned
+    assert "warned:              2026-06-02 09:30:05 UTC" in warned
+    assert "Impaired on every look from 2026-06-02 09:29:05 UTC to 2026-06-02 09:30:05 UTC" in " ".join(
+        warned.split())
+
+
+def test_an_advance_notice_is_general_guidance_and_says_it_was_told_at_once():
+    expiring = observe("APISERVER_CERT_EXPIRING", A, not_after="2026-06-13T09:00:00Z", days_left=11, warn_days=30)
+    doc = document(extra=(expiring,))
+    transition = Transition("apiserver", TransitionKind.WARNING, AT, AT, AT, Severity.WARNING)
+    text = evidence_pack(CLUSTER, FACTS, transition, 2, doc, STORED)
+
+    assert text.splitlines()[0] == "EVIDENCE PACK: kube-apiserver of cluster prod-a is DEGRADED (low confidence)"
+    assert "Support severity to choose: System impaired\n" in text
+    assert "An advance notice, told at 2026-06-02 09:30:05 UTC without waiting" in " ".join(text.split())
+    assert "[WARN] APISERVER_CERT_EXPIRING" in text
 
 
 def test_apiserver_down_names_the_rest_not_judged():
@@ -156,27 +178,27 @@ def test_a_cluster_without_describe_cluster():
     text = pack("controller-manager", document({K: KCM_DOWN}), facts=None)
 
     assert "EKS:                 not described (not an EKS cluster, or DescribeCluster did not answer)" in text
-    assert "ARN:" not in text
+    assert f"ARN:                 {ARN}" in text  # known before connecting (identity.py)
+    assert "Kubernetes version" not in text
 
 
-def test_the_command_names_the_run_to_the_millisecond_rounded_up():
-    assert evidence_command("prod-a", datetime(2026, 6, 2, 9, 30, 6, 1, tzinfo=timezone.utc)) == \
-        "cpwatch evidence --cluster prod-a --at 2026-06-02T09:30:06.001Z"
-    assert evidence_command("prod-a", datetime(2026, 6, 2, 9, 30, 6, 999_001, tzinfo=timezone.utc)) == \
-        "cpwatch evidence --cluster prod-a --at 2026-06-02T09:30:07.000Z"
-    assert evidence_command("prod-a", datetime(2026, 6, 2, 9, 30, 6, 5000, tzinfo=timezone.utc)) == \
-        "cpwatch evidence --cluster prod-a --at 2026-06-02T09:30:06.005Z"
+def test_the_command_names_the_run_by_its_arn_to_the_millisecond_rounded_up():
+    assert evidence_command(CLUSTER, datetime(2026, 6, 2, 9, 30, 6, 1, tzinfo=timezone.utc)) == \
+        f"cpwatch evidence --cluster {ARN} --at 2026-06-02T09:30:06.001Z"
+    assert evidence_command(CLUSTER, datetime(2026, 6, 2, 9, 30, 6, 999_001, tzinfo=timezone.utc)) == \
+        f"cpwatch evidence --cluster {ARN} --at 2026-06-02T09:30:07.000Z"
+    assert evidence_command(CLUSTER, datetime(2026, 6, 2, 9, 30, 6, 5000, tzinfo=timezone.utc)) == \
+        f"cpwatch evidence --cluster {ARN} --at 2026-06-02T09:30:06.005Z"
 
 
 def test_notification_carries_the_pack_or_its_first_part_and_the_command():
     doc = document({K: KCM_DOWN})
     text = pack("controller-manager", doc)
-    command = evidence_command("prod-a", STORED)
-    whole = build_notification("prod-a", "eu-west-1", "controller-manager", "alarm", AT, AT, doc,
-                               first_seen=FIRST, evidence_pack=text, evidence_command=command)
+    command = evidence_command(CLUSTER, STORED)
+    alarm = Transition("controller-manager", TransitionKind.ALARM, AT, AT, FIRST)
+    whole = build_notification(CLUSTER, alarm, doc, evidence_pack=text, evidence_command=command)
     long_pack = text + "".join(f"evidence line {i}\n" for i in range(2000))
-    cut = build_notification("prod-a", "eu-west-1", "controller-manager", "alarm", AT, AT, doc,
-                             first_seen=FIRST, evidence_pack=long_pack, evidence_command=command)
+    cut = build_notification(CLUSTER, alarm, doc, evidence_pack=long_pack, evidence_command=command)
 
     assert text in whole.text and whole.document["evidence_pack"] == text
     assert len(long_pack) > EVIDENCE_MAX_CHARS
@@ -188,18 +210,23 @@ def test_notification_carries_the_pack_or_its_first_part_and_the_command():
 
 def test_event_id_names_the_event_not_the_message():
     reminder_at = AT + timedelta(hours=4)
-    alarm = event_id("prod-a", "etcd", TransitionKind.ALARM, FIRST, AT)
+    other_region = "arn:aws:eks:us-east-1:123456789012:cluster/prod-a"
+    other_account = "arn:aws:eks:eu-west-1:210987654321:cluster/prod-a"
+    alarm = event_id(ARN, "etcd", TransitionKind.ALARM, FIRST, AT)
 
-    assert alarm == event_id("prod-a", "etcd", TransitionKind.ALARM, FIRST, AT + timedelta(seconds=30))
+    assert alarm == event_id(ARN, "etcd", TransitionKind.ALARM, FIRST, AT + timedelta(seconds=30))
     assert len({alarm,
-                event_id("prod-b", "etcd", TransitionKind.ALARM, FIRST, AT),
-                event_id("prod-a", "scheduler", TransitionKind.ALARM, FIRST, AT),
-                event_id("prod-a", "etcd", TransitionKind.RECOVERY, FIRST, AT),
-                event_id("prod-a", "etcd", TransitionKind.ALARM, FIRST + timedelta(minutes=5), AT),
-                event_id("prod-a", "etcd", TransitionKind.REMINDER, FIRST, reminder_at),
-                event_id("prod-a", "etcd", TransitionKind.REMINDER, FIRST, reminder_at + timedelta(hours=4))}) == 7
-    notification = build_notification("prod-a", None, "etcd", "alarm", AT, AT, document({E: ETCD_DOWN}),
-                                      first_seen=FIRST)
+                event_id(other_region, "etcd", TransitionKind.ALARM, FIRST, AT),
+                event_id(other_account, "etcd", TransitionKind.ALARM, FIRST, AT),
+                event_id(ARN, "scheduler", TransitionKind.ALARM, FIRST, AT),
+                event_id(ARN, "etcd", TransitionKind.RECOVERY, FIRST, AT),
+                event_id(ARN, "etcd", TransitionKind.WARNING, FIRST, AT),
+                event_id(ARN, "etcd", TransitionKind.ESCALATION, FIRST, AT),
+                event_id(ARN, "etcd", TransitionKind.ALARM, FIRST + timedelta(minutes=5), AT),
+                event_id(ARN, "etcd", TransitionKind.REMINDER, FIRST, reminder_at),
+                event_id(ARN, "etcd", TransitionKind.REMINDER, FIRST, reminder_at + timedelta(hours=4))}) == 10
+    notification = build_notification(CLUSTER, Transition("etcd", TransitionKind.ALARM, AT, AT, FIRST),
+                                      document({E: ETCD_DOWN}))
     assert notification.attributes["event_id"] == notification.document["event_id"] == alarm
 
 

@@ -83,3 +83,32 @@ def test_checker_alarm_after_runs_defaults_to_three():
 
     assert deployment_settings_from_env({}).checker_alarm_after_runs == 3
     assert deployment_settings_from_env({"CPWATCH_CHECKER_ALARM_AFTER_RUNS": "5"}).checker_alarm_after_runs == 5
+
+
+@pytest.mark.parametrize(("environ", "message"), [
+    ({"CPWATCH_WEDGED_AFTER_RUNS": "1"}, "CPWATCH_WEDGED_AFTER_RUNS must be at least 2 (one run is a stall seen once, "
+     "not a leader that keeps renewing without working), got 1"),
+    ({"CPWATCH_WEDGED_AFTER_RUNS": "0"}, "CPWATCH_WEDGED_AFTER_RUNS must be greater than 0, got '0'"),
+    ({"CPWATCH_WEDGED_AFTER_RUNS": "2.5"}, "CPWATCH_WEDGED_AFTER_RUNS must be a whole number, got '2.5'"),
+    ({"CPWATCH_WARNING_AFTER_MINUTES": "0"}, "CPWATCH_WARNING_AFTER_MINUTES must be greater than 0, got '0'"),
+    ({"CPWATCH_WARNING_AFTER_MINUTES": "ten"}, "CPWATCH_WARNING_AFTER_MINUTES must be a number, got 'ten'"),
+    ({"CPWATCH_WARNING_REMINDER_HOURS": "-1"}, "CPWATCH_WARNING_REMINDER_HOURS must be greater than 0, got '-1'"),
+    ({"CPWATCH_WARNING_REMINDER_HOURS": "2"}, "CPWATCH_WARNING_REMINDER_HOURS (2) must not be less than "
+     "CPWATCH_REMINDER_HOURS (4): a warning is never recalled more often than a page"),
+])
+def test_warning_and_wedged_setting_mistakes(environ, message):
+    from cpwatch.settings import deployment_settings_from_env
+
+    with pytest.raises(ConfigError) as error:
+        deployment_settings_from_env(environ)
+    assert str(error.value) == message
+
+
+def test_warning_and_wedged_settings_default_and_apply():
+    from cpwatch.settings import deployment_settings_from_env
+
+    default = deployment_settings_from_env({})
+    assert (default.warning_after_minutes, default.warning_reminder_hours, default.wedged_after_runs) == (10.0, 24.0, 3)
+    given = deployment_settings_from_env({"CPWATCH_WARNING_AFTER_MINUTES": "15", "CPWATCH_WARNING_REMINDER_HOURS": "48",
+                                          "CPWATCH_WEDGED_AFTER_RUNS": "5", "CPWATCH_REMINDER_HOURS": "8"})
+    assert (given.warning_after_minutes, given.warning_reminder_hours, given.wedged_after_runs) == (15.0, 48.0, 5)

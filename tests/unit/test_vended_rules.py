@@ -82,10 +82,12 @@ def test_scheduler_silence_threshold_is_the_setting():
 
 APISERVER_CASES = [
     ("5XX above 5 %", dict(requests=[1000] * 10, e5xx=[60] * 10, e429=[0] * 10), False, ["VENDED_APISERVER_5XX"]),
-    ("5XX below 5 %", dict(requests=[1000] * 10, e5xx=[40] * 10), False, []),
+    ("5XX below 5 %: judged, below both thresholds", dict(requests=[1000] * 10, e5xx=[40] * 10), False,
+     ["VENDED_APISERVER_RATES_OK"]),
     ("429 above 5 %", dict(requests=[1000] * 10, e429=[100] * 10), False, ["VENDED_APISERVER_429"]),
     ("too few requests to judge a share", dict(requests=[9] * 10, e5xx=[9] * 10), False, []),
-    ("serving wanted: the newest minute", dict(requests=[1000] * 10), True, ["VENDED_APISERVER_SERVING"]),
+    ("serving wanted: the newest minute", dict(requests=[1000] * 10), True,
+     ["VENDED_APISERVER_RATES_OK", "VENDED_APISERVER_SERVING"]),
     ("no apiserver series", dict(pending=[0]), True, []),
 ]
 

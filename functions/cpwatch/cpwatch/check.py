@@ -98,11 +98,14 @@ def diagnosis_from(results: list[ProbeResult], cluster: str, checked_at: datetim
                       api.stats.requests, api.stats.bytes_received)
 
 
-def with_observations(diagnosis: Diagnosis, extra: tuple[Observation, ...]) -> Diagnosis:
+def with_observations(diagnosis: Diagnosis, extra: tuple[Observation, ...], first: bool = False) -> Diagnosis:
     """The diagnosis judged again with observations made after its probes (second opinions from
-    outside the apiserver); timings and request counts stay those of the check."""
+    outside the apiserver, wedged.py's findings across runs); timings and request counts stay
+    those of the check. `first`: the extra observations lead their components' findings (they
+    are then the key finding of a verdict they decide)."""
     made = tuple(o for o in diagnosis.observations if o.code not in MADE_BY_DIAGNOSIS)
-    return _diagnosis(diagnosis.cluster, _distinct(made + extra), diagnosis.checked_at, diagnosis.duration_ms / 1000,
+    ordered = extra + made if first else made + extra
+    return _diagnosis(diagnosis.cluster, _distinct(ordered), diagnosis.checked_at, diagnosis.duration_ms / 1000,
                       diagnosis.read_only, diagnosis.probe_seconds, diagnosis.requests, diagnosis.bytes_received)
 
 

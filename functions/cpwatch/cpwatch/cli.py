@@ -3,14 +3,16 @@
     cpwatch check [--kubeconfig PATH] [--context NAME | --contexts A,B | --all-contexts]
                   [--json | --verbose] [--read-only] [--timeout S]
     cpwatch explain CODE
-    cpwatch history --cluster NAME [--since 24h] [--table NAME] [--region REGION] [--json]
-    cpwatch evidence --cluster NAME [--at TIME] [--component NAME] [--table NAME] [--region REGION]
+    cpwatch history --cluster NAME|ARN [--since 24h] [--table NAME] [--region REGION] [--json]
+    cpwatch evidence --cluster NAME|ARN [--at TIME] [--component NAME] [--table NAME] [--region REGION]
 
 Exit codes: 0 healthy, 1 degraded, 2 down, 3 unknown, 64 usage or configuration error (with
 one context: also its credentials could not be obtained). With several contexts, the code of
 the worst verdict (down, then unknown, degraded, healthy); a context whose kubeconfig entry or
 credentials fail is unknown there, with the reason on its line. `cpwatch evidence`: 0 printed,
 1 no alarm stored at that time, 3 the table could not be read, 64 unknown cluster or bad --at.
+`--cluster` is an EKS cluster ARN or a name; a name that clusters in several regions or accounts
+share is refused (64) with their ARNs to choose from.
 """
 
 from __future__ import annotations
@@ -68,13 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="print a finding code's runbook (what it means, what to do)")
     explain.add_argument("code", metavar="CODE", help="a finding code, e.g. LEADER_LEASE_STALE")
     history = commands.add_parser("history", help="print the verdict changes of a cluster stored by the Lambda")
-    history.add_argument("--cluster", required=True, metavar="NAME", help="cluster name as in the scheduler targets")
+    history.add_argument("--cluster", required=True, metavar="NAME|ARN",
+                         help="EKS cluster ARN, or its name as in the scheduler targets (when only one cluster has it)")
     history.add_argument("--since", default="24h", metavar="AGE", help="how far back: 90m, 24h, 7d (default 24h)")
     history.add_argument("--table", metavar="NAME", help="DynamoDB table (default: $CPWATCH_TABLE_NAME)")
     history.add_argument("--region", metavar="REGION", help="AWS region of the table (default: $AWS_REGION)")
     history.add_argument("--json", action="store_true", help="print the runs as JSON lines")
     evidence = commands.add_parser("evidence", help="print the evidence pack of a cluster's alarm for the support case")
-    evidence.add_argument("--cluster", required=True, metavar="NAME", help="cluster name as in the scheduler targets")
+    evidence.add_argument("--cluster", required=True, metavar="NAME|ARN",
+                          help="EKS cluster ARN, or its name as in the scheduler targets (when only one cluster has it)")
     evidence.add_argument("--at", metavar="TIME",
                           help="the alarm open at this time (ISO 8601, UTC unless it has an offset; default: the "
                                "newest alarm)")
@@ -227,22 +231,24 @@ def _history(args: argparse.Namespace) -> int:
     import json
     from datetime import datetime, timezone
 
-    from .history import parse_since, render_timeline
+    from .history import parse_since, render_timeline, resolve_cluster
     from .store import StoreError
 
     store = _history_store(args)
     since = datetime.now(timezone.utc) - parse_since(args.since)
     try:
-        runs = list(store.runs(args.cluster, since))
+        cluster = resolve_cluster(store, args.cluster)
+        runs = list(store.runs(cluster, since))
     except StoreError as error:
         print(f"cpwatch: {error}", file=sys.stderr)
         return 3
     if args.json:
         for run in runs:
-            print(json.dumps({"at": run.at.isoformat(), "overall": run.overall, "components": run.components,
-                              "execution_id": run.execution_id}))
+            print(json.dumps({"at": run.at.isoformat(), "cluster": cluster.name, "cluster_arn": cluster.arn,
+                              "overall": run.overall, "components": run.components,
+                              "alerts": list(run.alerts), "execution_id": run.execution_id}))
     else:
-        sys.stdout.write(render_timeline(args.cluster, since, runs))
+        sys.stdout.write(render_timeline(cluster, since, runs))
     return 0
 
 
@@ -263,32 +269,34 @@ def _history_store(args: argparse.Namespace):
 def _evidence(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from .history import parse_at, render_evidence
+    from .history import describe, parse_at, render_evidence, resolve_cluster
     from .store import StoreError
 
     now = datetime.now(timezone.utc)
     at = parse_at(args.at, now) if args.at is not None else now
     store = _history_store(args)
     try:
-        if not store.knows(args.cluster):
-            raise ConfigError(f"no cluster {args.cluster!r} in table {store.table} (names as in the scheduler "
-                              f"targets; `cpwatch history --cluster NAME` lists a cluster's runs)")
+        cluster = resolve_cluster(store, args.cluster)
+        if not store.knows(cluster):
+            raise ConfigError(f"no cluster {args.cluster!r} in table {store.table} (a name as in the scheduler "
+                              f"targets, or an EKS cluster ARN; `cpwatch history --cluster NAME` lists a cluster's runs)")
         if args.at is not None:
-            latest = store.latest_run(args.cluster, at)
+            latest = store.latest_run(cluster, at)
             if latest is None or latest.overall == "healthy":
-                print(f"cpwatch: nothing failing in {args.cluster} at {at:%Y-%m-%d %H:%M:%S} UTC: "
+                print(f"cpwatch: nothing failing in {describe(cluster)} at {at:%Y-%m-%d %H:%M:%S} UTC: "
                       + ("no run stored before then" if latest is None else
                          f"the run before then ({latest.at:%Y-%m-%d %H:%M:%S} UTC) was healthy"), file=sys.stderr)
                 return 1
-        found = store.latest_run(args.cluster, at, with_evidence=True)
+        found = store.latest_run(cluster, at, with_evidence=True)
     except StoreError as error:
         print(f"cpwatch: {error}", file=sys.stderr)
         return 3
     text = render_evidence(found, args.component) if found is not None else ""
     if not text:
         what = f"of component {args.component} " if args.component else ""
-        print(f"cpwatch: no alarm {what}of {args.cluster} stored at or before {at:%Y-%m-%d %H:%M:%S} UTC "
-              f"(an evidence pack is stored with each alarm and reminder)", file=sys.stderr)
+        print(f"cpwatch: no alarm or warning {what}of {describe(cluster)} stored at or before "
+              f"{at:%Y-%m-%d %H:%M:%S} UTC (an evidence pack is stored with each alarm, warning and reminder)",
+              file=sys.stderr)
         return 1
     sys.stdout.write(text)
     return 0

@@ -6,7 +6,8 @@ Called by check.py; pure (no I/O). Rules, in order (DESIGN.md, "Diagnosis"):
    controller reactions are its consequences (those components become unknown, not down), and
    reads that hang are explained by it.
 3. controller-manager / scheduler: stale Lease plus any symptom -> down, high confidence; stale
-   Lease alone -> down, medium; symptoms alone -> degraded (medium confidence for a symptom the
+   Lease alone -> down, medium; wedged (LEADER_WEDGED, wedged.py: it renews its Lease and failed
+   on consecutive runs) -> down, high; symptoms alone -> degraded (medium confidence for a symptom the
    component's own published counters show over minutes: the scheduler not attempting in
    AWS/EKS metrics). A failing EKS metrics endpoint of the component raises the confidence of
    either, and decides nothing alone.
@@ -229,8 +230,11 @@ def _judge_etcd(observations: list[Observation], seen: list[Observation]) -> Com
 def _judge_leader(component: Component, observations: list[Observation]) -> ComponentVerdict:
     fails, warns, oks = (_codes(observations, s) for s in (Status.FAIL, Status.WARN, Status.OK))
     lease_stale = "LEADER_LEASE_STALE" in fails
-    symptoms = fails - {"LEADER_LEASE_STALE"}
+    symptoms = fails - {"LEADER_LEASE_STALE", "LEADER_WEDGED"}
     supported = any(o.code == _SUPPORTING for o in observations)
+    if "LEADER_WEDGED" in fails and not lease_stale:
+        # Its own failing signal on consecutive runs while it renews the Lease (wedged.py).
+        return ComponentVerdict(component, Verdict.DOWN, Confidence.HIGH, tuple(observations))
     if lease_stale:
         confidence = Confidence.HIGH if symptoms or supported else Confidence.MEDIUM
         return ComponentVerdict(component, Verdict.DOWN, confidence, tuple(observations))

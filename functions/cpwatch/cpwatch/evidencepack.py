@@ -2,9 +2,9 @@
 what failed since when, how that was confirmed, what was ruled out, the evidence with its
 times, log excerpts, and the support severity to choose, with why).
 
-Called by pipeline.py for each alarm and reminder transition (the pack is stored with the run
-and carried by the notification) and rendered again by nothing else: `cpwatch evidence` prints
-the stored text. Pure; all prose about findings comes from the diagnosis document (whose
+Called by pipeline.py for each alarm, escalation, warning and reminder transition (the pack is
+stored with the run and carried by the notification) and rendered again by nothing else:
+`cpwatch evidence` prints the stored text. Pure; all prose about findings comes from the diagnosis document (whose
 messages findings.py rendered) and findings.py's runbooks.
 """
 
@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .alerting import Transition, TransitionKind
-from .findings import COMPONENT_RUNBOOKS, CONTROL_PLANE, Component, Runbook, runbook_for, shows_it_works
-from .message_text import findings_of, observation_of
+from .alerting import Severity, Transition, TransitionKind
+from .document_findings import component_runbook, findings_of, key_finding, runbook_of
+from .findings import CONTROL_PLANE, Component, Runbook, shows_it_works
+from .identity import ClusterIdentity
 from .textformat import CHECKER, display_name, short, utc, wrap
 
 if TYPE_CHECKING:
-    from .aws.eks_cluster import ClusterInfo
+    from .aws.eks_cluster import ClusterInfo  # noqa: F401 (annotations)
 
 # Evidence keys whose values are quoted as log excerpts (the control-plane log reader's lines):
 # `lines`, `*_lines`, `*excerpt*`. A list is one line per item; a text is split at line breaks
@@ -71,16 +72,19 @@ _SEVERITY = {
         "unless the EKS status or health issues above show a problem of the cluster itself; then System impaired."),
 }
 _DEGRADED = SupportSeverity("System impaired", "the component works, but not as it should (degraded, not down).")
+_NOTICE = SupportSeverity("General guidance", "nothing fails yet: this is an advance notice (a certificate expiring, "
+                          "etcd near its quota, a risk in the cluster's configuration, or what EKS reports).")
 
 
-def evidence_command(cluster: str, stored_at: datetime) -> str:
-    """The command that prints the pack stored at `stored_at`. The time is rounded up to the
+def evidence_command(cluster: ClusterIdentity, stored_at: datetime) -> str:
+    """The command that prints the pack stored at `stored_at`. The cluster is named by its ARN
+    (a name may mean clusters in several regions or accounts). The time is rounded up to the
     millisecond, not the second: a later run stored in the same second (a retry, a second
     invocation) would otherwise be the one found at that time."""
     moment = utc(stored_at)
     if moment.microsecond % 1000:
         moment += timedelta(microseconds=1000 - moment.microsecond % 1000)
-    return f"cpwatch evidence --cluster {cluster} --at {moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    return f"cpwatch evidence --cluster {cluster.arn} --at {moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
 def cluster_facts(info: ClusterInfo | None) -> dict[str, Any] | None:
@@ -91,36 +95,46 @@ def cluster_facts(info: ClusterInfo | None) -> dict[str, Any] | None:
             "status": info.status, "health_issues": [f"{issue.code}: {issue.message}" for issue in info.health_issues]}
 
 
-def evidence_pack(cluster: str, region: str | None, facts: dict[str, Any] | None, transition: Transition,
-                  confirm_looks: int, document: dict, stored_at: datetime) -> str:
-    """The pack of one alarm (or reminder) of `transition.component`, from the run's diagnosis document."""
+def evidence_pack(cluster: ClusterIdentity, facts: dict[str, Any] | None, transition: Transition,
+                  confirm_looks: int, document: dict, stored_at: datetime, warning_after_minutes: float = 10.0) -> str:
+    """The pack of one alarm, warning (or reminder) of `transition.component`, from the run's
+    diagnosis document."""
     component = transition.component
     findings = [f for f in document.get("findings") or [] if isinstance(f, dict)]
     entry = ((document.get("extensions") if component == Component.EXTENSIONS.value
               else (document.get("components") or {}).get(component)) or {})
-    verdict = "blind" if component == CHECKER else str(entry.get("verdict") or "unknown")
+    critical = transition.severity is Severity.CRITICAL
+    verdict = ("blind" if critical else "notice") if component == CHECKER else str(entry.get("verdict") or "unknown")
+    if not critical and verdict in ("healthy", "unknown"):
+        verdict = "notice"
     confidence = str(entry.get("confidence") or "")
-    severity = _SEVERITY.get(component, _DEGRADED) if verdict in ("down", "blind") else _DEGRADED
+    if verdict in ("down", "blind"):
+        severity = _SEVERITY.get(component, _DEGRADED)
+    else:
+        severity = _NOTICE if verdict == "notice" else _DEGRADED
     failed = [f for f in findings_of(component, findings) if f.get("status") in ("fail", "warn", "unknown")]
     first_seen = utc(transition.first_seen or transition.since or transition.at)
     at = utc(transition.at)
-    title = (f"cpwatch cannot see cluster {cluster}" if component == CHECKER
-             else f"{display_name(component)} of cluster {cluster} is {verdict.upper()}"
-             + (f" ({confidence} confidence)" if confidence else ""))
+    title = (f"cpwatch cannot see cluster {cluster.name}" if component == CHECKER and critical
+             else f"{display_name(component)} of cluster {cluster.name} is {verdict.upper()}"
+             + (f" ({confidence} confidence)" if confidence and verdict != "notice" else ""))
+    urgency = "critical (paged)" if critical else "warning (mailbox and chat, not paged)"
     lines = [f"EVIDENCE PACK: {title}", "=" * min(len(title) + 15, 100), ""]
     if document.get("headline"):  # the words `cpwatch check` leads with
         lines += [*wrap(f"Diagnosis: {document['headline']}", "", "  "), ""]
-    lines += ["Support severity to choose: " + severity.name, *wrap(f"Why: {severity.why}", "  ", "  "), ""]
-    lines += ["Cluster", *_cluster_lines(cluster, region, facts), ""]
+    lines += ["Support severity to choose: " + severity.name, *wrap(f"Why: {severity.why}", "  ", "  "),
+              f"cpwatch urgency: {urgency}", ""]
+    lines += ["Cluster", *_cluster_lines(cluster, facts), ""]
     lines += ["When",
               f"  first seen:          {_stamp(first_seen)} (the first failing look)",
-              f"  confirmed:           {_stamp(at)}"
+              f"  {('confirmed:' if critical else 'warned:'):<21}{_stamp(at)}"
               + (" (reminder: still failing)" if transition.kind is TransitionKind.REMINDER else ""),
               f"  lasting:             {_lasting(at - first_seen)} so far", ""]
     lines += [f"What failed ({display_name(component)})"]
     lines += [line for finding in failed for line in _finding_lines(finding)] or ["  no finding recorded"]
-    lines += ["", "How it was confirmed", *_confirmation_lines(component, confidence, confirm_looks, first_seen, at,
-                                                               failed), ""]
+    how = (_confirmation_lines(component, confidence, confirm_looks, first_seen, at, failed) if critical
+           else _warning_lines(transition, warning_after_minutes, first_seen, at, failed))
+    lines += ["", "How it was confirmed", *how, ""]
     lines += ["What was ruled out", *_ruled_out_lines(component, document, findings), ""]
     lines += [f"Evidence (checked at {document.get('checked_at', '?')}; ages are measured on the apiserver's clock)"]
     lines += [line for finding in failed for line in _evidence_lines(finding, document)] or ["  none"]
@@ -134,13 +148,26 @@ def evidence_pack(cluster: str, region: str | None, facts: dict[str, Any] | None
     return "\n".join(lines) + "\n"
 
 
-def _cluster_lines(cluster: str, region: str | None, facts: dict[str, Any] | None) -> list[str]:
-    lines = [f"  name:                {cluster}"]
+def _warning_lines(transition: Transition, after_minutes: float, first_seen: datetime, at: datetime,
+                   failed: list[dict]) -> list[str]:
+    notice = transition.kind is TransitionKind.WARNING and transition.first_seen == transition.since
+    if notice:
+        text = (f"An advance notice, told at {_stamp(at)} without waiting: it announces trouble ahead (or was "
+                "measured over a long window already) and stays until the check that reported it no longer does.")
+    else:
+        text = (f"Impaired on every look from {_stamp(first_seen)} to {_stamp(at)}: a warning once that lasted "
+                f"{after_minutes:g} minutes (shorter impairments are in the history only).")
+    codes = ", ".join(dict.fromkeys(str(f.get("code")) for f in failed if f.get("status") in ("fail", "warn"))) or "none"
+    return wrap(text, "  ", "  ") + wrap(f"Findings: {codes}.", "  ", "  ")
+
+
+def _cluster_lines(cluster: ClusterIdentity, facts: dict[str, Any] | None) -> list[str]:
+    lines = [f"  name:                {cluster.name}", f"  account:             {cluster.account}",
+             f"  region:              {cluster.region}"]
     if facts is None:
-        return lines + [f"  region:              {region or 'n/a'}",
+        return lines + [f"  ARN:                 {cluster.arn}",
                         "  EKS:                 not described (not an EKS cluster, or DescribeCluster did not answer)"]
-    lines += [f"  ARN:                 {facts.get('arn') or 'unknown'}",
-              f"  region:              {region or 'unknown'}",
+    lines += [f"  ARN:                 {facts.get('arn') or cluster.arn}",
               f"  Kubernetes version:  {facts.get('version') or 'unknown'}",
               f"  platform version:    {facts.get('platform_version') or 'unknown'}",
               f"  EKS status:          {facts.get('status') or 'unknown'}"]
@@ -209,6 +236,11 @@ def _evidence_lines(finding: dict, document: dict) -> list[str]:
     for key, value in evidence.items():
         if _is_log(key):
             continue  # quoted under Log excerpts
+        if isinstance(value, list) and len(value) > 1 and all(isinstance(v, str) for v in value):
+            # one line per item (a wedged leader's runs, each with what showed the stall)
+            lines.append(f"      {key}:")
+            lines += [line for v in value[:20] for line in wrap(f"- {short(v, 600)}", "        ", "          ")]
+            continue
         lines += wrap(f"{key} = {_value(value)}", "      ", "        ")
     return lines
 
@@ -242,15 +274,12 @@ def _value(value: Any) -> str:
 
 
 def _runbook(component: str, failed: list[dict]) -> Runbook | None:
-    for finding in failed:
-        observation = observation_of(finding)
-        runbook = runbook_for(observation) if observation is not None else None
+    key = key_finding(component, failed)
+    for finding in ([key] if key else []) + failed:
+        runbook = runbook_of(finding)
         if runbook is not None:
             return runbook
-    try:
-        return COMPONENT_RUNBOOKS.get(Component(component))
-    except ValueError:
-        return None
+    return component_runbook(component)
 
 
 def _stamp(moment: datetime) -> str:
@@ -267,3 +296,16 @@ def _lasting(delta: timedelta) -> str:
     minutes, seconds = divmod(seconds, 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds:02d}s"
+
+
+# The transitions that carry an evidence pack: a page or a warning starting, and their reminders.
+PACKED = (TransitionKind.ALARM, TransitionKind.ESCALATION, TransitionKind.WARNING, TransitionKind.REMINDER)
+
+
+def packs_for(cluster: ClusterIdentity, info: ClusterInfo | None, transitions: list[Transition], confirm_looks,
+              document: dict, stored_at: datetime, warning_after_minutes: float = 10.0) -> dict[str, str]:
+    """The evidence pack of each component that alarmed, warned (or is reminded about) in a run.
+    `confirm_looks(component)`: the looks that confirm its failure."""
+    return {t.component: evidence_pack(cluster, cluster_facts(info), t, confirm_looks(t.component), document,
+                                       stored_at, warning_after_minutes)
+            for t in transitions if t.kind in PACKED}

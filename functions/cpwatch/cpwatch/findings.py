@@ -141,6 +141,14 @@ _KINDS = (
     FindingKind("LEADER_LEASE_STALE", Status.FAIL,
                 "leader Lease {lease} not renewed for {age_s} s (stale after {threshold_s} s)",
                 None),
+    FindingKind("LEADER_STALLED", Status.WARN,
+                "leader {holder} renews its Lease but did not work in {runs} consecutive run(s) since {since} "
+                "UTC; at {needed} it is down (no standby can take over while the leader renews)",
+                runbooks.WEDGED),
+    FindingKind("LEADER_WEDGED", Status.FAIL,
+                "renews its Lease but does not work: leader {holder} kept renewing it while failing in {runs} "
+                "consecutive runs since {since} UTC (down from {needed}; no standby can take over while the "
+                "leader renews)", runbooks.WEDGED),
     FindingKind("LEADER_LEASE_MISSING", Status.UNKNOWN,
                 "leader Lease {lease} does not exist (this control plane may not use Lease-based leader election)",
                 runbooks.CHECKER),
@@ -255,6 +263,9 @@ _KINDS = (
     FindingKind("VENDED_APISERVER_SERVING", Status.OK,
                 "AWS/EKS: the apiservers counted {requests} request(s) in the minute from {minute} UTC, the newest "
                 "published ({errors_5xx} answered 5XX, {throttled_429} 429)"),
+    FindingKind("VENDED_APISERVER_RATES_OK", Status.OK,
+                "AWS/EKS: {errors_percent} % of the apiservers' requests answered 5XX and {rejected_percent} % 429 in "
+                "the {minutes} minute(s) from {since} UTC ({requests} requests; below the warning thresholds)"),
     FindingKind("VENDED_APISERVER_5XX", Status.WARN,
                 "AWS/EKS: {percent} % of the apiservers' requests answered 5XX in the {minutes} minute(s) from "
                 "{since} UTC ({errors} of {requests}; warning from {warn_percent} %)", runbooks.APISERVER),
@@ -284,7 +295,7 @@ _KINDS = (
     FindingKind("EKS_CLUSTER_NOT_SERVING", Status.UNKNOWN,
                 "EKS reports the cluster {status} with no endpoint to check ({detail})", runbooks.CHECKER),
     FindingKind("EKS_CLUSTER_STATUS", Status.WARN, "EKS reports the cluster status {status}", None),
-    FindingKind("EKS_HEALTH_ISSUE", Status.WARN, "EKS reports a cluster health issue {code}: {message}", None),
+    FindingKind("EKS_HEALTH_ISSUE", Status.WARN, "EKS reports a cluster health issue {issue}: {message}", None),
     FindingKind("CHECKER_CLOCK_SKEW", Status.WARN,
                 "the apiserver's clock is {offset_s} s off the checker's; ages use the apiserver's clock",
                 runbooks.CLOCK_SKEW),
@@ -317,7 +328,7 @@ CATALOGUE: dict[str, FindingKind] = {kind.code: kind for kind in _KINDS}
 # The EKS metrics API's answers that find nothing wrong are context too: the endpoint is not
 # documented well enough to let its silence vouch for a component.
 _CONTEXT_ONLY = frozenset({"APISERVER_CERT_OK", "APISERVER_IDENTITIES", "ETCD_DB_SIZE_OK", "VENDED_SCHEDULER_ATTEMPTING",
-                           "VENDED_APISERVER_SERVING", "CONTROL_PLANE_LOG_NO_ERROR", "EKS_METRICS_NOT_SERVED",
+                           "VENDED_APISERVER_SERVING", "VENDED_APISERVER_RATES_OK", "CONTROL_PLANE_LOG_NO_ERROR", "EKS_METRICS_NOT_SERVED",
                            "EKS_METRICS_STANDBY", "CONTROLLER_QUEUES_DRAINING", "SCHEDULER_QUEUES_MOVING"})
 
 

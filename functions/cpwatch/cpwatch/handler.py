@@ -16,6 +16,7 @@ from .errors import ConfigError
 from .aws.clients import AFTER_CHECK_CLIENT_CONFIG, SECOND_OPINION_CLIENT_CONFIG, aws_client
 from .aws.eks_connect import api_from_eks
 from .aws.eks_token import TokenCache
+from .aws.home_account import HomeAccount
 from .aws.role_chain import CredentialsCache, assumed_session
 from .invocation import Target
 from .pipeline import Dependencies, handle
@@ -62,7 +63,9 @@ def dependencies() -> Dependencies:
     store = (Store(aws_client("dynamodb", region, session, config=AFTER_CHECK_CLIENT_CONFIG), deployment.table_name)
              if deployment.table_name else None)
     sns = aws_client("sns", region, session, config=AFTER_CHECK_CLIENT_CONFIG) if deployment.topic_arn else None
-    return Dependencies(connect=connect, store=store, sns=sns, ec2_for=ec2_for, aws_sources_for=aws_sources_for)
+    home = HomeAccount(lambda: aws_client("sts", region, session))
+    return Dependencies(connect=connect, store=store, sns=sns, ec2_for=ec2_for, aws_sources_for=aws_sources_for,
+                        home_account=home)
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -74,4 +77,6 @@ def lambda_handler(event: dict, context) -> dict:
         # Raised on: the function's Errors alarm pages, with this message in the log.
         logger.error("cpwatch is misconfigured: %s", error)
         raise
+    # The function's own account (targets without a role are in it), from its ARN: no call.
+    deps.home_account.learn(getattr(context, "invoked_function_arn", None))
     return handle(event, context.get_remaining_time_in_millis(), deps, settings, deployment)

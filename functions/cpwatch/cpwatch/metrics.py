@@ -5,6 +5,9 @@ notifications, whose count is one of the metrics). CloudWatch Logs turns each li
 the Lambda needs no CloudWatch permission and a run spends no API call on them.
 
 Namespace `cpwatch`. Names and dimensions are fixed: template.yaml's alarms and dashboard use them.
+`Cluster` is the cluster's ARN (identity.py): one name in two regions or accounts is two series,
+and every graph and alarm contributor names the account and region. The name, account and region
+are also properties of the [Cluster] document (`cluster`, `account`, `region`).
 
     ComponentsDown        [Cluster]             every run; control-plane components judged down.
                                                 The heartbeat: the dead-man's-switch alarm treats
@@ -20,6 +23,10 @@ Namespace `cpwatch`. Names and dimensions are fixed: template.yaml's alarms and 
     StuckTerminatingPods  [Cluster]             only when non-zero: orphans pod GC left behind plus
                                                 pods stuck Terminating on nodes.
     Notifications         [Cluster]             only when non-zero: SNS messages of the run.
+    Warnings              [Cluster]             only when non-zero: subjects with a warning open
+                                                after the run (critical alerts are ComponentsDown's
+                                                and the notifications'): the dashboard's
+                                                "open warnings".
     Blind                 [Cluster]             only when 1: the run could not see its cluster
                                                 (the apiserver's verdict is unknown: no AWS
                                                 credentials, DescribeCluster denied, token
@@ -40,8 +47,8 @@ Deployment-wide, no dimension (one series, one alarm however many clusters):
 A healthy cluster has 4 continuous series (1 ComponentsDown + 1 CheckDurationMs + 2
 LeaseAgeSeconds). CloudWatch bills a custom metric (name plus dimension values) for every hour
 in which at least one value was published, so the values that are zero on a healthy cluster
-(the five counters and the four components' Health) are written only when they are not: a
-healthy fleet pays for 4 series per cluster, not 13 ($1.20 a month, not $3.90), and a graph or
+(the six counters and the four components' Health) are written only when they are not: a
+healthy fleet pays for 4 series per cluster, not 14 ($1.20 a month, not $4.20), and a graph or
 alarm on them reads missing data as 0 (ComponentsDown, written every run, still says how many
 components are down and is the heartbeat).
 
@@ -65,6 +72,7 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.metrics.functions import validate_emf_timestamp
 
 from .findings import CONTROL_PLANE, Component
+from .identity import ClusterIdentity
 
 NAMESPACE = "cpwatch"
 HEALTH_VALUES = {"healthy": 0, "degraded": 1, "unknown": 2, "down": 3}
@@ -75,9 +83,10 @@ _STUCK_ON_NODE_CODES = ("POD_STUCK_ON_UNHEALTHY_NODE", "POD_STUCK_TERMINATING")
 logger = logging.getLogger("cpwatch.metrics")
 
 
-def emit_run_metrics(cluster: str, diagnosis: dict, notifications: int, write: Callable[[str], None] = print,
-                     execution_id: str | None = None) -> list[dict]:
-    """Write the run's EMF documents, one line each; returns those written.
+def emit_run_metrics(cluster: ClusterIdentity, diagnosis: dict, notifications: int, write: Callable[[str], None] = print,
+                     execution_id: str | None = None, warnings: int = 0) -> list[dict]:
+    """Write the run's EMF documents, one line each; returns those written. `warnings`: the
+    subjects with a warning open after the run.
 
     Never raises for a failed write (stdout closed or full): metrics must not fail a run whose
     check and notifications are done. The failure is logged; a missing heartbeat then pages
@@ -85,7 +94,7 @@ def emit_run_metrics(cluster: str, diagnosis: dict, notifications: int, write: C
     """
     written = []
     failures: list[str] = []
-    for document in run_metric_documents(cluster, diagnosis, notifications, execution_id):
+    for document in run_metric_documents(cluster, diagnosis, notifications, execution_id, warnings):
         try:
             write(json.dumps(document, separators=(",", ":")))
         except (OSError, ValueError) as error:  # ValueError: write to a closed file
@@ -94,12 +103,12 @@ def emit_run_metrics(cluster: str, diagnosis: dict, notifications: int, write: C
         written.append(document)
     if failures:
         logger.error("could not write %d of %d EMF metric documents for %s: %s", len(failures),
-                     len(failures) + len(written), cluster, failures[0])
+                     len(failures) + len(written), cluster.arn, failures[0])
     return written
 
 
-def run_metric_documents(cluster: str, diagnosis: dict, notifications: int,
-                         execution_id: str | None = None) -> list[dict]:
+def run_metric_documents(cluster: ClusterIdentity, diagnosis: dict, notifications: int,
+                         execution_id: str | None = None, warnings: int = 0) -> list[dict]:
     """The EMF documents of one run (pure): the [Cluster] document first, then one per component."""
     findings = [f for f in diagnosis.get("findings") or [] if isinstance(f, dict)]
     components = diagnosis.get("components") or {}
@@ -116,12 +125,14 @@ def run_metric_documents(cluster: str, diagnosis: dict, notifications: int,
         ("StuckTerminatingPods", _count(findings, "ORPHAN_POD_NOT_COLLECTED")
          + sum(1 for f in findings if f.get("code") in _STUCK_ON_NODE_CODES)),
         ("Notifications", notifications),
+        ("Warnings", warnings),
         ("Blind", 1 if verdicts[Component.APISERVER.value] == "unknown" else 0),
     )
     run_metrics += [(name, MetricUnit.Count, value) for name, value in sparse if value]
-    properties = {"cluster": cluster, "overall": diagnosis.get("overall"), "root_cause": diagnosis.get("root_cause"),
+    properties = {"cluster": cluster.name, "account": cluster.account, "region": cluster.region,
+                  "overall": diagnosis.get("overall"), "root_cause": diagnosis.get("root_cause"),
                   "execution_id": execution_id}
-    documents = [_document({"Cluster": cluster}, run_metrics, properties, timestamp)]
+    documents = [_document({"Cluster": cluster.arn}, run_metrics, properties, timestamp)]
 
     for component, verdict in verdicts.items():
         health = HEALTH_VALUES.get(verdict, 2)
@@ -131,7 +142,7 @@ def run_metric_documents(cluster: str, diagnosis: dict, notifications: int,
             if age is not None:
                 metrics.append(("LeaseAgeSeconds", MetricUnit.Seconds, age))
         if metrics:  # an EMF document needs a metric: a healthy apiserver or etcd writes none
-            documents.append(_document({"Cluster": cluster, "Component": component}, metrics,
+            documents.append(_document({"Cluster": cluster.arn, "Component": component}, metrics,
                                        {"verdict": verdict}, timestamp))
     return documents
 
@@ -196,13 +207,14 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def emit_undelivered(cluster: str, undelivered: int, write: Callable[[str], None] = print) -> None:
+def emit_undelivered(cluster: ClusterIdentity, undelivered: int, write: Callable[[str], None] = print) -> None:
     """NotificationsUndelivered (no dimension) when a run's notifications were not all accepted;
     the cluster is a property for Logs Insights. Never raises, like emit_run_metrics."""
     if not undelivered:
         return
-    document = _document({}, [("NotificationsUndelivered", MetricUnit.Count, undelivered)], {"cluster": cluster}, None)
+    document = _document({}, [("NotificationsUndelivered", MetricUnit.Count, undelivered)],
+                         {"cluster": cluster.name, "cluster_arn": cluster.arn}, None)
     try:
         write(json.dumps(document, separators=(",", ":")))
     except (OSError, ValueError) as error:
-        logger.error("could not write the NotificationsUndelivered metric for %s: %s", cluster, error)
+        logger.error("could not write the NotificationsUndelivered metric for %s: %s", cluster.arn, error)

@@ -4,41 +4,46 @@ message attributes), built from the run's diagnosis document and fitted to SNS's
 Called by publish.py (outbox entries) and tests; pure. The store's outbox holds
 Notification.to_dict(). The message is published with MessageStructure=json: e-mail
 subscribers get `text`; every JSON-speaking protocol (email-json, SQS, Lambda, HTTP/S) gets
-`document`, which carries the diagnosis document of report.to_dict. The message attributes
-(cluster, component, severity, state, transition, event_id) are Strings so subscription filter
-policies can select on them. event_id names the event, not the message: the same transition
-published again (after a run died between SNS accepting it and the outbox recording that) has
-the same event_id, so a subscriber can drop the repeat.
+`document`, which carries the diagnosis document of report.to_dict and the findings between the
+components with their runbooks. The message attributes are Strings so subscription filter
+policies can select on them: cluster (its name), cluster_arn, account, region, component,
+severity (critical or warning: a pager subscribes with {"severity": ["critical"]}), state (alarm,
+warning or ok after the transition), transition and event_id. event_id names the event, not the
+message: the same transition published again (after a run died between SNS accepting it and the
+outbox recording that) has the same event_id, so a subscriber can drop the repeat; it hashes the
+cluster's ARN, so namesakes in two regions or accounts never share one.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from .alerting import TransitionKind
+from .alerting import Severity, Transition, TransitionKind
+from .document_findings import between_components, key_finding, runbook_dict, runbook_of
 from .findings import Component
+from .identity import ClusterIdentity
 from .message_text import email_text, subject
-from .textformat import CHECKER, iso, short, utc
+from .notification_size import JSON_PROTOCOLS, MESSAGE_MAX_BYTES, fit, message_size, sns_message
+from .textformat import CHECKER, iso, utc
 
-NOTIFICATION_SCHEMA = 1
-# SNS accepts at most 256 KiB per message, and the message attributes (name, type and value)
-# count towards it. With MessageStructure=json the whole JSON object is the message: the
-# document goes in five times (escaped) and the text twice.
-MESSAGE_MAX_BYTES = 256 * 1024
-_SIZE_MARGIN = 1024
+__all__ = ["EVIDENCE_MAX_CHARS", "JSON_PROTOCOLS", "MESSAGE_MAX_BYTES", "NOTIFICATION_SCHEMA", "Notification",
+           "build_notification", "eks_console_url", "event_id", "message_size", "sns_message"]
+
+# 2: severity from the alert state (warning class), identity (cluster_arn, account, region),
+# between_components; transitions escalation, warning, de-escalation.
+NOTIFICATION_SCHEMA = 2
 # The evidence pack in a message (e-mail text and document): longer packs are cut here and the
 # message names the command that prints the whole pack. An e-mail of tens of KB still reads.
 EVIDENCE_MAX_CHARS = 16 * 1024
-# Protocols that receive the JSON document; "default" and "email" get the text.
-JSON_PROTOCOLS = ("email-json", "sqs", "lambda", "https", "http")
 
-SEVERITY_CRITICAL = "critical"
-SEVERITY_WARNING = "warning"
-SEVERITY_INFO = "info"
+SEVERITY_CRITICAL = Severity.CRITICAL.value
+SEVERITY_WARNING = Severity.WARNING.value
+# The state after each transition (attribute `state`): what is open for the subject.
+_STATE = {TransitionKind.ALARM: "alarm", TransitionKind.ESCALATION: "alarm", TransitionKind.WARNING: "warning",
+          TransitionKind.DEESCALATION: "warning", TransitionKind.RECOVERY: "ok"}
 
 
 @dataclass(frozen=True)
@@ -57,30 +62,35 @@ class Notification:
         return cls(**{f.name: data[f.name] for f in fields(cls)})
 
 
-def build_notification(cluster: str, region: str | None, component: str, kind: str | TransitionKind,
-                       at: datetime, since: datetime | None, diagnosis: dict,
-                       dashboard_url: str | None = None, first_seen: datetime | None = None,
-                       evidence_pack: str | None = None, evidence_command: str | None = None) -> Notification:
-    """The notification of one transition of `component`, from the run's diagnosis document.
-    `first_seen`: the failure's first bad look (names the event); `evidence_pack` (and the
-    command that prints it whole) for alarms and reminders."""
-    kind = TransitionKind(kind)
-    at, since = utc(at), utc(since) if since is not None else None
-    identity = event_id(cluster, component, kind, first_seen or since or at, at)
+def build_notification(cluster: ClusterIdentity, transition: Transition, diagnosis: dict,
+                       dashboard_url: str | None = None, evidence_pack: str | None = None,
+                       evidence_command: str | None = None) -> Notification:
+    """The notification of one transition, from the run's diagnosis document. `evidence_pack`
+    (and the command that prints it whole) for alarms, warnings and their reminders."""
+    component, kind = transition.component, transition.kind
+    at = utc(transition.at)
+    since = utc(transition.since) if transition.since is not None else None
+    first_seen = utc(transition.first_seen) if transition.first_seen is not None else None
+    identity = event_id(cluster.arn, component, kind, first_seen or since or at, at)
     verdict, confidence = _component_verdict(diagnosis, component)
-    severity = _severity(kind, component, verdict)
-    console_url = eks_console_url(region, cluster) if region else None
-    state = "ok" if kind is TransitionKind.RECOVERY else "alarm"
+    severity = transition.severity.value
+    state = _STATE.get(kind) or ("alarm" if transition.severity is Severity.CRITICAL else "warning")
+    console_url = eks_console_url(cluster.region, cluster.name)
+    findings = [f for f in diagnosis.get("findings") or [] if isinstance(f, dict)]
+    key = key_finding(component, findings)
     document = {
         "cpwatch_notification": NOTIFICATION_SCHEMA,
-        "cluster": cluster,
-        "region": region,
+        "cluster": cluster.name,
+        "cluster_arn": cluster.arn,
+        "account": cluster.account,
+        "region": cluster.region,
         "component": component,
         "transition": kind.value,
         "state": state,
         "severity": severity,
         "verdict": verdict,
         "confidence": confidence,
+        "key_finding": key.get("code") if key else None,
         "since": iso(since),
         "at": iso(at),
         "duration_s": int((at - since).total_seconds()) if since else None,
@@ -88,29 +98,37 @@ def build_notification(cluster: str, region: str | None, component: str, kind: s
         "dashboard_url": dashboard_url,
         "truncated": False,
         "event_id": identity,
-        "first_seen": iso(utc(first_seen)) if first_seen else None,
+        "first_seen": iso(first_seen) if first_seen else None,
+        "between_components": [_with_runbook(f) for f in between_components(findings)],
         "diagnosis": diagnosis,
     }
     pack = _pack_part(evidence_pack, evidence_command)
     if pack is not None:
         document["evidence_pack"] = pack
         document["evidence_command"] = evidence_command
-    title = subject(cluster, component, kind, verdict, at, since)
-    text = email_text(cluster, component, kind, at, since, verdict, confidence, diagnosis, console_url, dashboard_url,
-                      pack)
-    attributes = {"cluster": cluster, "component": component, "severity": severity, "state": state,
+    title = subject(cluster, transition, verdict, key.get("code") if key else None)
+    text = email_text(cluster, transition, verdict, confidence, diagnosis, console_url, dashboard_url, pack)
+    attributes = {"cluster": cluster.name, "cluster_arn": cluster.arn, "account": cluster.account,
+                  "region": cluster.region, "component": component, "severity": severity, "state": state,
                   "transition": kind.value, "event_id": identity}
     document["subject"] = title
-    return _fit(Notification(subject=title, text=text, document=document, attributes=attributes))
+    return fit(Notification(subject=title, text=text, document=document, attributes=attributes))
 
 
-def event_id(cluster: str, component: str, kind: TransitionKind, first_seen: datetime, at: datetime) -> str:
-    """A stable id of one event: cluster, component, transition and the failure's first bad
-    look (a reminder also by its own time: each reminder is an event of its own)."""
-    parts = [cluster, component, kind.value, utc(first_seen).isoformat()]
+def event_id(cluster_arn: str, component: str, kind: TransitionKind, first_seen: datetime, at: datetime) -> str:
+    """A stable id of one event: the cluster's ARN, component, transition and the first look of
+    what it is about (a reminder also by its own time: each reminder is an event of its own)."""
+    parts = [cluster_arn, component, kind.value, utc(first_seen).isoformat()]
     if kind is TransitionKind.REMINDER:
         parts.append(utc(at).isoformat())
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def _with_runbook(finding: dict) -> dict:
+    runbook = runbook_of(finding)
+    return {"code": finding.get("code"), "component": finding.get("component"), "status": finding.get("status"),
+            "message": finding.get("message"), "evidence": finding.get("evidence") or {},
+            "runbook": runbook_dict(runbook) if runbook is not None else None}
 
 
 def _pack_part(pack: str | None, command: str | None) -> str | None:
@@ -124,29 +142,12 @@ def _pack_part(pack: str | None, command: str | None) -> str | None:
     return cut + f"\n[... {len(pack) - len(cut)} more characters; the whole pack: {command or 'cpwatch evidence'}]\n"
 
 
-def sns_message(notification: Notification) -> str:
-    """The Message of a MessageStructure=json publish: the text for email, the document for the rest."""
-    document = json.dumps(notification.document, separators=(",", ":"), ensure_ascii=False)
-    return json.dumps({"default": notification.text, "email": notification.text,
-                       **{protocol: document for protocol in JSON_PROTOCOLS}}, ensure_ascii=False)
-
-
-def message_size(notification: Notification) -> int:
-    """Bytes SNS counts against its 256 KiB limit (message, subject and attributes)."""
-    attributes = sum(len(name.encode()) + len("String") + len(value.encode())
-                     for name, value in notification.attributes.items())
-    return len(sns_message(notification).encode()) + len(notification.subject.encode()) + attributes
-
-
 def eks_console_url(region: str, cluster: str) -> str:
     if region.startswith("cn-"):
         return f"https://{region}.console.amazonaws.cn/eks/home?region={region}#/clusters/{cluster}"
     if region.startswith("us-gov-"):
         return f"https://console.amazonaws-us-gov.com/eks/home?region={region}#/clusters/{cluster}"
     return f"https://{region}.console.aws.amazon.com/eks/home?region={region}#/clusters/{cluster}"
-
-
-# --- verdicts and severity -----------------------------------------------------------------
 
 
 def _component_verdict(diagnosis: dict, component: str) -> tuple[str, str]:
@@ -159,80 +160,3 @@ def _component_verdict(diagnosis: dict, component: str) -> tuple[str, str]:
         return str((diagnosis.get("extensions") or {}).get("verdict") or "unknown"), ""
     entry = components.get(component) or {}
     return str(entry.get("verdict") or "unknown"), str(entry.get("confidence") or "low")
-
-
-def _severity(kind: TransitionKind, component: str, verdict: str) -> str:
-    if kind is TransitionKind.RECOVERY:
-        return SEVERITY_INFO
-    if component != CHECKER and verdict == "down":
-        return SEVERITY_CRITICAL
-    return SEVERITY_WARNING
-
-
-# --- size ----------------------------------------------------------------------------------
-
-
-def _fit(notification: Notification) -> Notification:
-    """Shrink the document until the message fits SNS's limit, saying so in the document."""
-    if message_size(notification) <= MESSAGE_MAX_BYTES - _SIZE_MARGIN:
-        return notification
-    component = notification.document["component"]
-    for step, shrink in enumerate(_SHRINKS):
-        document = dict(notification.document)
-        document["diagnosis"] = shrink(dict(document.get("diagnosis") or {}), component)
-        document["truncated"] = True
-        document["truncation"] = _SHRINK_NOTES[step]
-        candidate = Notification(notification.subject, notification.text, document, notification.attributes)
-        if message_size(candidate) <= MESSAGE_MAX_BYTES - _SIZE_MARGIN:
-            return candidate
-    if candidate.document.get("evidence_pack"):
-        # The e-mail text keeps the pack; JSON subscribers get the command that prints it.
-        document = {**candidate.document, "evidence_pack": None,
-                    "truncation": candidate.document["truncation"] + "; evidence pack left to evidence_command"}
-        candidate = Notification(candidate.subject, candidate.text, document, candidate.attributes)
-    return candidate
-
-
-def _drop_passing_evidence(diagnosis: dict, component: str) -> dict:
-    diagnosis["findings"] = [f if f.get("status") == "fail" else {**f, "evidence": {}}
-                             for f in diagnosis.get("findings") or []]
-    return diagnosis
-
-
-def _cut_failing_evidence(diagnosis: dict, component: str) -> dict:
-    diagnosis = _drop_passing_evidence(diagnosis, component)
-    diagnosis["findings"] = [{**f, "message": short(f.get("message", ""), 1000),
-                              "evidence": {k: _cut(v) for k, v in (f.get("evidence") or {}).items()}}
-                             for f in diagnosis["findings"]]
-    return diagnosis
-
-
-def _only_this_component(diagnosis: dict, component: str) -> dict:
-    diagnosis = _cut_failing_evidence(diagnosis, component)
-    diagnosis["findings"] = [f for f in diagnosis["findings"] if f.get("component") == component][:20]
-    return diagnosis
-
-
-def _verdicts_only(diagnosis: dict, component: str) -> dict:
-    return {key: diagnosis.get(key) for key in ("schema_version", "cluster", "overall", "root_cause", "components",
-                                                "checked_at", "duration_ms")} | {
-        "summary": short(diagnosis.get("summary", ""), 2000), "findings": []}
-
-
-_SHRINKS = (_drop_passing_evidence, _cut_failing_evidence, _only_this_component, _verdicts_only)
-_SHRINK_NOTES = (
-    "evidence of non-failing findings dropped",
-    "evidence of non-failing findings dropped; failing findings' evidence cut short",
-    "only this component's findings kept, their evidence cut short",
-    "findings dropped; verdicts and summary kept",
-)
-
-
-def _cut(value: Any) -> Any:
-    if isinstance(value, str):
-        return short(value, 256)
-    if isinstance(value, list):
-        return [_cut(v) for v in value[:10]] + ([f"... {len(value) - 10} more"] if len(value) > 10 else [])
-    if isinstance(value, dict):
-        return {"cut": True}
-    return value

@@ -28,8 +28,10 @@ from botocore.exceptions import (
 from .alerting import ClusterState, Transition
 from .aws.clients import aws_client
 from .errors import PublishError
+from .identity import ClusterIdentity
 from .notification import Notification, build_notification, sns_message
 from .store import OutboxEntry, StateConflictError, Store, StoredState, StoreError
+from .wedged import Streak
 
 log = logging.getLogger("cpwatch.publish")
 
@@ -60,29 +62,31 @@ class Delivery:
     undelivered: int = 0  # notifications SNS did not accept: in the outbox, tried again next run
 
 
-def deliver(store: Store, sns, topic_arn: str | None, cluster: str, region: str | None, loaded: StoredState,
-            state: ClusterState, transitions: list[Transition], document: dict, dashboard_url: str | None,
-            clock: Callable[[], datetime], notes: list[str], packs: Mapping[str, str] | None = None,
-            evidence_command: str | None = None) -> Delivery:
-    """Save the new alert state with the notifications of `transitions` (and the outbox's due
-    entries) in its outbox, publish them, settle the outbox; how many SNS accepted, and not.
-    `packs`: the evidence pack of each component that has one in this run."""
+def deliver(store: Store, sns, topic_arn: str | None, cluster: ClusterIdentity, loaded: StoredState,
+            state: ClusterState, stalls: Mapping[str, Streak], transitions: list[Transition], document: dict,
+            dashboard_url: str | None, clock: Callable[[], datetime], notes: list[str],
+            packs: Mapping[str, str] | None = None, evidence_command: str | None = None) -> Delivery:
+    """Save the new alert state (and wedged.py's streaks) with the notifications of `transitions`
+    (and the outbox's due entries) in its outbox, publish them, settle the outbox; how many SNS
+    accepted, and not. `packs`: the evidence pack of each component that has one in this run."""
     now = clock()
     packs = packs or {}
-    new_entries = [outbox_entry(cluster, region, t, document, dashboard_url, packs.get(t.component), evidence_command)
+    new_entries = [outbox_entry(cluster, t, document, dashboard_url, packs.get(t.component), evidence_command)
                    for t in transitions]
     due = [e for e in loaded.outbox if e.attempted_at is None or now - e.attempted_at > OUTBOX_TAKEOVER]
     waiting = [e for e in loaded.outbox if e not in due]
     sending = [replace(e, attempted_at=now) for e in (*due, *new_entries)]
     try:
-        saved = store.save_state(cluster, StoredState(state, tuple(waiting + sending)), now)
+        saved = store.save_state(cluster, StoredState(state, tuple(waiting + sending), stalls, loaded.inherited_from),
+                                 now)
     except StateConflictError:
         notes.append("another invocation updated the alert state first; it notifies")
-        log.warning("%s: alert state changed under this run; leaving notifications to the other invocation", cluster)
+        log.warning("%s: alert state changed under this run; leaving notifications to the other invocation",
+                    cluster.arn)
         return Delivery()
     except StoreError as error:
         notes.append(f"alert state not saved: {error}")
-        log.error("%s: alert state not saved (%s); transitions are decided again next run", cluster, error)
+        log.error("%s: alert state not saved (%s); transitions are decided again next run", cluster.arn, error)
         return Delivery(undelivered=len(new_entries))
     if not sending:
         return Delivery()
@@ -101,20 +105,17 @@ def deliver(store: Store, sns, topic_arn: str | None, cluster: str, region: str 
         except PublishError as error:
             failed.append(entry)
             notes.append(f"notification {entry.key} not sent yet: {error}")
-            log.error("%s: %s (kept in the outbox, retried next run)", cluster, error)
+            log.error("%s: %s (kept in the outbox, retried next run)", cluster.arn, error)
             silent = error.code in ("Timeout", "Unreachable")
     _settle_outbox(store, cluster, saved, delivered, failed, clock, notes)
     return Delivery(len(delivered), len(failed))
 
 
-def outbox_entry(cluster: str, region: str | None, transition: Transition, document: dict,
-                 dashboard_url: str | None, evidence_pack: str | None = None,
-                 evidence_command: str | None = None) -> OutboxEntry:
-    notification = build_notification(cluster, region, transition.component, transition.kind.value,
-                                      transition.at, transition.since, document, dashboard_url,
-                                      first_seen=transition.first_seen, evidence_pack=evidence_pack,
+def outbox_entry(cluster: ClusterIdentity, transition: Transition, document: dict, dashboard_url: str | None,
+                 evidence_pack: str | None = None, evidence_command: str | None = None) -> OutboxEntry:
+    notification = build_notification(cluster, transition, document, dashboard_url, evidence_pack=evidence_pack,
                                       evidence_command=evidence_command if evidence_pack else None)
-    key = f"{cluster}/{transition.component}/{transition.kind.value}/{transition.at.isoformat()}"
+    key = f"{cluster.arn}/{transition.component}/{transition.kind.value}/{transition.at.isoformat()}"
     return OutboxEntry(key=key, notification=notification.to_dict())
 
 
@@ -160,7 +161,7 @@ def publish_error(error: Exception, topic_arn: str) -> PublishError:
     return PublishError(topic_arn, code, f"{type(error).__name__}: {str(error)[:300]}", True)
 
 
-def _settle_outbox(store: Store, cluster: str, saved: StoredState, delivered: list[OutboxEntry],
+def _settle_outbox(store: Store, cluster: ClusterIdentity, saved: StoredState, delivered: list[OutboxEntry],
                    failed: list[OutboxEntry], clock: Callable[[], datetime], notes: list[str]) -> None:
     """Drop the delivered notifications from the outbox and hand the failed ones back (due on the
     next run, not only after OUTBOX_TAKEOVER). The state may have been written meanwhile by an
@@ -175,7 +176,7 @@ def _settle_outbox(store: Store, cluster: str, saved: StoredState, delivered: li
         outbox = tuple(replace(e, attempted_at=None) if (e.key, e.attempted_at) in ours else e
                        for e in current.outbox if e.key not in sent)
         try:
-            store.save_state(cluster, replace(current, outbox=outbox), clock())
+            store.save_state(cluster, replace(current, outbox=outbox, inherited_from=None), clock())
             return
         except StateConflictError:
             try:
@@ -189,7 +190,7 @@ def _settle_outbox(store: Store, cluster: str, saved: StoredState, delivered: li
     else:
         problem = StoreError("the alert state kept changing")
     notes.append(f"outbox not settled: {problem}")
-    log.error("%s: outbox not settled (%s); sent notifications may be sent again after %s", cluster, problem,
+    log.error("%s: outbox not settled (%s); sent notifications may be sent again after %s", cluster.arn, problem,
               OUTBOX_TAKEOVER)
 
 

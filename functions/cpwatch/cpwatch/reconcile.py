@@ -79,9 +79,8 @@ def reconcile_fleet(fleet: FleetSettings, eks_for: Callable[[Partition], Any], s
     the stack's own Scheduler client. Never raises for one partition's AWS failure: it is in
     that partition's outcome.
 
-    Run history, alert state and metrics are keyed by cluster name, so a name must be unique in
-    the fleet: a cluster whose name an earlier partition (own account first, regions in the
-    listed order) already has is not scheduled, and its partition's outcome says so.
+    Clusters of one name in several partitions are each scheduled: history, alert state and
+    metrics are keyed by the cluster's ARN (identity.py), which differs by account and region.
     """
     rule = TagRule(fleet.tag_key, fleet.opt_in)
     template = schedule_template(fleet)
@@ -97,22 +96,6 @@ def reconcile_fleet(fleet: FleetSettings, eks_for: Callable[[Partition], Any], s
     with ThreadPoolExecutor(max_workers=PARTITION_CONCURRENCY, thread_name_prefix="discover") as pool:
         found = list(pool.map(find, every))
 
-    owner: dict[str, Partition] = {}
-    clashes: dict[Partition, list[str]] = {}
-    unique: list[tuple[Target, ...] | str] = []
-    for partition, targets in zip(every, found):
-        if isinstance(targets, str):
-            unique.append(targets)
-            continue
-        kept = []
-        for target in targets:
-            first = owner.setdefault(target.cluster, partition)
-            if first is partition:
-                kept.append(target)
-            else:
-                clashes.setdefault(partition, []).append(f"{target.cluster} (also in {first.account}/{first.region})")
-        unique.append(tuple(kept))
-
     def one(item: tuple[Partition, tuple[Target, ...] | str]) -> PartitionOutcome:
         partition, targets = item
         if isinstance(targets, str):
@@ -122,16 +105,10 @@ def reconcile_fleet(fleet: FleetSettings, eks_for: Callable[[Partition], Any], s
         except (AwsError, ConfigError) as error:
             log.error("%s/%s: schedules not reconciled: %s", partition.account, partition.region, error)
             return PartitionOutcome(partition, clusters=len(targets), error=str(error))
-        clash = clashes.get(partition)
-        error = None
-        if clash:
-            error = ("cluster names must be unique in the fleet (history, alert state and metrics are keyed by "
-                     "name); not checked: " + ", ".join(clash) + ". Rename, or opt one out with the tag")
-            log.error("%s/%s: %s", partition.account, partition.region, error)
-        return PartitionOutcome(partition, clusters=len(targets), counts=counts, error=error)
+        return PartitionOutcome(partition, clusters=len(targets), counts=counts)
 
     with ThreadPoolExecutor(max_workers=PARTITION_CONCURRENCY, thread_name_prefix="partition") as pool:
-        return list(pool.map(one, zip(every, unique)))
+        return list(pool.map(one, zip(every, found)))
 
 
 @lru_cache(maxsize=1)

@@ -233,6 +233,22 @@ CONTROLLER_STUCK = Runbook(
                   "restart kube-controller-manager."),
 )
 
+# A leader that renews its Lease and does no work (a deadlocked work queue, a hung informer):
+# client-go leader election runs in its own goroutine and trusts the Lease, so no standby takes
+# over (it acquires only after leaseDurationSeconds without a renewal). Only a restart ends it.
+WEDGED = Runbook(
+    title="leader renews its Lease but does not work (wedged)",
+    meaning=("The elected controller-manager or scheduler renews its Lease, so no standby takes over, but did "
+             "no work in consecutive runs: as good as down until the elected instance is restarted."),
+    confirm=("kubectl -n kube-system get lease kube-controller-manager kube-scheduler -o yaml  (renewTime)",
+             "kubectl -n cpwatch get deploy cpwatch-canary -o jsonpath='{.status.observedGeneration}'",
+             "kubectl get pods -A --field-selector=status.phase=Pending,spec.nodeName="),
+    eks=("Open an AWS support case (Production system impaired) with the evidence pack: the elected "
+         "instance (its holder identity) needs a restart, which only AWS can do."),
+    self_managed=("Save a goroutine dump (/debug/pprof/goroutine?debug=2 on :10257 or :10259), then restart the "
+                  "Lease holder's static pod: a standby acquires the Lease."),
+)
+
 CLOCK_SKEW = Runbook(
     title="clock skew",
     meaning=("The checker's clock and the apiserver's differ. Verdicts are not affected (ages use the "

@@ -7,7 +7,8 @@ call for every series the run needs, one bounded FilterLogEvents read per suspec
 - Early warnings (apiserver 5XX and 429 rates, etcd database size): once per
   vended_metrics_interval_s, each read covering that whole period.
 - Scheduler: while pods wait or the scheduler is suspected, once per
-  vended_second_opinion_interval_s; at once when it newly looks down.
+  vended_second_opinion_interval_s; at once when it newly looks down; every run while wedged.py
+  counts its stall (so a stall seen only here can be counted run by run).
 - Apiserver (cpwatch cannot reach or judge it): was it serving anyone? Same pacing.
 - Logs: the controller-manager or scheduler suspected (down or degraded, not as a consequence of
   another component) and its log type enabled in DescribeCluster; same pacing.
@@ -81,8 +82,9 @@ def slot_due(now: datetime, interval_s: float, run_interval_s: float) -> bool:
 
 
 def plan(diagnosis: Diagnosis, info: ClusterInfo | None, settings: Settings, now: datetime,
-         run_interval_s: float, in_alarm: frozenset[str]) -> Plan:
-    """Which series and logs this look needs (pure)."""
+         run_interval_s: float, in_alarm: frozenset[str], watched: frozenset[str] = frozenset()) -> Plan:
+    """Which series and logs this look needs (pure). `watched`: components whose stall is being
+    counted run by run (wedged.watched): their series are read every run."""
     paced = slot_due(now, settings.vended_second_opinion_interval_s, run_interval_s)
     series: list[Series] = []
     window = 0.0
@@ -93,11 +95,12 @@ def plan(diagnosis: Diagnosis, info: ClusterInfo | None, settings: Settings, now
     def needed(component: Component, name: str) -> bool:
         verdict = diagnosis.components[component]
         newly_down = verdict.verdict is Verdict.DOWN and name not in in_alarm
-        return paced or newly_down
+        return paced or newly_down or name in watched
 
     scheduler = diagnosis.components[Component.SCHEDULER]
     scheduler_suspected = scheduler.verdict in _SUSPECT and scheduler.consequence_of is None
-    if (scheduler_suspected or _pods_wait(diagnosis)) and needed(Component.SCHEDULER, "scheduler"):
+    scheduler_wanted = scheduler_suspected or _pods_wait(diagnosis) or "scheduler" in watched
+    if scheduler_wanted and needed(Component.SCHEDULER, "scheduler"):
         series += SCHEDULER_SERIES
         window = max(window, settings.vended_window_s)
 
@@ -135,7 +138,8 @@ class SecondOpinion:
     due; for a target in another account that assumes its role."""
 
     def __init__(self, cluster: str, sources: Callable[[], AwsSources | None], settings: Settings, now: datetime,
-                 run_interval_s: float, deadline: Deadline, in_alarm: frozenset[str] = frozenset()):
+                 run_interval_s: float, deadline: Deadline, in_alarm: frozenset[str] = frozenset(),
+                 watched: frozenset[str] = frozenset()):
         self._cluster = cluster
         self._make_sources = sources
         self._sources: AwsSources | None = None
@@ -146,6 +150,7 @@ class SecondOpinion:
         self._run_interval_s = run_interval_s
         self._deadline = deadline
         self._in_alarm = in_alarm
+        self._watched = watched
         self._metrics: VendedMetrics | None = None
         self._metrics_problem: Observation | None = None
         self._metrics_read = False
@@ -153,11 +158,12 @@ class SecondOpinion:
 
     def amend(self, diagnosis: Diagnosis, info: ClusterInfo | None) -> Diagnosis:
         """`diagnosis` with what the vended metrics and the logs add; unchanged when nothing is due."""
-        first = plan(diagnosis, info, self._settings, self._now, self._run_interval_s, self._in_alarm)
+        first = plan(diagnosis, info, self._settings, self._now, self._run_interval_s, self._in_alarm, self._watched)
         found = self._metric_observations(first)
         amended = with_observations(diagnosis, tuple(found)) if found else diagnosis
         # The vended metrics may have made a component suspect: its logs are then wanted too.
-        logs_plan = plan(amended, info, self._settings, self._now, self._run_interval_s, self._in_alarm)
+        logs_plan = plan(amended, info, self._settings, self._now, self._run_interval_s, self._in_alarm,
+                         self._watched)
         log_found = [o for log_type in logs_plan.log_types for o in self._log_observations(log_type)]
         return with_observations(amended, tuple(log_found)) if log_found else amended
 

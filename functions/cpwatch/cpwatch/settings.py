@@ -232,6 +232,26 @@ class DeploymentSettings:
     # Runs in a row that could not see the cluster before cpwatch's own "cannot see" alarm: one
     # blind run (AWS throttling past the run's retries, a credential being renewed) pages nobody.
     checker_alarm_after_runs: int = 3  # CPWATCH_CHECKER_ALARM_AFTER_RUNS
+    # Warnings (reach mailboxes and chat, never a pager): a degraded component or a failure
+    # between the components becomes one once it has lasted this long on consecutive looks. The
+    # longest a healthy control plane takes to correct itself is kube-scheduler's retry of an
+    # unschedulable pod (podMaxInUnschedulablePodsDuration 5 min, flushed every 30 s); a leader
+    # failover takes leaseDuration + retryPeriod (17 s), the aggregator rechecks an APIService
+    # every 30 s, the node lifecycle controller marks a silent node after 40-50 s. Ten minutes
+    # is that longest period with as much again for its effects to show (one-minute runs: ten
+    # looks). Advance notices warn at once.
+    warning_after_minutes: float = 10.0  # CPWATCH_WARNING_AFTER_MINUTES
+    # A warning that stays open is recalled at most once a day: mailboxes are read daily.
+    warning_reminder_hours: float = 24.0  # CPWATCH_WARNING_REMINDER_HOURS
+    # Wedged (wedged.py): a controller-manager or scheduler whose Lease the same holder renews
+    # while it does not work is down after this many consecutive runs, each at least a minute
+    # apart. Leader election decides the number: a standby takes over only when the leader has
+    # not renewed for leaseDurationSeconds (15 s), so a leader that renews is never replaced and
+    # waiting longer helps nobody. The runs only rule out that the leader was slow once: the first
+    # run that sees it, a second one (what confirms any failure in cpwatch), and a third, so it
+    # has renewed and not worked for at least 2 minutes, seven times the longest failover (17 s)
+    # and longer than a new leader's start (informer caches sync before its controllers run).
+    wedged_after_runs: int = 3  # CPWATCH_WEDGED_AFTER_RUNS
     dashboard_url: str | None = None  # CPWATCH_DASHBOARD_URL: linked from notifications
     targets_json: str | None = None  # CPWATCH_TARGETS: default targets (JSON list) for events without any
     region: str | None = None  # AWS_REGION: default region of targets (set by Lambda)
@@ -258,6 +278,9 @@ _DEPLOYMENT_ENV = {
     "recovery_runs": "CPWATCH_RECOVERY_RUNS",
     "reminder_hours": "CPWATCH_REMINDER_HOURS",
     "checker_alarm_after_runs": "CPWATCH_CHECKER_ALARM_AFTER_RUNS",
+    "warning_after_minutes": "CPWATCH_WARNING_AFTER_MINUTES",
+    "warning_reminder_hours": "CPWATCH_WARNING_REMINDER_HOURS",
+    "wedged_after_runs": "CPWATCH_WEDGED_AFTER_RUNS",
     "dashboard_url": "CPWATCH_DASHBOARD_URL",
     "targets_json": "CPWATCH_TARGETS",
     "region": "AWS_REGION",
@@ -287,6 +310,13 @@ def deployment_settings_from_env(environ: Mapping[str, str]) -> DeploymentSettin
             values[field.name] = raw
     deployment = DeploymentSettings(**values)
     deployment.run_interval_s  # an expression that cannot be read fails here, at cold start
+    if deployment.wedged_after_runs < 2:
+        raise ConfigError(f"CPWATCH_WEDGED_AFTER_RUNS must be at least 2 (one run is a stall seen once, not a "
+                          f"leader that keeps renewing without working), got {deployment.wedged_after_runs}")
+    if deployment.warning_reminder_hours < deployment.reminder_hours:
+        raise ConfigError(f"CPWATCH_WARNING_REMINDER_HOURS ({deployment.warning_reminder_hours:g}) must not be less "
+                          f"than CPWATCH_REMINDER_HOURS ({deployment.reminder_hours:g}): a warning is never "
+                          "recalled more often than a page")
     if deployment.topic_arn and not deployment.topic_arn.startswith("arn:"):
         raise ConfigError(f"CPWATCH_TOPIC_ARN must be an SNS topic ARN, got {deployment.topic_arn!r}")
     return deployment

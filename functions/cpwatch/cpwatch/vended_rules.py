@@ -86,6 +86,9 @@ def apiserver_findings(metrics: VendedMetrics, settings: Settings, serving_wante
             found.append(observe("VENDED_APISERVER_429", Component.APISERVER, percent=rejected_percent,
                                  rejected=int(rejected_total), requests=int(total), minutes=count, since=since,
                                  warn_percent=settings.vended_429_warn_percent))
+        if not found:  # judged and below both thresholds: an earlier warning of these rates ends
+            found.append(observe("VENDED_APISERVER_RATES_OK", Component.APISERVER, errors_percent=error_percent,
+                                 rejected_percent=rejected_percent, requests=int(total), minutes=count, since=since))
     if serving_wanted:
         newest = max(requests)
         found.append(observe("VENDED_APISERVER_SERVING", Component.APISERVER, requests=int(requests[newest]),
