@@ -12,7 +12,7 @@ import pytest
 
 from cpwatch.findings import Component
 from cpwatch.headline import headline
-from cpwatch.pipeline import looks_of
+from cpwatch.urgency import looks_of
 from tests.fakecluster import FakeCluster
 from tests.fakecluster.scenarios import lease_audit_webhook
 from tests.fakecluster.webhooks import configuration_object
@@ -93,7 +93,7 @@ def test_a_webhook_on_the_leader_leases_is_the_root_cause_not_the_leaders(run_ch
     assert cause.evidence["configuration"] == "mutatingwebhookconfiguration/lease-audit"
     assert headline(diagnosis).startswith("admission webhook lease.audit.example.org")
     # one page, the webhook's: the leaders are its consequence
-    looks = looks_of(diagnosis)
+    looks, _ = looks_of(diagnosis)
     assert (looks["extensions"].value, looks["controller-manager"].value, looks["scheduler"].value) == (
         "bad", "unknown", "unknown")
 
@@ -182,3 +182,18 @@ def test_a_webhook_on_leader_leases_through_the_real_admission_path_stops_them(r
         fc.advance(80)
         diagnosis = run_check_on(fc)
     assert diagnosis.root_cause is X
+
+
+def test_a_hung_livez_while_new_connections_are_answered_is_not_an_apiserver_down(run_check_on):
+    """/livez lands on the hung backend (here: its request held past the client's timeout) while
+    the check's new connections are answered: the apiserver answers clients, so it is degraded
+    (a read without answer), not down, and the others are judged."""
+    import time
+
+    with FakeCluster(nodes=3) as fc:
+        fc.advance(5)
+        fc.when_requested("/livez", lambda: time.sleep(FAST.request_timeout_s + 1))
+        diagnosis = run_check_on(fc, read_only=True)
+    assert [e.row for e in explained(diagnosis, "APISERVER_UNREACHABLE")] == ["apiserver-path-livez"]
+    assert verdicts(diagnosis)["apiserver"] == "degraded" and diagnosis.root_cause is A
+    assert verdicts(diagnosis)["controller-manager"] == "healthy"

@@ -142,6 +142,7 @@ def test_the_headline_is_the_same_in_the_report_the_email_and_the_evidence_pack(
     from cpwatch.alerting import Transition, TransitionKind
     from cpwatch.evidencepack import evidence_pack
     from cpwatch.headline import headline
+    from cpwatch.identity import ClusterIdentity
     from cpwatch.notification import build_notification
     from cpwatch.report import to_dict
 
@@ -153,7 +154,9 @@ def test_the_headline_is_the_same_in_the_report_the_email_and_the_evidence_pack(
     assert document["headline"] == said
     now = datetime.now(timezone.utc)
     component = (diagnosis.root_cause or Component.APISERVER).value
-    email = build_notification("c", "eu-west-1", component, TransitionKind.ALARM, now, now, document).text
+    cluster = ClusterIdentity("c", "eu-west-1", "123456789012")
+    transition = Transition(component, TransitionKind.ALARM, now, now)
+    email = build_notification(cluster, transition, document).text
     assert f"Diagnosis: {flat(said)}" in flat(email)
-    pack = evidence_pack("c", "eu-west-1", None, Transition(component, TransitionKind.ALARM, now, now), 2, document, now)
+    pack = evidence_pack(cluster, None, transition, 2, document, now)
     assert f"Diagnosis: {flat(said)}" in flat(pack)

@@ -98,15 +98,15 @@ def judge(observations: Iterable[Observation]) -> Judgement:
         if observation.component in by_component:
             by_component[observation.component].append(observation)
 
-    apiserver = _judge_apiserver(by_component[Component.APISERVER])
+    explained = explain(all_observations)
+    apiserver = _judge_explained(Component.APISERVER, by_component[Component.APISERVER], explained, all_observations)
     if apiserver.verdict is Verdict.DOWN:
         cause = "the apiserver answers no client, so nothing else can be seen"
         return Judgement({
             Component.APISERVER: apiserver,
             **{c: _not_judged(c, by_component[c], Component.APISERVER, cause) for c in CONTROL_PLANE[1:]},
-        })
+        }, tuple(e for e in explained if e.symptom.component is Component.APISERVER))
 
-    explained = explain(all_observations)
     verdicts = {component: _judge_explained(component, by_component[component], explained, all_observations)
                 for component in CONTROL_PLANE}
     return Judgement(verdicts, explained, cause_findings(explained, all_observations))

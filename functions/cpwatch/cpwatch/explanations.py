@@ -61,10 +61,14 @@ class Seen:
             return "passed"
         if any(o.evidence.get("path") == "/livez/etcd" for o in self.of("PROBE_NO_ANSWER", Component.ETCD)):
             return "no-answer"
+        if any(_unanswered(o) for o in self.of("APISERVER_UNREACHABLE")):
+            return "no-answer"  # /livez hung, so the health probe asked no more
         return None
 
     def apiserver_answered(self) -> bool:
-        return bool(self.of("APISERVER_LIVE") or self.of("APISERVER_READS_OK"))
+        """Some request of the check got the apiserver's answer."""
+        return bool(self.of("APISERVER_LIVE") or self.of("APISERVER_READS_OK") or self.of("APISERVER_CONNECTIONS_OK")
+                    or self.of("APISERVER_CONNECTIONS_NO_ANSWER"))
 
     def other_requests_unanswered(self) -> bool:
         """Requests of this check other than the write got no answer."""
@@ -138,6 +142,18 @@ def _apiserver_path(symptom: Observation, seen: Seen) -> Explained | None:
                      f"the write got no answer while the apiserver's etcd check {check} and other requests of the "
                      "check hung too: the apiserver path (one of several apiservers, or the load balancer in "
                      "front), not etcd", Effect.NOT_EVIDENCE)
+
+
+def _unanswered(symptom: Observation) -> bool:
+    return symptom.evidence.get("reason") in ("timeout", "closed")
+
+
+def _livez_unanswered(symptom: Observation, seen: Seen) -> Explained | None:
+    if not _unanswered(symptom) or not (seen.of("APISERVER_CONNECTIONS_NO_ANSWER") or seen.of("APISERVER_CONNECTIONS_OK")):
+        return None
+    return Explained(symptom, "apiserver-path-livez", Component.APISERVER,
+                     "/livez got no answer while new connections to the same endpoint were answered: one of several "
+                     "apiservers (or the load balancer) does not answer, not all of them", Effect.NOT_EVIDENCE)
 
 
 def _etcd_down_reads(symptom: Observation, seen: Seen) -> Explained | None:
@@ -233,6 +249,9 @@ _CANARY_FAILURES = frozenset({"DEPLOYMENT_CANARY_NOT_OBSERVED", "SERVICEACCOUNT_
                               "SCHEDULER_CANARY_NOT_ATTEMPTED"})
 
 ROWS: tuple[Row, ...] = (
+    Row("apiserver-path-livez", frozenset({"APISERVER_UNREACHABLE"}), Effect.NOT_EVIDENCE, _livez_unanswered,
+        "a load balancer (EKS: an NLB) picks an apiserver per connection: /livez that hangs on one connection "
+        "while other new connections are answered is one backend, not an apiserver that answers no client"),
     Row("apiserver-path", frozenset({"ETCD_WRITE_FAILED"}), Effect.NOT_EVIDENCE, _apiserver_path,
         "k8s.io/apiserver's etcd health check (--etcd-healthcheck-timeout, 2 s) answers /livez/etcd within "
         "seconds whatever etcd does; a request that gets no answer while it passes, with other requests "
