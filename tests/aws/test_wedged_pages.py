@@ -11,6 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from cpwatch.runbooks import WEDGED
+
 from tests.aws.deployment import CONFIRMING_RUN_ENV, deploy
 from tests.aws.moto_server import put_vended_metric
 from tests.aws.test_warnings import SteppedClock, attributes, run, subscribe
@@ -65,7 +67,7 @@ def test_a_wedged_controller_manager_warns_then_pages_at_the_third_run_with_ever
     listed = pack.split("      sightings:\n")[1].splitlines()
     runs = [line for line in listed[:12] if line.startswith("        - 20")]
     assert len(runs) == 3 and all("DEPLOYMENT_CANARY_NOT_OBSERVED" in line for line in runs)
-    assert "renews its Lease but does not work" in pack and "holderIdentity stays the same" in pack
+    assert "renews its Lease but does not work" in pack and WEDGED.confirm[0] in pack  # the wedged runbook's
 
     d.fc.wedge_component("controller-manager", wedged=False)
     assert run(d, 3) == [[], [], ["controller-manager:recovery"]]

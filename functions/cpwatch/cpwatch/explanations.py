@@ -66,9 +66,10 @@ class Seen:
         return None
 
     def apiserver_answered(self) -> bool:
-        """Some request of the check got the apiserver's answer."""
+        """Some request of the check got the apiserver's answer (reads without answer are counted
+        only beside answered ones: check.py)."""
         return bool(self.of("APISERVER_LIVE") or self.of("APISERVER_READS_OK") or self.of("APISERVER_CONNECTIONS_OK")
-                    or self.of("APISERVER_CONNECTIONS_NO_ANSWER"))
+                    or self.of("APISERVER_CONNECTIONS_NO_ANSWER") or self.of("APISERVER_READS_NO_ANSWER"))
 
     def other_requests_unanswered(self) -> bool:
         """Requests of this check other than the write got no answer."""
@@ -149,11 +150,11 @@ def _unanswered(symptom: Observation) -> bool:
 
 
 def _livez_unanswered(symptom: Observation, seen: Seen) -> Explained | None:
-    if not _unanswered(symptom) or not (seen.of("APISERVER_CONNECTIONS_NO_ANSWER") or seen.of("APISERVER_CONNECTIONS_OK")):
+    if not _unanswered(symptom) or not seen.apiserver_answered():
         return None
     return Explained(symptom, "apiserver-path-livez", Component.APISERVER,
-                     "/livez got no answer while new connections to the same endpoint were answered: one of several "
-                     "apiservers (or the load balancer) does not answer, not all of them", Effect.NOT_EVIDENCE)
+                     "/livez got no answer while other requests of the check to the same endpoint were answered: one "
+                     "of several apiservers (or the load balancer) does not answer, not all of them", Effect.NOT_EVIDENCE)
 
 
 def _etcd_down_reads(symptom: Observation, seen: Seen) -> Explained | None:
@@ -251,7 +252,7 @@ _CANARY_FAILURES = frozenset({"DEPLOYMENT_CANARY_NOT_OBSERVED", "SERVICEACCOUNT_
 ROWS: tuple[Row, ...] = (
     Row("apiserver-path-livez", frozenset({"APISERVER_UNREACHABLE"}), Effect.NOT_EVIDENCE, _livez_unanswered,
         "a load balancer (EKS: an NLB) picks an apiserver per connection: /livez that hangs on one connection "
-        "while other new connections are answered is one backend, not an apiserver that answers no client"),
+        "while other requests of the check are answered is one backend, not an apiserver that answers no client"),
     Row("apiserver-path", frozenset({"ETCD_WRITE_FAILED"}), Effect.NOT_EVIDENCE, _apiserver_path,
         "k8s.io/apiserver's etcd health check (--etcd-healthcheck-timeout, 2 s) answers /livez/etcd within "
         "seconds whatever etcd does; a request that gets no answer while it passes, with other requests "
