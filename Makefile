@@ -85,7 +85,7 @@ package: $(SAM_VENV)/.installed
 # every surviving mutant; `cd build/mutate && ../../.venv/bin/mutmut show NAME` shows one.
 MUTATE_DIR := build/mutate
 MUTATE_JOBS ?= 2
-# Which mutants to run (mutmut name patterns; empty: all), e.g. MUTANTS='cpwatch.diagnosis* cpwatch.probes.latency*'
+# Which mutants to run (mutmut name patterns; empty: all), e.g. MUTANTS='cpwatch.judging.diagnosis* cpwatch.probes.latency*'
 MUTANTS ?=
 mutate: venv
 	rm -rf $(MUTATE_DIR) && mkdir -p $(MUTATE_DIR)/src

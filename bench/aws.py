@@ -91,7 +91,7 @@ def event(cluster: str, execution_id: str, read_only: bool | None = None) -> dic
 
 def reset_handler() -> None:
     """Forget the handler's cached configuration and clients (a new execution environment)."""
-    from cpwatch import handler
+    from cpwatch.entry import handler
 
     handler.configuration.cache_clear()
     handler.dependencies.cache_clear()

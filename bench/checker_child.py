@@ -17,9 +17,9 @@ import time
 
 def main() -> None:
     job = json.loads(sys.stdin.read())
-    from cpwatch.check import run_check
-    from cpwatch.connect import ssl_context_for_ca
-    from cpwatch.kubeapi import KubeApi
+    from cpwatch.judging.check import run_check
+    from cpwatch.cluster.connect import ssl_context_for_ca
+    from cpwatch.cluster.kubeapi import KubeApi
     from cpwatch.settings import Settings
     from cpwatch.timeutil import Deadline
 

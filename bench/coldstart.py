@@ -8,9 +8,9 @@ older code) from the source tree with the dev venv's packages; the section says 
 
 Each sample is a new interpreter that times only its import statement (interpreter start-up is
 the same for all and not counted). Variants show what the import-path choices gain:
-- cpwatch.handler: what Lambda imports (kubernetes is imported lazily, only by the kubeconfig
+- cpwatch.entry.handler: what Lambda imports (kubernetes is imported lazily, only by the kubeconfig
   loader the CLI uses; the Lambda path never loads it, which each sample checks).
-- cpwatch.handler + kubernetes: the same handler had connect.py imported kubernetes eagerly
+- cpwatch.entry.handler + kubernetes: the same handler had connect.py imported kubernetes eagerly
   (kubernetes from the dev venv: the artifact does not ship it).
 - kubernetes, boto3: the bare import the target is relative to (dev venv).
 - boto3 alone, and the handler's first-invocation set-up (settings, boto3 session and clients).
@@ -34,11 +34,11 @@ ARTIFACT_ROOT = REPO / ".aws-sam" / "build" / "CheckerFunction"  # `make package
 
 # name -> (statement, loads the handler)
 VARIANTS = {
-    "handler": ("import cpwatch.handler", True),
-    "handler_eager_kubernetes": ("import cpwatch.handler, kubernetes", True),
+    "handler": ("import cpwatch.entry.handler", True),
+    "handler_eager_kubernetes": ("import cpwatch.entry.handler, kubernetes", True),
     "bare_kubernetes_boto3": ("import kubernetes, boto3", False),
     "boto3": ("import boto3", False),
-    "handler_and_first_setup": ("import cpwatch.handler as h; h.configuration(); h.dependencies()", True),
+    "handler_and_first_setup": ("import cpwatch.entry.handler as h; h.configuration(); h.dependencies()", True),
 }
 
 _PROGRAM = """
@@ -46,7 +46,7 @@ import time, json, sys
 started = time.perf_counter()
 {statement}
 elapsed = time.perf_counter() - started
-handler = sys.modules.get("cpwatch.handler")
+handler = sys.modules.get("cpwatch.entry.handler")
 print(json.dumps({{"seconds": elapsed, "handler_file": handler and handler.__file__,
                   "boto3_file": sys.modules["boto3"].__file__ if "boto3" in sys.modules else None,
                   "kubernetes": "kubernetes" in sys.modules}}))
@@ -101,7 +101,7 @@ def _sample(statement: str, loads_handler: bool, source: HandlerSource, env: dic
 
 def run(figures: Figures, env: dict, samples: int = SAMPLES) -> dict:
     source = handler_source()
-    print(f"  cpwatch.handler imported from the {source.description}", flush=True)
+    print(f"  cpwatch.entry.handler imported from the {source.description}", flush=True)
     times: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for name, (statement, loads_handler) in VARIANTS.items():
         _sample(statement, loads_handler, source, env)  # warm the OS file cache (and the venv's .pyc files) once
@@ -110,11 +110,11 @@ def run(figures: Figures, env: dict, samples: int = SAMPLES) -> dict:
             times[name].append(_sample(statement, loads_handler, source, env))
     medians = {name: median(values) for name, values in times.items()}
     where = "built artifact" if source.from_artifact else "source tree"
-    figures.add(f"cold: import cpwatch.handler, {where} (median of {samples} fresh processes)", medians["handler"], "s")
+    figures.add(f"cold: import cpwatch.entry.handler, {where} (median of {samples} fresh processes)", medians["handler"], "s")
     figures.add("cold: bare import kubernetes, boto3 (same run)", medians["bare_kubernetes_boto3"], "s")
     figures.ratio("cold: handler import / bare import", medians["handler"], medians["bare_kubernetes_boto3"],
                   "handler_s", "bare_s", "s", target=f"<= {TARGET_RATIO}x", limit=TARGET_RATIO)
-    figures.add("cold: import cpwatch.handler with kubernetes imported eagerly", medians["handler_eager_kubernetes"], "s")
+    figures.add("cold: import cpwatch.entry.handler with kubernetes imported eagerly", medians["handler_eager_kubernetes"], "s")
     figures.add("cold: gain of the lazy kubernetes import", medians["handler_eager_kubernetes"] - medians["handler"], "s")
     figures.add("cold: import boto3 alone", medians["boto3"], "s")
     figures.add("cold: handler import + first-invocation set-up (settings, session, clients)",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from cpwatch.second_opinion import EARLY_WARNING_SERIES, SCHEDULER_SERIES
+from cpwatch.entry.second_opinion import EARLY_WARNING_SERIES, SCHEDULER_SERIES
 from cpwatch.settings import Settings
 
 from .common import Figures

@@ -14,11 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from cpwatch.connect import api_from_kubeconfig
+from cpwatch.cluster.connect import api_from_kubeconfig
 from cpwatch.probes import PROBES
 from cpwatch.probes.context import ProbeContext
 from cpwatch.probes.eksmetrics import KCM_PATH, KSH_PATH, parse_controller_manager
-from cpwatch.runner import run_probes
+from cpwatch.probes.runner import run_probes
 from cpwatch.settings import Settings
 from cpwatch.timeutil import Deadline
 from tests.fakecluster import FakeCluster, eks_metrics

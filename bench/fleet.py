@@ -3,7 +3,7 @@
 of its own and is the distributed engine: cpwatch coordinates nothing).
 
 Emulation: 50 worker processes are 50 warm execution environments (Lambda's concurrency, capped
-here); each runs the real cpwatch.handler.lambda_handler (EKS DescribeCluster and token on moto,
+here); each runs the real cpwatch.entry.handler.lambda_handler (EKS DescribeCluster and token on moto,
 DynamoDB claim/state/run, SNS). The 200 fake control planes run 50 per server process. At the
 start of each 60 s period all 200 invocations are submitted at once (the worst case: schedules
 that all fire in the same second). Every environment made one unmeasured invocation before the
@@ -47,7 +47,7 @@ def _init_worker(names: list[str]) -> None:
 
 
 def _invoke(cluster: str, execution_id: str) -> dict:
-    from cpwatch import handler
+    from cpwatch.entry import handler
 
     from .aws import context, event
 

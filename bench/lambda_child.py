@@ -21,7 +21,7 @@ MARKER = "#bench-invocation-end#"
 def main() -> None:
     job = json.loads(open(sys.argv[1]).read())
     started = time.perf_counter()
-    from cpwatch import handler
+    from cpwatch.entry import handler
     import_s = time.perf_counter() - started
 
     from bench.aws import context, event

@@ -52,7 +52,7 @@ class Trial:
 
 
 def run(figures: Figures, deployment, trials: int = TRIALS, workers: int = WORKERS, seed: int = 5) -> list[Trial]:
-    from cpwatch import handler
+    from cpwatch.entry import handler
 
     from .aws import reset_handler
 
@@ -98,7 +98,7 @@ def run(figures: Figures, deployment, trials: int = TRIALS, workers: int = WORKE
 
 
 def _trial(trial: Trial, inject, deployment, base_deps, settings, deployment_settings, emitted, lock) -> Trial:
-    from cpwatch.pipeline import handle
+    from cpwatch.entry.pipeline import handle
     from tests.fakecluster import FakeCluster
 
     from tests.aws.moto_server import eks_validator

@@ -3,7 +3,7 @@ size at 1,000 listed clusters, minutes from blind to page, the function artifact
 
 - Reconcile: 167 clusters in each of 3 regions of the stack's account and of a member account
   (through the role infra/aws/member-account.yaml declares) on moto in server mode; the
-  reconcile's own code (cpwatch.reconcile.reconcile_fleet) with real boto3 clients over HTTP,
+  reconcile's own code (cpwatch.entry.reconcile.reconcile_fleet) with real boto3 clients over HTTP,
   every API call counted. First reconcile (every schedule created), a steady one (nothing to
   do), one after 30 clusters were added and 20 deleted. moto answers in about a millisecond;
   on AWS each call takes longer, so the call counts are the figures that carry over.
@@ -11,8 +11,8 @@ size at 1,000 listed clusters, minutes from blind to page, the function artifact
   against its 10,240-character limit for a role's inline policies) in template.yaml expanded for
   1,000 listed clusters, next to the same count for the template this branch started from (git
   merge-base HEAD main: one eks:DescribeCluster policy per cluster).
-- Blind to page: the function's EMF documents of blind runs (cpwatch.metrics over a blind
-  diagnosis from cpwatch.check, as the pipeline writes them) fed to the template's Blind alarm
+- Blind to page: the function's EMF documents of blind runs (cpwatch.telling.metrics over a blind
+  diagnosis from cpwatch.judging.check, as the pipeline writes them) fed to the template's Blind alarm
   (tests/aws/alarm_rule.py), plus one minute for CloudWatch to turn EMF into metrics and evaluate.
 - Artifact: the unzipped size of .aws-sam/build/CheckerFunction (du's apparent size, as `make
   package` reports it) when `make package` built it; otherwise not reported. The reconcile
@@ -43,7 +43,7 @@ def run(figures: Figures, per_partition: int = PER_PARTITION) -> None:
 def _reconcile(figures: Figures, per_partition: int) -> None:
     import pytest
 
-    from cpwatch import reconcile
+    from cpwatch.entry import reconcile
     from cpwatch.aws.role_chain import CredentialsCache, assumed_session
     from cpwatch.settings import fleet_settings_from_env
     from tests.aws.fleet import CallCounter, fleet_environment, make_fleet
@@ -148,10 +148,10 @@ def _iam(figures: Figures) -> None:
 def _blind_to_page(figures: Figures) -> None:
     from datetime import datetime, timezone
 
-    from cpwatch.check import blind_diagnosis
+    from cpwatch.judging.check import blind_diagnosis
     from cpwatch.findings import Component, observe
-    from cpwatch.metrics import run_metric_documents
-    from cpwatch.report import to_dict
+    from cpwatch.telling.metrics import run_metric_documents
+    from cpwatch.telling.report import to_dict
     from tests.aws.alarm_rule import AlarmRule
     from tests.template.cfn import expand
 

@@ -3,7 +3,7 @@ that is slow at times, whose clock is off, and whose leaders fail over, must rai
 
     python -m bench.soak [--runs 1000] [--seed 7]        (`make soak`)
 
-Each run is one invocation of the real Lambda handler (cpwatch.handler.lambda_handler) with the
+Each run is one invocation of the real Lambda handler (cpwatch.entry.handler.lambda_handler) with the
 deployment's default settings, on moto (DynamoDB, SNS -> SQS inbox, EKS) and a FakeCluster that
 accepts only valid EKS tokens. Before each run:
 

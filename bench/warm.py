@@ -1,7 +1,7 @@
 """Warm runs: the real Lambda handler, invoked again and again in one execution environment.
 
 A child process (bench/lambda_child.py) is the execution environment: it imports
-cpwatch.handler and calls lambda_handler with the scheduler's event, against moto (EKS
+cpwatch.entry.handler and calls lambda_handler with the scheduler's event, against moto (EKS
 DescribeCluster, DynamoDB, SNS) and a healthy fake control plane of 100 nodes and 3,000
 realistic pods in this process. Figures: p50/p95 of the handler's wall time, with canaries (the
 default) and read-only; and, for the cost model, log bytes per run (EMF documents and log lines

@@ -59,7 +59,7 @@ class Scheduler:
     START_MINUTES_AGO = 16
 
     def __init__(self):
-        from cpwatch import handler
+        from cpwatch.entry import handler
 
         self.start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=self.START_MINUTES_AGO)
         self.runs = 0
@@ -78,7 +78,7 @@ class Scheduler:
         return self.start + timedelta(minutes=self.runs, seconds=time.monotonic() - self._begun)
 
     def run(self, target: dict, *fake_clusters: FakeCluster) -> dict:
-        from cpwatch import pipeline
+        from cpwatch.entry import pipeline
 
         self._begun = time.monotonic()
         emitted = io.StringIO()  # the function's stdout: its EMF metric lines and JSON logs
@@ -187,7 +187,7 @@ def main() -> int:
 
 def _cli(*args: str) -> None:
     print(f"$ cpwatch {' '.join(args)}")
-    answer = subprocess.run([sys.executable, "-m", "cpwatch.cli", *args], capture_output=True, text=True,
+    answer = subprocess.run([sys.executable, "-m", "cpwatch.entry.cli", *args], capture_output=True, text=True,
                             env=os.environ)
     print(answer.stdout + answer.stderr, end="")
     if answer.returncode:

@@ -1,7 +1,7 @@
 """`make mutate`'s summary: kill rate and every surviving mutant with its change.
 
 Reads the staging tree that `make mutate` ran mutmut in (argument: its path). Mutant names
-(cpwatch.diagnosis.x__judge_etcd__mutmut_12) number the mutations of one function and change
+(cpwatch.judging.diagnosis.x__judge_etcd__mutmut_12) number the mutations of one function and change
 when the function does; README.md ("Mutation testing") lists the survivors by what they change.
 """
 

@@ -1,6 +1,6 @@
 """A whole cpwatch deployment for tests: moto (EKS, DynamoDB, SNS -> SQS inbox), a fake control
 plane that accepts only valid EKS tokens, the function's environment, and the REAL Lambda
-handler (cpwatch.handler.lambda_handler) to invoke.
+handler (cpwatch.entry.handler.lambda_handler) to invoke.
 
 Used by tests/aws/test_handler_end_to_end.py, tests/faults/ and bench/soak.py.
 
@@ -35,7 +35,7 @@ from typing import Iterator
 
 import pytest
 
-from cpwatch import handler, pipeline
+from cpwatch.entry import handler, pipeline
 from cpwatch.settings import DeploymentSettings, Settings
 from tests.aws.https_relay import HttpsRelay
 from tests.aws.moto_server import (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from botocore.config import Config
 
-from cpwatch.check import run_check
-from cpwatch.connect import api_from_kubeconfig
+from cpwatch.judging.check import run_check
+from cpwatch.cluster.connect import api_from_kubeconfig
 from cpwatch.timeutil import Deadline
 from tests.fakecluster import FakeCluster
 from tests.integration.conftest import FAST

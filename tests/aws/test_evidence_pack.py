@@ -14,14 +14,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from cpwatch.store import Store
+from cpwatch.telling.store import Store
 from tests.aws.deployment import CONFIRMING_RUN_ENV, deploy
 
 pytestmark = pytest.mark.network
 
 
 def evidence(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cpwatch.cli", "evidence", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cpwatch.entry.cli", "evidence", *args], capture_output=True, text=True,
                           env=os.environ, timeout=60)
 
 

@@ -19,10 +19,10 @@ import threading
 
 import pytest
 
-from cpwatch import discovery, reconcile, schedules
-from cpwatch.discovery import Partition
+from cpwatch.entry import discovery, reconcile, schedules
+from cpwatch.entry.discovery import Partition
 from cpwatch.aws.role_chain import CredentialsCache, assumed_session
-from cpwatch.invocation import parse_event
+from cpwatch.entry.invocation import parse_event
 from cpwatch.settings import fleet_settings_from_env
 from tests.aws.fleet import (
     CHECKER_ARN,

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from cpwatch import handler
+from cpwatch.entry import handler
 from tests.aws.deployment import CONFIRMING_RUN_ENV, EVENTS, deploy
 from tests.lambda_context import LambdaContext
 

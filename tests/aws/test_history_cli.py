@@ -9,9 +9,9 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
-from cpwatch.alerting import ClusterState
+from cpwatch.telling.alerting import ClusterState
 from cpwatch.identity import ClusterIdentity
-from cpwatch.store import Store, StoredState
+from cpwatch.telling.store import Store, StoredState
 from tests.aws.moto_server import create_table
 
 PROD_A = ClusterIdentity("prod-a", "eu-west-1", "123456789012")
@@ -26,7 +26,7 @@ def document(**verdicts: str) -> dict:
 
 
 def history(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cpwatch.cli", "history", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cpwatch.entry.cli", "history", *args], capture_output=True, text=True,
                           env=os.environ, timeout=60)
 
 

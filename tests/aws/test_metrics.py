@@ -11,13 +11,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from cpwatch.check import diagnosis_from
-from cpwatch.kubeapi import TransferStats
+from cpwatch.judging.check import diagnosis_from
+from cpwatch.cluster.kubeapi import TransferStats
 from cpwatch.findings import Component, observe
 from cpwatch.identity import ClusterIdentity
-from cpwatch.metrics import emit_run_metrics
-from cpwatch.report import to_dict
-from cpwatch.runner import ProbeResult
+from cpwatch.telling.metrics import emit_run_metrics
+from cpwatch.telling.report import to_dict
+from cpwatch.probes.runner import ProbeResult
 
 A, E, K, S, N = (Component.APISERVER, Component.ETCD, Component.CONTROLLER_MANAGER, Component.SCHEDULER,
                  Component.NODE)
@@ -203,12 +203,12 @@ def test_write_failure_is_logged_not_raised(caplog):
         if len(calls) == 1:
             raise BrokenPipeError(32, "Broken pipe")
 
-    with caplog.at_level(logging.ERROR, logger="cpwatch.metrics"):
+    with caplog.at_level(logging.ERROR, logger="cpwatch.telling.metrics"):
         written = emit_run_metrics(IDENTITY, document(API_DOWN), 0, write=broken)
 
     assert len(calls) == 5 and len(written) == 4  # the rest still written
     assert "ComponentsDown" not in {name for d in written for name in d if not name.startswith("_")}
-    (record,) = [r for r in caplog.records if r.name == "cpwatch.metrics"]
+    (record,) = [r for r in caplog.records if r.name == "cpwatch.telling.metrics"]
     assert "1 of 5" in record.getMessage() and ARN in record.getMessage()
 
 
@@ -216,7 +216,7 @@ def test_closed_stream_is_logged_not_raised(caplog):
     def closed(line: str) -> None:
         raise ValueError("I/O operation on closed file.")
 
-    with caplog.at_level(logging.ERROR, logger="cpwatch.metrics"):
+    with caplog.at_level(logging.ERROR, logger="cpwatch.telling.metrics"):
         assert emit_run_metrics(IDENTITY, document(API_DOWN), 0, write=closed) == []
 
-    assert any(r.name == "cpwatch.metrics" for r in caplog.records)
+    assert any(r.name == "cpwatch.telling.metrics" for r in caplog.records)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from cpwatch import handler
+from cpwatch.entry import handler
 from cpwatch.identity import ClusterIdentity
 from tests.aws.deployment import CONFIRMING_RUN_ENV, deploy
 from tests.aws.moto_server import create_cluster, point_cluster_at
@@ -26,7 +26,7 @@ OTHER_REGION = "us-east-1"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cpwatch.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cpwatch.entry.cli", *args], capture_output=True, text=True,
                           env=os.environ, timeout=60)
 
 

@@ -14,19 +14,19 @@ from types import SimpleNamespace
 import pytest
 from botocore.config import Config
 
-from cpwatch.check import diagnosis_from
-from cpwatch.kubeapi import TransferStats
+from cpwatch.judging.check import diagnosis_from
+from cpwatch.cluster.kubeapi import TransferStats
 from cpwatch.aws.clients import AWS_CLIENT_CONFIG
 from cpwatch.errors import PublishError
 from cpwatch.findings import COMPONENT_RUNBOOKS, Component, observe
-from cpwatch.message_text import SUBJECT_MAX
-from cpwatch.alerting import Severity, Transition, TransitionKind
+from cpwatch.telling.message_text import SUBJECT_MAX
+from cpwatch.telling.alerting import Severity, Transition, TransitionKind
 from cpwatch.identity import ClusterIdentity
-from cpwatch.notification import event_id
-from cpwatch.notification import JSON_PROTOCOLS, MESSAGE_MAX_BYTES, Notification, build_notification, message_size, sns_message
-from cpwatch.publish import publish
-from cpwatch.report import to_dict
-from cpwatch.runner import ProbeResult
+from cpwatch.telling.notification import event_id
+from cpwatch.telling.notification import JSON_PROTOCOLS, MESSAGE_MAX_BYTES, Notification, build_notification, message_size, sns_message
+from cpwatch.telling.publish import publish
+from cpwatch.telling.report import to_dict
+from cpwatch.probes.runner import ProbeResult
 from tests.aws.moto_server import ACCOUNT_ID, aws_error_endpoint
 
 # The production client's own bound on one call (cpwatch/aws/clients.py): each attempt may take
@@ -212,8 +212,8 @@ def test_nospace_alarm_gives_the_space_quota_runbook_not_the_quorum_one():
 
 
 def test_webhook_failing_closed_never_pages_etcd():
-    from cpwatch.alerting import Look
-    from cpwatch.urgency import looks_of
+    from cpwatch.telling.alerting import Look
+    from cpwatch.telling.urgency import looks_of
 
     blocked = [observe("ETCD_CHECK_PASSED", E, path="/livez/etcd"),
                observe("PROBE_BLOCKED", E, probe="etcd_write", because="admission webhook w refused the write",

@@ -2,7 +2,7 @@
 loads and calls the handler inside Lambda, against tests/lambda_runtime.py's local Runtime API.
 
 The harness is proven first with tests/aws/echo_handler.py (events, deadlines, errors, init
-errors); then cpwatch.handler.lambda_handler is cold-started the way Lambda does it and must
+errors); then cpwatch.entry.handler.lambda_handler is cold-started the way Lambda does it and must
 answer a bad payload with a summary, not an error, and check a cluster (moto and the fake
 control plane) loading no package the function's build leaves out (kubernetes is the CLI's).
 """
@@ -159,7 +159,7 @@ def bad_input_event() -> dict:
 
 def test_cpwatch_handler_rejects_bad_input_through_awslambdaric(runtime_api, start_runtime, moto_server):
     # As template.yaml configures the function; AWS_ENDPOINT_URL: no call can reach AWS.
-    runtime = start_runtime("cpwatch.handler.lambda_handler", TASK_ROOT, TASK_ROOT,
+    runtime = start_runtime("cpwatch.entry.handler.lambda_handler", TASK_ROOT, TASK_ROOT,
                             AWS_ENDPOINT_URL=moto_server,
                             POWERTOOLS_SERVICE_NAME="cpwatch", POWERTOOLS_METRICS_NAMESPACE="cpwatch",
                             LOG_LEVEL="INFO", CPWATCH_TABLE_NAME="cpwatch-smoke",
@@ -211,7 +211,7 @@ def test_cpwatch_handler_checks_a_cluster_importing_only_what_its_build_ships(ru
     shipped = pinned_distributions(TASK_ROOT / "requirements.txt")
     with deploy(aws_env, monkeypatch) as d:
         d.fc.advance(15)
-        runtime = start_runtime("cpwatch.handler.lambda_handler", TASK_ROOT, TASK_ROOT,
+        runtime = start_runtime("cpwatch.entry.handler.lambda_handler", TASK_ROOT, TASK_ROOT,
                                 AWS_ENDPOINT_URL=aws_env.endpoint, PYTHONPROFILEIMPORTTIME="1",
                                 POWERTOOLS_SERVICE_NAME="cpwatch", POWERTOOLS_METRICS_NAMESPACE="cpwatch",
                                 LOG_LEVEL="INFO", CPWATCH_TABLE_NAME=d.table, CPWATCH_TOPIC_ARN=d.topic, **FAST_ENV)

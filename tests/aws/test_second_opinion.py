@@ -14,9 +14,9 @@ from cpwatch.aws.vended_metrics import (
     SCHEDULER_PENDING,
     read_vended_metrics,
 )
-from cpwatch.diagnosis import Confidence, Verdict
+from cpwatch.judging.diagnosis import Confidence, Verdict
 from cpwatch.findings import Component
-from cpwatch.second_opinion import AwsSources, SecondOpinion
+from cpwatch.entry.second_opinion import AwsSources, SecondOpinion
 from cpwatch.timeutil import Deadline
 from tests.aws.deployment import closed_port_url, deploy
 from tests.aws.moto_server import put_control_plane_log, put_vended_metric, set_cluster_logging
@@ -310,7 +310,7 @@ def test_handler_reports_the_stuck_scheduler_from_aws_eks(aws_env, monkeypatch):
 
 
 def test_handler_quotes_the_controller_manager_log_when_describecluster_says_it_is_on(aws_env, monkeypatch):
-    from cpwatch.store import Store
+    from cpwatch.telling.store import Store
 
     env = {"CPWATCH_READ_ONLY": "true"}
     with deploy(aws_env, monkeypatch, env=env) as d:

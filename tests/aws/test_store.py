@@ -9,11 +9,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from cpwatch.alerting import ClusterState, ComponentState
+from cpwatch.telling.alerting import ClusterState, ComponentState
 from cpwatch.identity import ClusterIdentity
-from cpwatch.store import (LEGACY_STATE_TTL, AlreadyClaimedError, LegacyCluster, OutboxEntry, StateConflictError,
+from cpwatch.telling.store import (LEGACY_STATE_TTL, AlreadyClaimedError, LegacyCluster, OutboxEntry, StateConflictError,
                            Store, StoredState, StoreError)
-from cpwatch.wedged import Sighting, Streak
+from cpwatch.judging.wedged import Sighting, Streak
 from tests.aws.moto_server import create_table
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)

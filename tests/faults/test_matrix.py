@@ -22,7 +22,7 @@ from typing import Callable
 
 import pytest
 
-from cpwatch.store import document_of
+from cpwatch.telling.store import document_of
 
 from tests.aws.deployment import Deployment, closed_port_url, deploy, silent_endpoint, transitions
 from tests.aws.moto_server import aws_error_endpoint
@@ -125,7 +125,7 @@ def broken_emit(d: Deployment) -> dict:
 def concurrent_run(d: Deployment) -> dict:
     """A connector that lets another whole invocation run (and write the alert state) between
     this run's read of the state and its conditional write."""
-    from cpwatch import handler
+    from cpwatch.entry import handler
 
     real_connect = handler.dependencies().connect
     raced = []

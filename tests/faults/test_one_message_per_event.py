@@ -20,7 +20,7 @@ from typing import Iterator
 
 import pytest
 
-from cpwatch.publish import OUTBOX_TAKEOVER
+from cpwatch.telling.publish import OUTBOX_TAKEOVER
 from tests.aws.deployment import Deployment, closed_port_url, deploy, transitions
 from tests.aws.moto_server import aws_error_endpoint, forward
 
@@ -69,7 +69,7 @@ def ahead(delta: timedelta):
 # The crash ends the cluster's thread of the run, as the runtime killing the invocation would.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_crash_between_publish_and_record_is_the_only_repeat_and_keeps_its_event_id(deployment: Deployment):
-    from cpwatch import handler
+    from cpwatch.entry import handler
 
     d = deployment
     d.invoke()

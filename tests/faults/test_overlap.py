@@ -19,9 +19,9 @@ from typing import Callable, Iterator
 
 import pytest
 
-from cpwatch import handler
+from cpwatch.entry import handler
 from cpwatch.aws.clients import aws_client
-from cpwatch.publish import OUTBOX_TAKEOVER
+from cpwatch.telling.publish import OUTBOX_TAKEOVER
 from tests.aws.deployment import Deployment, transitions
 from tests.aws.moto_server import forward
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cpwatch.connect import api_from_kubeconfig
+from cpwatch.cluster.connect import api_from_kubeconfig
 from cpwatch.errors import ConfigError
 from tests.fakecluster import FakeCluster
 from tests.fakecluster.rbac import RuleRef, rbac_documents
@@ -129,8 +129,8 @@ TLS_OFF = re.compile(
     re.IGNORECASE,
 )
 # The one place the word may appear: the refusal of a kubeconfig that asks for it.
-REFUSAL = ("functions/cpwatch/cpwatch/kubeconfig.py", "insecure-skip-tls-verify is set for this cluster")
-CLIENT_TLS = "functions/cpwatch/cpwatch/connect.py"  # ssl_context_for_ca: the one client TLS context
+REFUSAL = ("functions/cpwatch/cpwatch/cluster/kubeconfig.py", "insecure-skip-tls-verify is set for this cluster")
+CLIENT_TLS = "functions/cpwatch/cpwatch/cluster/connect.py"  # ssl_context_for_ca: the one client TLS context
 
 
 def test_nothing_in_the_function_code_turns_tls_verification_off():

@@ -27,9 +27,9 @@ import urllib3
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from cpwatch.check import Diagnosis, run_check
-from cpwatch.connect import api_from_kubeconfig
-from cpwatch.report import to_dict
+from cpwatch.judging.check import Diagnosis, run_check
+from cpwatch.cluster.connect import api_from_kubeconfig
+from cpwatch.telling.report import to_dict
 from cpwatch.settings import Settings
 from cpwatch.timeutil import Deadline
 from tests.fakecluster import FakeCluster

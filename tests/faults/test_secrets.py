@@ -211,7 +211,7 @@ def test_no_output_of_any_scenario_carries_a_secret(aws_env, monkeypatch, capsys
 def evidence_printed(d: Deployment, command: str) -> subprocess.CompletedProcess:
     """`cpwatch evidence` as the notification names it, run as a command against the table."""
     args = command.split()[2:]
-    return subprocess.run([sys.executable, "-m", "cpwatch.cli", "evidence", *args, "--table", d.table],
+    return subprocess.run([sys.executable, "-m", "cpwatch.entry.cli", "evidence", *args, "--table", d.table],
                           capture_output=True, text=True, env=os.environ, timeout=60)  # the table: in AWS_REGION
 
 

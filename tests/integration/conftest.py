@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cpwatch.check import Diagnosis, run_check
-from cpwatch.connect import api_from_kubeconfig
+from cpwatch.judging.check import Diagnosis, run_check
+from cpwatch.cluster.connect import api_from_kubeconfig
 from cpwatch.settings import Settings
 from cpwatch.timeutil import Deadline
 

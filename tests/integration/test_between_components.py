@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from cpwatch.check import run_check
-from cpwatch.connect import api_from_kubeconfig
-from cpwatch.headline import summary
+from cpwatch.judging.check import run_check
+from cpwatch.cluster.connect import api_from_kubeconfig
+from cpwatch.telling.headline import summary
 from cpwatch.timeutil import Deadline
 from tests.fakecluster import FakeCluster
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from cpwatch.findings import Component
-from cpwatch.headline import headline
-from cpwatch.urgency import looks_of
+from cpwatch.telling.headline import headline
+from cpwatch.telling.urgency import looks_of
 from tests.fakecluster import FakeCluster
 from tests.fakecluster.scenarios import lease_audit_webhook
 from tests.fakecluster.webhooks import configuration_object

@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from cpwatch.connect import ssl_context_for_ca
+from cpwatch.cluster.connect import ssl_context_for_ca
 from cpwatch.errors import CannotConnectError, DeadlineExceededError, NoAnswerError, ServerError
-from cpwatch.kubeapi import KubeApi
+from cpwatch.cluster.kubeapi import KubeApi
 from cpwatch.timeutil import Deadline
 from tests.fakecluster.tls import make_credentials
 

@@ -13,10 +13,10 @@ from string import Formatter
 
 import pytest
 
-from cpwatch.diagnosis import Verdict
+from cpwatch.judging.diagnosis import Verdict
 from cpwatch.findings import CONTROL_PLANE, Component, Status
-from cpwatch.headline import summary
-from cpwatch.textreport import to_text
+from cpwatch.telling.headline import summary
+from cpwatch.telling.textreport import to_text
 from tests.fakecluster import FakeCluster
 from tests.scenarios import SCENARIOS, cluster_options
 
@@ -107,7 +107,7 @@ SCREEN_LINES = 25
 
 
 def test_the_default_report_fits_a_screen_with_one_runbook(scenario_check):
-    from cpwatch.textreport import DEFAULT_WIDTH, Style
+    from cpwatch.telling.textreport import DEFAULT_WIDTH, Style
 
     name, diagnosis = scenario_check
     text = to_text(diagnosis, Style(DEFAULT_WIDTH))
@@ -139,12 +139,12 @@ def test_could_not_look_findings_of_the_root_cause_carry_no_advice(scenario_chec
 def test_the_headline_is_the_same_in_the_report_the_email_and_the_evidence_pack(scenario_check):
     from datetime import datetime, timezone
 
-    from cpwatch.alerting import Transition, TransitionKind
-    from cpwatch.evidencepack import evidence_pack
-    from cpwatch.headline import headline
+    from cpwatch.telling.alerting import Transition, TransitionKind
+    from cpwatch.telling.evidencepack import evidence_pack
+    from cpwatch.telling.headline import headline
     from cpwatch.identity import ClusterIdentity
-    from cpwatch.notification import build_notification
-    from cpwatch.report import to_dict
+    from cpwatch.telling.notification import build_notification
+    from cpwatch.telling.report import to_dict
 
     name, diagnosis = scenario_check
     said = headline(diagnosis)

@@ -17,14 +17,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from cryptography import x509
 
-from cpwatch.connect import api_from_kubeconfig
+from cpwatch.cluster.connect import api_from_kubeconfig
 from cpwatch.errors import NoAnswerError
-from cpwatch.kubeapi import METADATA_LIST
+from cpwatch.cluster.kubeapi import METADATA_LIST
 from cpwatch.probes import health, interceptors, static_pods
 from cpwatch.probes.context import ProbeContext, pod_consistently
 from cpwatch.settings import Settings
 from cpwatch.timeutil import Deadline
-from cpwatch.webhookrules import Write
+from cpwatch.probes.webhookrules import Write
 from tests.fakecluster import FakeCluster
 from tests.fakecluster.health import CHECKS
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from cpwatch.connect import api_from_kubeconfig
+from cpwatch.cluster.connect import api_from_kubeconfig
 from cpwatch.errors import ApiStatusError, BadResponseError, NoAnswerError
 from cpwatch.probes import admission_webhooks, aggregated_apis, etcd_db_size, etcd_write, terminating_pods
 from cpwatch.probes.context import ProbeContext

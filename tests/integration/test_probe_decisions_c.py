@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from botocore.config import Config
 
-from cpwatch.connect import api_from_kubeconfig
+from cpwatch.cluster.connect import api_from_kubeconfig
 from cpwatch.errors import AwsAccessDeniedError, BadResponseError, ForbiddenError
 from cpwatch.probes import deployment_canary, ec2_instances, eks_metrics, scheduler_canary, serviceaccount_canary
 from cpwatch.probes.context import ProbeContext

@@ -57,7 +57,7 @@ def test_transforms_expand_foreach_before_sam():
 def test_function(function):
     assert {k: function[k] for k in ("CodeUri", "Handler", "Runtime", "Architectures", "Timeout")} == {
         "CodeUri": "functions/cpwatch/",
-        "Handler": "cpwatch.handler.lambda_handler",
+        "Handler": "cpwatch.entry.handler.lambda_handler",
         "Runtime": "python3.13",
         "Architectures": ["arm64"],
         "Timeout": 50,
@@ -431,7 +431,7 @@ def test_dashboard_searches_every_metric_with_its_dimensions(dashboard):
 
 
 def test_dashboard_shows_the_vended_series_cpwatch_reads():
-    from cpwatch.second_opinion import APISERVER_SERIES, EARLY_WARNING_SERIES, SCHEDULER_SERIES
+    from cpwatch.entry.second_opinion import APISERVER_SERIES, EARLY_WARNING_SERIES, SCHEDULER_SERIES
 
     read = {series.name for series in (*EARLY_WARNING_SERIES, *SCHEDULER_SERIES, *APISERVER_SERIES)}
     assert read <= VENDED_ON_DASHBOARD

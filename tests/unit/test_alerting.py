@@ -1,6 +1,6 @@
 from datetime import datetime, timedelta, timezone
 
-from cpwatch.alerting import AlertPolicy, ClusterState, Look, TransitionKind, step
+from cpwatch.telling.alerting import AlertPolicy, ClusterState, Look, TransitionKind, step
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
 POLICY = AlertPolicy(confirm_looks=2, recovery_runs=3, reminder_hours=4)

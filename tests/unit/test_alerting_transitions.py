@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from cpwatch.alerting import (
+from cpwatch.telling.alerting import (
     AlertPolicy,
     ClusterState,
     ComponentState,

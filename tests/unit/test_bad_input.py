@@ -19,9 +19,9 @@ from dataclasses import fields
 import yaml
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from cpwatch.connect import api_from_kubeconfig
+from cpwatch.cluster.connect import api_from_kubeconfig
 from cpwatch.errors import ConfigError
-from cpwatch.invocation import EventError, Invocation, Target, parse_event
+from cpwatch.entry.invocation import EventError, Invocation, Target, parse_event
 from cpwatch.settings import (
     ENV_PREFIX,
     DeploymentSettings,

@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta, timezone
 
-from cpwatch.clientcert import ClientCertificate, observations, read
+from cpwatch.cluster.clientcert import ClientCertificate, observations, read
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 

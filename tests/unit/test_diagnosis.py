@@ -2,7 +2,7 @@
 
 import pytest
 
-from cpwatch.diagnosis import Verdict, diagnose, overall, root_cause
+from cpwatch.judging.diagnosis import Verdict, diagnose, overall, root_cause
 from cpwatch.findings import Component, observe
 
 A, E, K, S, N = (Component.APISERVER, Component.ETCD, Component.CONTROLLER_MANAGER, Component.SCHEDULER,

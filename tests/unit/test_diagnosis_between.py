@@ -3,7 +3,7 @@ one finding it is about, with everything else healthy."""
 
 import pytest
 
-from cpwatch.diagnosis import Confidence, Verdict, diagnose, overall, root_cause
+from cpwatch.judging.diagnosis import Confidence, Verdict, diagnose, overall, root_cause
 from cpwatch.findings import Component, observe
 
 A, E, K, S, X_ = (Component.APISERVER, Component.ETCD, Component.CONTROLLER_MANAGER, Component.SCHEDULER,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from cpwatch.diagnosis import ComponentVerdict, Confidence, Verdict, diagnose, overall, root_cause
+from cpwatch.judging.diagnosis import ComponentVerdict, Confidence, Verdict, diagnose, overall, root_cause
 from cpwatch.findings import Component, observe
 from cpwatch.probes.leader_leases import stale_after_s
 from cpwatch.settings import Settings

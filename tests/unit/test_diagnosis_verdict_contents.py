@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from cpwatch.diagnosis import Verdict, diagnose
+from cpwatch.judging.diagnosis import Verdict, diagnose
 from cpwatch.findings import CONTROL_PLANE, Component
 
 from .test_diagnosis_rules import ROWS

@@ -9,17 +9,17 @@ from types import SimpleNamespace
 
 import pytest
 
-from cpwatch.alerting import Severity, Transition, TransitionKind
-from cpwatch.check import diagnosis_from
+from cpwatch.telling.alerting import Severity, Transition, TransitionKind
+from cpwatch.judging.check import diagnosis_from
 from cpwatch.errors import ConfigError
-from cpwatch.evidencepack import evidence_command, evidence_pack
+from cpwatch.telling.evidencepack import evidence_command, evidence_pack
 from cpwatch.findings import Component, observe
-from cpwatch.history import parse_at
+from cpwatch.telling.history import parse_at
 from cpwatch.identity import ClusterIdentity
-from cpwatch.kubeapi import TransferStats
-from cpwatch.notification import EVIDENCE_MAX_CHARS, build_notification, event_id
-from cpwatch.report import to_dict
-from cpwatch.runner import ProbeResult
+from cpwatch.cluster.kubeapi import TransferStats
+from cpwatch.telling.notification import EVIDENCE_MAX_CHARS, build_notification, event_id
+from cpwatch.telling.report import to_dict
+from cpwatch.probes.runner import ProbeResult
 
 A, E, K, S, X = (Component.APISERVER, Component.ETCD, Component.CONTROLLER_MANAGER, Component.SCHEDULER,
                  Component.EXTENSIONS)

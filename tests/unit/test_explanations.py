@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from cpwatch.check import _diagnosis
-from cpwatch.explanations import ROWS, Effect, explain
+from cpwatch.judging.check import _diagnosis
+from cpwatch.judging.explanations import ROWS, Effect, explain
 from cpwatch.findings import Component, observe
 
 A, E, K, S, N, X_ = (Component.APISERVER, Component.ETCD, Component.CONTROLLER_MANAGER, Component.SCHEDULER,

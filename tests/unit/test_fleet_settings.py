@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from cpwatch.discovery import Partition, TagRule
+from cpwatch.entry.discovery import Partition, TagRule
 from cpwatch.errors import ConfigError
-from cpwatch.invocation import Target, parse_event
-from cpwatch.schedules import ScheduleTemplate, schedule_input, schedule_name
+from cpwatch.entry.invocation import Target, parse_event
+from cpwatch.entry.schedules import ScheduleTemplate, schedule_input, schedule_name
 from cpwatch.settings import fleet_settings_from_env
 
 GOOD = {

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "functions" / "cpwatch"
 FUNCTION_REQUIREMENTS_IN = SOURCE / "requirements.in"
 FUNCTION_REQUIREMENTS_TXT = SOURCE / "requirements.txt"
-LAMBDA_ENTRY = "cpwatch.handler"  # template.yaml's Handler: cpwatch.handler.lambda_handler
+LAMBDA_ENTRY = "cpwatch.entry.handler"  # template.yaml's Handler: cpwatch.entry.handler.lambda_handler
 CLI_ONLY = {"kubernetes", "cryptography", "pyyaml"}
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from cpwatch.invocation import EventError, Target, parse_event
+from cpwatch.entry.invocation import EventError, Target, parse_event
 
 EVENTS = Path(__file__).parents[2] / "events"
 

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from cpwatch.errors import ConfigError
-from cpwatch.exec_credentials import parse_exec_credential
-from cpwatch.kubeconfig import load_kubeconfig
+from cpwatch.cluster.exec_credentials import parse_exec_credential
+from cpwatch.cluster.kubeconfig import load_kubeconfig
 
 CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 CA_DATA = base64.b64encode(CA.encode()).decode()

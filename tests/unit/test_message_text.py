@@ -8,14 +8,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from cpwatch.alerting import Severity, Transition, TransitionKind
-from cpwatch.check import diagnosis_from
+from cpwatch.telling.alerting import Severity, Transition, TransitionKind
+from cpwatch.judging.check import diagnosis_from
 from cpwatch.findings import Component, observe
 from cpwatch.identity import ClusterIdentity
-from cpwatch.kubeapi import TransferStats
-from cpwatch.notification import build_notification
-from cpwatch.report import to_dict
-from cpwatch.runner import ProbeResult
+from cpwatch.cluster.kubeapi import TransferStats
+from cpwatch.telling.notification import build_notification
+from cpwatch.telling.report import to_dict
+from cpwatch.probes.runner import ProbeResult
 
 A, E, K, S, X, C = (Component.APISERVER, Component.ETCD, Component.CONTROLLER_MANAGER, Component.SCHEDULER,
                     Component.EXTENSIONS, Component.CHECKER)

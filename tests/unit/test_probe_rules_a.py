@@ -20,7 +20,7 @@ import pytest
 
 from cpwatch.errors import CannotConnectError, NoAnswerError
 from cpwatch.findings import Component
-from cpwatch.kubeapi import KubeApi, Response
+from cpwatch.cluster.kubeapi import KubeApi, Response
 from cpwatch.probes import health
 from cpwatch.probes.context import (
     ProbeContext, RunCache, bounded_write, condition, entries, examples, field, lease_path, ms, whole, whole_number)

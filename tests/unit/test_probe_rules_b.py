@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import pytest
 
-from cpwatch.control_plane_writes import CONTROL_PLANE_WRITES
+from cpwatch.probes.control_plane_writes import CONTROL_PLANE_WRITES
 from cpwatch.errors import ApiStatusError, BadResponseError, ForbiddenError, ServerError
 from cpwatch.findings import Component
 from cpwatch.probes import admission_webhooks, etcd_db_size
 from cpwatch.probes.context import ProbeContext
 from cpwatch.probes.interceptors import WebhookView
 from cpwatch.probes.refused_writes import blocked, intercepted_reaction, observations_for
-from cpwatch.refusals import Cause, Refusal
+from cpwatch.probes.refusals import Cause, Refusal
 from cpwatch.settings import Settings
-from cpwatch.webhookrules import Write, parse_configuration
+from cpwatch.probes.webhookrules import Write, parse_configuration
 
 SETTINGS = Settings(namespace="watcher")
 TARGET = "ConfigMap watcher/cpwatch-heartbeat"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cpwatch.errors import status_error_class
-from cpwatch.refusals import Cause, classify
+from cpwatch.probes.refusals import Cause, classify
 
 RECORDINGS = Path(__file__).parents[1] / "data" / "real-control-plane"
 

@@ -7,9 +7,9 @@ from datetime import datetime, timezone
 import pytest
 
 from cpwatch.aws.eks_cluster import ClusterInfo, cluster_info
-from cpwatch.check import blind_diagnosis
+from cpwatch.judging.check import blind_diagnosis
 from cpwatch.findings import Component, observe
-from cpwatch.second_opinion import APISERVER_SERIES, EARLY_WARNING_SERIES, SCHEDULER_SERIES, plan
+from cpwatch.entry.second_opinion import APISERVER_SERIES, EARLY_WARNING_SERIES, SCHEDULER_SERIES, plan
 from cpwatch.settings import Settings
 
 A, E, K, S = Component.APISERVER, Component.ETCD, Component.CONTROLLER_MANAGER, Component.SCHEDULER

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from cpwatch.errors import ForbiddenError
-from cpwatch.kubeapi import Response, raise_for_status_of, status_answer
+from cpwatch.cluster.kubeapi import Response, raise_for_status_of, status_answer
 
 STATUS = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
           "message": "forbidden: User \"x\" cannot get path \"/readyz\"", "reason": "Forbidden", "details": {}, "code": 403}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from cpwatch.check import _diagnosis
-from cpwatch.cli import main, terminal_style
+from cpwatch.judging.check import _diagnosis
+from cpwatch.entry.cli import main, terminal_style
 from cpwatch.findings import CATALOGUE, Component, observe
 from cpwatch.runbooks import CONTROLLER_MANAGER
-from cpwatch.textreport import DEFAULT_WIDTH, Style, cut_at_word, explain_text, to_text
+from cpwatch.telling.textreport import DEFAULT_WIDTH, Style, cut_at_word, explain_text, to_text
 
 K = Component.CONTROLLER_MANAGER
 

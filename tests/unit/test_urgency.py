@@ -8,13 +8,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from cpwatch.alerting import Look, Notices
-from cpwatch.check import diagnosis_from
+from cpwatch.telling.alerting import Look, Notices
+from cpwatch.judging.check import diagnosis_from
 from cpwatch.findings import Component, observe
-from cpwatch.kubeapi import TransferStats
-from cpwatch.report import to_dict
-from cpwatch.runner import ProbeResult
-from cpwatch.urgency import between_components, looks_of
+from cpwatch.cluster.kubeapi import TransferStats
+from cpwatch.telling.report import to_dict
+from cpwatch.probes.runner import ProbeResult
+from cpwatch.telling.urgency import between_components, looks_of
 
 A, E, K, S, X, C, N = (Component.APISERVER, Component.ETCD, Component.CONTROLLER_MANAGER, Component.SCHEDULER,
                        Component.EXTENSIONS, Component.CHECKER, Component.NODE)

@@ -17,10 +17,10 @@ from cpwatch.aws.vended_metrics import (
     Series,
     VendedMetrics,
 )
-from cpwatch.diagnosis import Confidence, Verdict, diagnose
+from cpwatch.judging.diagnosis import Confidence, Verdict, diagnose
 from cpwatch.findings import Component, observe
 from cpwatch.settings import Settings
-from cpwatch.vended_rules import apiserver_findings, scheduler_findings, storage_findings
+from cpwatch.judging.vended_rules import apiserver_findings, scheduler_findings, storage_findings
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 SETTINGS = Settings()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from cpwatch.webhookrules import Write, parse_configuration, selector_matches
+from cpwatch.probes.webhookrules import Write, parse_configuration, selector_matches
 
 RECORDINGS = Path(__file__).parents[1] / "data" / "real-control-plane"
 

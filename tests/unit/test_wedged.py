@@ -8,12 +8,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from cpwatch import wedged
-from cpwatch.check import diagnosis_from, with_observations
-from cpwatch.diagnosis import Confidence, Verdict
+from cpwatch.judging import wedged
+from cpwatch.judging.check import diagnosis_from, with_observations
+from cpwatch.judging.diagnosis import Confidence, Verdict
 from cpwatch.findings import Component, observe
-from cpwatch.kubeapi import TransferStats
-from cpwatch.runner import ProbeResult
+from cpwatch.cluster.kubeapi import TransferStats
+from cpwatch.probes.runner import ProbeResult
 
 A, E, K, S = Component.APISERVER, Component.ETCD, Component.CONTROLLER_MANAGER, Component.SCHEDULER
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)

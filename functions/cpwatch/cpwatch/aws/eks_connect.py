@@ -11,9 +11,9 @@ from datetime import datetime
 
 import boto3
 
-from ..connect import ssl_context_for_ca
+from ..cluster.connect import ssl_context_for_ca
 from ..errors import AwsUnavailableError, EksClusterNotServingError
-from ..kubeapi import KubeApi
+from ..cluster.kubeapi import KubeApi
 from ..timeutil import Deadline
 from .clients import aws_client, check_region
 from .eks_cluster import ClusterInfo, check_cluster_name, describe_cluster

@@ -13,11 +13,11 @@ endpoint.
 
 from __future__ import annotations
 
-from ..control_plane_writes import CONTROL_PLANE_WRITES
+from .control_plane_writes import CONTROL_PLANE_WRITES
 from ..errors import ForbiddenError
 from ..findings import Component, Observation, Status, observe
-from ..kubeapi import FROM_CACHE
-from ..webhookrules import Webhook
+from ..cluster.kubeapi import FROM_CACHE
+from .webhookrules import Webhook
 from .context import ProbeContext, entries, examples, field
 from .interceptors import webhooks
 

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import ApiError, CannotConnectError, DeadlineExceededError, NoAnswerError
 from ..findings import Component, Observation, observe
-from ..kubeapi import Response, raise_for_status_of
+from ..cluster.kubeapi import Response, raise_for_status_of
 from .apiserver_identities import identities
 from .health import livez_answer
 from .context import ProbeContext

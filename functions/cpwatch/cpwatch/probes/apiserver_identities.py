@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..findings import Component, Observation, observe
-from ..kubeapi import FROM_CACHE
+from ..cluster.kubeapi import FROM_CACHE
 from ..settings import Settings
 from .context import ProbeContext, entries, field, lease_path, whole
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, TypeVar
 
-from ..kubeapi import JSON, KubeApi
+from ..cluster.kubeapi import JSON, KubeApi
 from ..settings import Settings
 from ..timeutil import parse_k8s_time
 

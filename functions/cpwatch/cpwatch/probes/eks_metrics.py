@@ -21,7 +21,7 @@ import time
 
 from ..errors import ApiError, BadResponseError
 from ..findings import Component, Observation, observe
-from ..kubeapi import Response, one_line, raise_for_status_of, status_answer
+from ..cluster.kubeapi import Response, one_line, raise_for_status_of, status_answer
 from .context import ProbeContext
 from .eksmetrics import (
     KCM_PATH,

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from ..errors import ApiStatusError, NoAnswerError, NotFoundError
 from ..findings import Component, Observation, observe
-from ..kubeapi import MERGE_PATCH
-from ..refusals import Cause, classify
+from ..cluster.kubeapi import MERGE_PATCH
+from .refusals import Cause, classify
 from ..timeutil import format_k8s_time
-from ..webhookrules import Write
+from .webhookrules import Write
 from .context import MANAGED_BY, ProbeContext, bounded_write, ms
 from .interceptors import webhooks
 from .refused_writes import WEBHOOK_INTERCEPTS, blocked, observations_for

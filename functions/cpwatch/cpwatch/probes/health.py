@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from ..errors import ApiError, CannotConnectError, CertificateValidityError, NoAnswerError
 from ..findings import Component, Observation, observe
-from ..kubeapi import Response, one_line, status_answer
+from ..cluster.kubeapi import Response, one_line, status_answer
 from ..timeutil import format_k8s_time
 from .context import ProbeContext, ms
 from .healthtext import HealthReport, parse_health_text

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ApiError
-from ..webhookrules import Webhook, Write, parse_configuration
+from .webhookrules import Webhook, Write, parse_configuration
 from .context import ProbeContext, entries
 
 _CONFIGURATIONS = (

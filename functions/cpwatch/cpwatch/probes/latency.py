@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 
 from ..findings import Component, Observation, observe
-from ..kubeapi import raise_for_status_of
+from ..cluster.kubeapi import raise_for_status_of
 from .context import ProbeContext, lease_path, ms
 
 _PATH = lease_path("kube-system", "kube-scheduler")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..errors import NotFoundError
 from ..findings import Component, Observation, observe
 from ..settings import Settings
-from ..webhookrules import Write
+from .webhookrules import Write
 from .context import ProbeContext, field, whole
 from .interceptors import intercepted_by
 from .leader_renewal import LEASES, lease_at_start

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from ..errors import ApiStatusError, NotFoundError
 from ..findings import Component, Observation, observe
-from ..kubeapi import FROM_CACHE
-from ..webhookrules import Write
+from ..cluster.kubeapi import FROM_CACHE
+from .webhookrules import Write
 from .context import ProbeContext, condition, examples, field, lease_path, whole
 from .interceptors import intercepted_by
 from .leader_renewal import lease_at_start

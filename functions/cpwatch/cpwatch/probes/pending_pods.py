@@ -23,9 +23,9 @@ only those still so there are reported.
 from __future__ import annotations
 
 from ..findings import Component, Observation, observe
-from ..kubeapi import FROM_CACHE
-from ..refusals import classify_message
-from ..webhookrules import Write
+from ..cluster.kubeapi import FROM_CACHE
+from .refusals import classify_message
+from .webhookrules import Write
 from .context import ProbeContext, condition, examples, field, pod_consistently, whole
 from .interceptors import intercepted_by
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..errors import ApiStatusError
 from ..findings import Component, Observation, observe
-from ..refusals import Cause, Refusal, classify
+from .refusals import Cause, Refusal, classify
 from .context import ProbeContext
 from .interceptors import webhooks
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..errors import ApiStatusError, BadResponseError, NotFoundError
 from ..findings import Component, Observation, observe
-from ..webhookrules import Write
+from .webhookrules import Write
 from .context import MANAGED_BY, ProbeContext, field, ms
 from .leader_renewal import mark_at_start, renewed_since
 from .refused_writes import intercepted_reaction, observations_for

@@ -9,7 +9,7 @@ pod per node (thousands on a large cluster), so the list comes from the apiserve
 from __future__ import annotations
 
 from ..findings import Component, Observation, observe
-from ..kubeapi import FROM_CACHE
+from ..cluster.kubeapi import FROM_CACHE
 from .context import ProbeContext, condition, entries, field, pod_consistently, whole_number
 
 _COMPONENTS = {

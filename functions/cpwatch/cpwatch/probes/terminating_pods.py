@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from ..errors import BadResponseError, NotFoundError
 from ..findings import Component, Observation, observe
-from ..kubeapi import FROM_CACHE, METADATA_LIST, TABLE
+from ..cluster.kubeapi import FROM_CACHE, METADATA_LIST, TABLE
 from .context import ProbeContext, condition, entries, examples, field, pod_consistently, whole, whole_number
 
 _TERMINATING_STATUSES = ("Terminating", "Unknown")
