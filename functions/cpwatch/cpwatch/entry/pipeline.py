@@ -4,7 +4,7 @@ Called by handler.lambda_handler (and by tests and the demo with their own Depen
 `handle` never raises for bad input (it answers {"status": "rejected"}); each cluster is
 checked concurrently under its own deadline, derived from the Lambda's remaining time.
 Per cluster, in order: name it by its ARN (identity.py), claim the scheduler execution (a
-redelivered event does nothing), look (looking.py), count a leader that renews but does not work
+redelivered event does nothing), look (look.py), count a leader that renews but does not work
 (wedged.py), turn the look into alert state (urgency.py, alerting.py), confirm a new failure
 with a second look, store the run and the alert state (conditional on its version), publish the
 notifications of the transitions (kept in an outbox until SNS accepts them), and always emit the
@@ -27,7 +27,6 @@ from ..telling import alerting, urgency
 from ..telling.alerting import CHECKER, AlertPolicy, ClusterState, Look, Severity, Transition
 from ..judging.check import Diagnosis, with_observations
 from ..errors import AwsError, ConfigError
-from ..telling.evidencepack import evidence_command, packs_for
 from ..identity import ClusterIdentity, cluster_identity
 from .invocation import EventError, Invocation, Target, parse_event, parse_targets
 from .look import Connector, RememberedClusterInfo, look
@@ -193,14 +192,13 @@ def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, se
     document = to_dict(diagnosis)
     run_id = secrets.token_hex(4)
     stored_at = deps.clock()
-    packs = packs_for(cluster, connections.info, transitions, policy.looks_to_alarm, document, stored_at,
-                      policy.warning_after_minutes)
+    packs, command = _evidence(cluster, connections, transitions, policy, document, stored_at)
     alerts = tuple({"component": t.component, "kind": t.kind.value, "severity": t.severity.value} for t in transitions)
     stored = _store_run(deps, cluster, document, run_id, invocation, notes, stored_at, packs, alerts)
     if stored_state is not None and deps.store is not None:
         delivery = deliver(deps.store, deps.sns, deployment.topic_arn, cluster, stored_state, state, stalls,
                            _announced(transitions, deployment), document, deployment.dashboard_url, deps.clock,
-                           notes, packs, evidence_command(cluster, stored_at))
+                           notes, packs, command)
     else:
         notes.append("alert state not available: transitions not notified (counted as undelivered while a "
                      "component looks bad: the notifications-undelivered alarm pages)")
@@ -215,6 +213,17 @@ def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, se
     return ClusterOutcome(target.cluster, document["overall"], document.get("root_cause"),
                           tuple(f"{t.component}:{t.kind.value}" for t in transitions), delivery.published, stored,
                           tuple(notes), cluster.arn)
+
+
+def _evidence(cluster: ClusterIdentity, connections: RememberedClusterInfo, transitions: list[Transition], policy: AlertPolicy,
+              document: dict, stored_at: datetime) -> tuple[dict[str, str], str | None]:
+    """The run's evidence packs and the command that prints them again; none without transitions."""
+    if not transitions:
+        return {}, None
+    from ..telling.evidencepack import evidence_command, packs_for  # only runs with transitions (cold start)
+    packs = packs_for(cluster, connections.info, transitions, policy.looks_to_alarm, document, stored_at,
+                      policy.warning_after_minutes)
+    return packs, evidence_command(cluster, stored_at)
 
 
 def _needs_second_look(state: ClusterState, diagnosis: Diagnosis, policy: AlertPolicy) -> bool:

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from ..aws.control_plane_logs import LogExcerpt, read_component_log
 from ..aws.eks_cluster import ClusterInfo
 from ..aws.vended_metrics import (
     APISERVER_REQUESTS,
@@ -42,7 +41,9 @@ from ..errors import AwsAccessDeniedError, AwsError, ConfigError
 from ..findings import Component, Observation, observe
 from ..settings import Settings
 from ..timeutil import Deadline
-from ..judging.vended_rules import apiserver_findings, scheduler_findings, storage_findings
+
+if TYPE_CHECKING:
+    from ..aws.control_plane_logs import LogExcerpt
 
 EARLY_WARNING_SERIES = (APISERVER_REQUESTS, APISERVER_REQUESTS_5XX, APISERVER_REQUESTS_429, STORAGE_SIZE)
 SCHEDULER_SERIES = (SCHEDULER_PENDING, SCHEDULER_PENDING_GATED, SCHEDULER_ATTEMPTS)
@@ -184,6 +185,7 @@ class SecondOpinion:
             return [self._metrics_problem]
         if self._metrics is None:
             return []
+        from ..judging.vended_rules import apiserver_findings, scheduler_findings, storage_findings  # cold start
         return [*storage_findings(self._metrics, self._settings),
                 *apiserver_findings(self._metrics, self._settings, wanted.serving_wanted),
                 *scheduler_findings(self._metrics, self._settings)]
@@ -214,6 +216,7 @@ class SecondOpinion:
             return [self._sources_problem] if self._sources_problem else []
         if self._deadline.remaining() < MIN_SECONDS_FOR_A_READ:
             return [observe("PROBE_TIMED_OUT", Component.CHECKER, probe=f"control_plane_logs {log_type}")]
+        from ..aws.control_plane_logs import read_component_log  # only runs that read a log (cold start)
         start = self._now - timedelta(seconds=self._settings.control_plane_log_window_s)
         try:
             excerpt = read_component_log(sources.logs, self._cluster, log_type, start, self._now,

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client.parser import text_string_to_metric_families
+from .prometheus_text import metric_families
 
 GROUP_PATH = "/apis/metrics.eks.amazonaws.com/v1"
 KCM_PATH = f"{GROUP_PATH}/kcm/container/metrics"
@@ -153,7 +153,8 @@ def _samples(text: str, families: tuple[str, ...]) -> list[tuple[str, dict[str, 
     lines = [line for line in text.splitlines() if line.startswith(wanted) or line.startswith(types)]
     try:
         return [(sample.name, dict(sample.labels), float(sample.value))
-                for family in text_string_to_metric_families("\n".join(lines) + "\n")
+                for family in metric_families("\n".join(lines) + "\n")
                 for sample in family.samples if sample.value == sample.value]  # not NaN
     except ValueError as error:
         raise MetricsTextError(f"not Prometheus text: {str(error)[:120]}") from None
+

@@ -7,16 +7,15 @@ changed over releases: etcd_db_total_size_in_bytes (to 1.25), then
 apiserver_storage_db_total_size_in_bytes, then apiserver_storage_size_bytes (1.28 and later).
 /metrics is large (hundreds of KB), so the registry runs this probe once every
 metrics_interval_s, not every run; only the lines of those metrics are parsed, with
-prometheus_client's parser.
+prometheus_client's parser (prometheus_text.py).
 """
 
 from __future__ import annotations
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from ..errors import BadResponseError
 from ..findings import Component, Observation, observe
 from .context import ProbeContext
+from .prometheus_text import metric_families
 
 SIZE_METRICS = ("apiserver_storage_size_bytes", "apiserver_storage_db_total_size_in_bytes",
                 "etcd_db_total_size_in_bytes")
@@ -46,7 +45,7 @@ def _largest_size(text: str) -> tuple[str | None, float]:
               or line.startswith(tuple(f"# TYPE {name} " for name in SIZE_METRICS))]
     sizes: dict[str, float] = {}
     try:
-        for family in text_string_to_metric_families("\n".join(wanted) + "\n"):
+        for family in metric_families("\n".join(wanted) + "\n"):
             for sample in family.samples:
                 if sample.name in SIZE_METRICS and sample.value == sample.value:  # not NaN
                     sizes[sample.name] = max(sizes.get(sample.name, 0.0), sample.value)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -29,9 +29,11 @@ from .alerting import ClusterState, Transition
 from ..aws.clients import aws_client
 from ..errors import PublishError
 from ..identity import ClusterIdentity
-from .notification import Notification, build_notification, sns_message
 from .store import OutboxEntry, StateConflictError, Store, StoredState, StoreError
 from ..judging.wedged import Streak
+
+if TYPE_CHECKING:
+    from .notification import Notification
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,7 @@ def deliver(store: Store, sns, topic_arn: str | None, cluster: ClusterIdentity, 
             failed.append(entry)
             continue
         try:
+            from .notification import Notification  # only when there is something to send (cold start)
             publish(sns, topic_arn, Notification.from_dict(entry.notification))
             delivered.append(entry)
         except PublishError as error:
@@ -113,6 +116,7 @@ def deliver(store: Store, sns, topic_arn: str | None, cluster: ClusterIdentity, 
 
 def outbox_entry(cluster: ClusterIdentity, transition: Transition, document: dict, dashboard_url: str | None,
                  evidence_pack: str | None = None, evidence_command: str | None = None) -> OutboxEntry:
+    from .notification import build_notification  # the message texts: only runs that notify need them
     notification = build_notification(cluster, transition, document, dashboard_url, evidence_pack=evidence_pack,
                                       evidence_command=evidence_command if evidence_pack else None)
     key = f"{cluster.arn}/{transition.component}/{transition.kind.value}/{transition.at.isoformat()}"
@@ -125,6 +129,7 @@ def publish(sns_client, topic_arn: str, notification: Notification) -> str:
     `sns_client`: None makes one with aws_client (bounded timeouts and retries) in the
     topic's region.
     """
+    from .notification_size import sns_message
     if sns_client is None:
         sns_client = _default_client(topic_arn)
     try:
