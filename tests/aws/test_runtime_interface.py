@@ -231,7 +231,8 @@ def test_cpwatch_handler_checks_a_cluster_importing_only_what_its_build_ships(ru
     unknown = sorted(module for module in modules - attempted_only if module not in provided_by)
     imported = {normalized(dist) for module in modules - attempted_only - set(unknown) for dist in provided_by[module]}
 
-    assert {"boto3", "aws-lambda-powertools"} <= imported  # importtime was read (prometheus-client: only runs that parse metrics)
+    # importtime was read (prometheus-client is imported only by runs that parse metrics)
+    assert {"boto3", "aws-lambda-powertools"} <= imported
     assert "kubernetes" not in modules
     assert unknown == [], (unknown, sorted(modules))
     assert imported - shipped - runtime_own - OPTIONAL_IMPORTS_OF_SHIPPED == set()

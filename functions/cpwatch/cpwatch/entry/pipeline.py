@@ -215,8 +215,8 @@ def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, se
                           tuple(notes), cluster.arn)
 
 
-def _evidence(cluster: ClusterIdentity, connections: RememberedClusterInfo, transitions: list[Transition], policy: AlertPolicy,
-              document: dict, stored_at: datetime) -> tuple[dict[str, str], str | None]:
+def _evidence(cluster: ClusterIdentity, connections: RememberedClusterInfo, transitions: list[Transition],
+              policy: AlertPolicy, document: dict, stored_at: datetime) -> tuple[dict[str, str], str | None]:
     """The run's evidence packs and the command that prints them again; none without transitions."""
     if not transitions:
         return {}, None
