@@ -48,7 +48,7 @@ soak: venv
 
 # Benchmarks (~10 min): prints a table, writes bench/results.json. kubectl at 5,000 nodes needs
 # ~17 GB RAM; with less, the same list requests are made from Python instead.
-# BENCH_ARGS: --only large,cold,warm,cost,latency,fleet,reconcile | --quick | --markdown bench/RESULTS.md
+# BENCH_ARGS: --only large,work,cold,warm,cost,latency,fleet,reconcile | --quick | --markdown bench/RESULTS.md
 bench: venv
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 

@@ -1,8 +1,8 @@
 """`make bench`: every benchmark of issue 5, one table, bench/results.json.
 
-    python -m bench.run [--only large,cold,warm,cost,latency,fleet,reconcile] [--quick] [--markdown PATH]
+    python -m bench.run [--only large,work,cold,warm,cost,latency,fleet,reconcile] [--quick] [--markdown PATH]
 
-Sections: large clusters (bench/large.py), cold start (coldstart.py), warm runs (warm.py), cost
+Sections: large clusters (bench/large.py), apiserver work per check (apiserver_work.py), cold start (coldstart.py), warm runs (warm.py), cost
 model (cost.py, from the warm figures), detection latency (latency.py), fleet (fleet.py), fleet
 in one stack: discovery's reconcile, IAM policy size, blind to page, artifact (reconcile.py).
 Ratios are measured in the same run, side by side. --quick shrinks every section (for trying the
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .common import REPO, Figures, machine
 
-SECTIONS = ("large", "cold", "warm", "cost", "latency", "fleet", "reconcile")
+SECTIONS = ("large", "work", "cold", "warm", "cost", "latency", "fleet", "reconcile")
 RESULTS = REPO / "bench" / "results.json"
 
 
@@ -48,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
 
         print("== large clusters", flush=True)
         large.run(figures, sizes=(100, 1000) if args.quick else large.SIZES, runs=1 if args.quick else large.RUNS_PER_MODE)
+
+    if "work" in only:
+        from . import apiserver_work
+
+        print("== apiserver work per check", flush=True)
+        apiserver_work.run(figures, sizes=(2_000,) if args.quick else apiserver_work.SIZES)
 
     needs_aws = [s for s in ("cold", "warm", "cost", "latency", "fleet") if s in only]
     if needs_aws:
