@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 
 from ..cluster import clientcert
-from ..judging.check import Diagnosis, blind_diagnosis, run_check
+from ..judging.check import ContextResult, blind_diagnosis, run_check
 from ..cluster.connect import api_for_context
 from ..errors import ConfigError, CredentialsError
 from ..cluster.exec_credentials import credentials_observation
@@ -26,14 +25,6 @@ log = logging.getLogger(__name__)
 
 # A context's thread still running this long after the deadline is reported as timed out.
 _JOIN_GRACE_S = 0.2
-
-
-@dataclass(frozen=True)
-class ContextResult:
-    context: str
-    diagnosis: Diagnosis
-    seconds: float  # connecting (credentials included) and checking
-    usable: bool = True  # False: the kubeconfig entry or its credentials failed; nothing was sent
 
 
 def check_context(kubeconfig, name: str, settings: Settings, deadline: Deadline, read_only: bool) -> ContextResult:

@@ -55,6 +55,15 @@ class Diagnosis:
         return self.components[self.root_cause].key_finding()
 
 
+@dataclass(frozen=True)
+class ContextResult:
+    """The diagnosis of one kubeconfig context (`cpwatch check --all-contexts`, entry/multicheck.py)."""
+    context: str
+    diagnosis: Diagnosis
+    seconds: float  # connecting (credentials included) and checking
+    usable: bool = True  # False: the kubeconfig entry or its credentials failed; nothing was sent
+
+
 def selected_probes(read_only: bool, periodic_due: bool = True) -> tuple[Probe, ...]:
     return tuple(probe for probe in PROBES
                  if not (read_only and probe.writes) and not (probe.periodic and not periodic_due))

@@ -18,7 +18,7 @@ from ..findings import Component, Observation, ordered
 from .headline import headline, summary
 
 if TYPE_CHECKING:
-    from ..entry.multicheck import ContextResult
+    from ..judging.check import ContextResult
 
 SCHEMA_VERSION = 1
 

@@ -25,7 +25,7 @@ from .textformat import display_name
 
 if TYPE_CHECKING:
     from ..judging.check import Diagnosis
-    from ..entry.multicheck import ContextResult
+    from ..judging.check import ContextResult
 
 DEFAULT_WIDTH = 100
 MIN_WIDTH = 40
