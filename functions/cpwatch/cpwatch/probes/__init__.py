@@ -3,7 +3,8 @@
 `writes` marks active probes (they change objects in the checker's namespace); read-only mode
 skips them. `periodic` marks probes that read something large: they run once per
 settings.metrics_interval_s (check.py decides). The runner (runner.py) runs each with the same
-signature and owns their deadline.
+signature and owns their deadline; each probe module is called only through this registry,
+by judging/check.py (and its own tests).
 """
 
 from __future__ import annotations
