@@ -1,44 +1,36 @@
-"""Decisions of the health probe, the webhook view and the static-pod probe, each where only it
-decides (issue 12, mutation testing). Each test runs the real probe against the fake control plane.
+"""The health probe (probes/health.py) against the fake control plane, one decision a test (issue 12).
 
 The health probe asks /livez?verbose, then /readyz?verbose, then /livez/etcd: here /livez answers
 and a later request does not, or answers something else: a readiness check failing on its own
 (graceful shutdown), a process that freezes or stops between two requests, a token that expires
 between them, RBAC that allows the public health paths but not /livez/etcd, a throttled
-/livez/etcd, and a skewed clock. The webhook view (interceptors.py) is read once per run and keeps
-what it read before an error; the static-pod probe judges a pod the watch cache shows not Ready by
-a consistent read.
+/livez/etcd, a skewed clock, and a serving certificate that is not valid. Each test runs the real
+probe (mutation testing).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from cpwatch.cluster.connect import api_from_kubeconfig
-from cpwatch.errors import NoAnswerError
-from cpwatch.cluster.kubeapi import METADATA_LIST
-from cpwatch.probes import health, interceptors, static_pods
-from cpwatch.probes.context import ProbeContext, pod_consistently
+from cpwatch.probes import health
 from cpwatch.settings import Settings
-from cpwatch.timeutil import Deadline
-from cpwatch.probes.webhookrules import Write
 from tests.fakecluster import FakeCluster
 from tests.fakecluster.health import CHECKS
 
-REQUEST_TIMEOUT_S = 1.0
+from .helpers import context_of
+
 HOOK = "poststarthook/rbac/bootstrap-roles"
 OTHER_HOOK = "poststarthook/bootstrap-controller"
 
 
 def probe_health(fc: FakeCluster, tmp_path, token: str | None = None, settings: Settings = Settings()):
     """The health probe's observations, through a client built from a kubeconfig as cpwatch's."""
-    kubeconfig = fc.write_kubeconfig(tmp_path / "kubeconfig", token=token)
-    api, _ = api_from_kubeconfig(str(kubeconfig), None, REQUEST_TIMEOUT_S, Deadline.after(20))
+    ctx, api = context_of(fc, tmp_path, settings, token)
     try:
-        return health.probe(ProbeContext(api, settings, run_id="a"))
+        return health.probe(ctx)
     finally:
         api.close()
 
@@ -230,157 +222,6 @@ def test_a_clock_skew_under_the_warning_is_not_reported(tmp_path):
     assert codes(observations) == [("APISERVER_LIVE", "apiserver"), ("ETCD_CHECK_PASSED", "etcd")]
 
 
-# --- interceptors: the cluster's admission webhooks, read once per run --------------------
-
-VALIDATING = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
-MUTATING = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
-POD_CREATE = Write("CREATE", "", "pods", namespace="default")
-
-
-def context_of(fc: FakeCluster, tmp_path, settings: Settings = Settings()) -> tuple[ProbeContext, object]:
-    kubeconfig = fc.write_kubeconfig(tmp_path / "kubeconfig")
-    api, _ = api_from_kubeconfig(str(kubeconfig), None, REQUEST_TIMEOUT_S, Deadline.after(20))
-    return ProbeContext(api, settings, run_id="a"), api
-
-
-def test_both_kinds_of_webhook_are_read_from_the_watch_cache_once_per_run(tmp_path):
-    with FakeCluster(nodes=1) as fc:
-        fc.add_failing_webhook("closed.example.org", configuration="closed", kind="validating")
-        fc.add_failing_webhook("open.example.org", configuration="open", kind="validating", failure_policy="Ignore")
-        fc.add_failing_webhook("mutator.example.org", configuration="mutator", kind="mutating")
-        ctx, api = context_of(fc, tmp_path)
-        fc.clear_requests()
-        try:
-            view = interceptors.webhooks(ctx)
-            assert interceptors.webhooks(ctx) is view
-        finally:
-            api.close()
-        asked = [(urlsplit(r.path).path, parse_qs(urlsplit(r.path).query)) for r in fc.requests]
-    assert asked == [(VALIDATING, {"resourceVersion": ["0"]}), (MUTATING, {"resourceVersion": ["0"]})]
-    assert view.error is None
-    assert sorted((w.name, w.kind, w.configuration, w.fail_closed) for w in view.webhooks) == [
-        ("closed.example.org", "validating", "closed", True), ("mutator.example.org", "mutating", "mutator", True),
-        ("open.example.org", "validating", "open", False)]
-    assert [w.name for w in view.fail_closed_on(POD_CREATE)] == ["closed.example.org", "mutator.example.org"]
-    assert view.fail_closed_on(Write("CREATE", "", "pods", namespace="elsewhere")) == []
-    assert view.named("open.example.org").fail_closed is False
-    assert view.named("no-such.example.org") is None
-
-
-def test_webhooks_read_before_an_error_are_kept_with_the_error(tmp_path):
-    with FakeCluster(nodes=1) as fc:
-        fc.add_failing_webhook("closed.example.org", configuration="closed", kind="validating")
-        fc.add_failing_webhook("mutator.example.org", configuration="mutator", kind="mutating")
-        fc.when_requested(MUTATING, lambda: fc.set_apiserver("hung"))
-        ctx, api = context_of(fc, tmp_path)
-        try:
-            view = interceptors.webhooks(ctx)
-            again = interceptors.webhooks(ctx)
-        finally:
-            api.close()
-    assert [w.name for w in view.webhooks] == ["closed.example.org"]
-    assert isinstance(view.error, NoAnswerError) and view.error.path == MUTATING
-    assert again is view
-
-
-# --- static control-plane pods ------------------------------------------------------------
-
-
-def static_pods_of(fc: FakeCluster, tmp_path) -> list[tuple[str, str, dict]]:
-    ctx, api = context_of(fc, tmp_path, Settings(page_size=2))
-    try:
-        return sorted(((o.code, o.component.value, dict(o.evidence)) for o in static_pods.probe(ctx)),
-                      key=lambda found: (found[0], found[1], found[2]["pod"]))
-    finally:
-        api.close()
-
-
-def test_ready_static_pods_are_reported_per_component(tmp_path):
-    with FakeCluster(nodes=1, static_pods=True) as fc:
-        fc.advance(5)
-        fc.add_pod("kube-system", "kube-proxy-x", node_name="node-a", labels={"tier": "control-plane",
-                                                                             "component": "kube-proxy"})
-        fc.add_pod("kube-system", "unlabelled", node_name="node-a", labels={"tier": "control-plane"})
-        observations = static_pods_of(fc, tmp_path)
-    assert observations == [
-        ("STATIC_POD_READY", "apiserver", {"pod": "kube-system/kube-apiserver-node-a", "restarts": 0}),
-        ("STATIC_POD_READY", "controller-manager",
-         {"pod": "kube-system/kube-controller-manager-node-a", "restarts": 0}),
-        ("STATIC_POD_READY", "etcd", {"pod": "kube-system/etcd-1-node-a", "restarts": 0}),
-        ("STATIC_POD_READY", "etcd", {"pod": "kube-system/etcd-2-node-a", "restarts": 0}),
-        ("STATIC_POD_READY", "etcd", {"pod": "kube-system/etcd-node-a", "restarts": 0}),
-        ("STATIC_POD_READY", "scheduler", {"pod": "kube-system/kube-scheduler-node-a", "restarts": 0})]
-
-
-def test_a_crashing_static_pod_is_not_ready_with_its_node_restarts_and_reason(tmp_path):
-    with FakeCluster(nodes=1, static_pods=True) as fc:
-        fc.advance(5)
-        fc.stop_etcd_members(1)
-        fc.advance(5)
-        observations = static_pods_of(fc, tmp_path)
-    not_ready = [o for o in observations if o[0] == "STATIC_POD_NOT_READY"]
-    assert not_ready == [("STATIC_POD_NOT_READY", "etcd", {
-        "pod": "kube-system/etcd-node-a", "node": "node-a", "restarts": 0, "reason": "ContainersNotReady"})]
-
-
-def test_a_pod_the_watch_cache_shows_not_ready_is_judged_by_a_consistent_read(tmp_path):
-    with FakeCluster(nodes=1, static_pods=True) as fc:
-        fc.advance(5)
-        fc.stop_etcd_members(1)
-        fc.advance(5)
-        fc.freeze_watch_cache()
-        fc.stop_etcd_members(0)
-        fc.advance(5)
-        fc.clear_requests()
-        observations = static_pods_of(fc, tmp_path)
-        lists = [parse_qs(urlsplit(r.path).query) for r in fc.requests
-                 if urlsplit(r.path).path == "/api/v1/namespaces/kube-system/pods"]
-    consistent = [query for query in lists if "resourceVersion" not in query]
-    cached = [query for query in lists if "resourceVersion" in query]
-    assert not [o for o in observations if o[0] == "STATIC_POD_NOT_READY"]
-    assert ("STATIC_POD_READY", "etcd", {"pod": "kube-system/etcd-node-a", "restarts": 1}) in observations
-    assert consistent == [{"fieldSelector": ["metadata.name=etcd-node-a"]}]
-    # the kube-system list comes from the watch cache, asked in pages of the configured size (2 here)
-    assert cached and all(q["limit"] == ["2"] and q["resourceVersion"] == ["0"] for q in cached)
-    assert all(q["labelSelector"] == ["tier=control-plane"] for q in cached)
-
-
-def test_a_not_ready_pod_gone_by_the_consistent_read_is_left_out(tmp_path):
-    with FakeCluster(nodes=1, static_pods=True) as fc:
-        fc.advance(5)
-        fc.stop_etcd_members(1)
-        fc.advance(5)
-        fc.freeze_watch_cache()
-        fc.store.delete("pods", "kube-system", "etcd-node-a")
-        observations = static_pods_of(fc, tmp_path)
-    assert [o for o in observations if o[2]["pod"] == "kube-system/etcd-node-a"] == []
-    assert len(observations) == 5
-
-
-def test_a_mirror_pod_without_a_ready_condition_yet_is_not_ready_by_its_phase(tmp_path):
-    with FakeCluster(nodes=1, static_pods=True) as fc:
-        fc.advance(5)
-        fc.add_pod("kube-system", "kube-scheduler-node-b", node_name="node-a",
-                   labels={"tier": "control-plane", "component": "kube-scheduler"})
-        observations = static_pods_of(fc, tmp_path)
-    assert ("STATIC_POD_NOT_READY", "scheduler", {"pod": "kube-system/kube-scheduler-node-b", "node": "node-a",
-                                                  "restarts": 0, "reason": "Pending"}) in observations
-
-
-def test_restarts_are_summed_over_the_pods_containers(tmp_path):
-    def second_container(pod: dict) -> None:
-        first = pod["status"]["containerStatuses"][0]
-        first["restartCount"] = 3
-        pod["status"]["containerStatuses"].append({**first, "name": "sidecar", "restartCount": 2})
-
-    with FakeCluster(nodes=1, static_pods=True) as fc:
-        fc.advance(5)
-        fc.store.mutate("pods", "kube-system", "kube-apiserver-node-a", second_container)
-        observations = static_pods_of(fc, tmp_path)
-    restarts = {"pod": "kube-system/kube-apiserver-node-a", "restarts": 5}
-    assert ("STATIC_POD_READY", "apiserver", restarts) in observations
-
-
 # --- TLS failures on /livez -----------------------------------------------------------------
 
 
@@ -428,38 +269,3 @@ def test_an_expired_certificate_replaced_by_one_from_another_ca_before_the_secon
     first, second = evidence["detail"].split("; and not trusted apart from its validity: ")
     assert "certificate has expired" in first and "does not chain to the CA cpwatch trusts" in second
     assert len(evidence["detail"]) <= 300
-
-
-def test_a_not_ready_pod_relabelled_by_the_consistent_read_is_left_out(tmp_path):
-    def relabel(pod: dict) -> None:
-        pod["metadata"]["labels"]["component"] = "etcd-retired"
-
-    with FakeCluster(nodes=1, static_pods=True) as fc:
-        fc.advance(5)
-        fc.stop_etcd_members(1)
-        fc.advance(5)
-        fc.freeze_watch_cache()
-        fc.store.mutate("pods", "kube-system", "etcd-node-a", relabel)
-        observations = static_pods_of(fc, tmp_path)
-    assert [o for o in observations if o[2]["pod"] == "kube-system/etcd-node-a"] == []
-    assert len(observations) == 5
-
-
-def test_a_consistent_read_of_one_pod_by_name_in_the_asked_representation(tmp_path):
-    with FakeCluster(nodes=1) as fc:
-        fc.add_pod("demo", "web-1", node_name="node-a", phase="Running")
-        fc.add_pod("demo", "web-2", node_name="node-a", phase="Running")
-        ctx, api = context_of(fc, tmp_path)
-        fc.clear_requests()
-        try:
-            full = pod_consistently(ctx, "demo", "web-2")
-            metadata_only = pod_consistently(ctx, "demo", "web-2", accept=METADATA_LIST)
-            missing = pod_consistently(ctx, "demo", "web-3")
-        finally:
-            api.close()
-        asked = [(urlsplit(r.path).path, parse_qs(urlsplit(r.path).query)) for r in fc.requests]
-    assert full["metadata"]["name"] == "web-2" and full["status"]["phase"] == "Running"
-    assert metadata_only["metadata"]["name"] == "web-2" and "status" not in metadata_only
-    assert missing is None
-    assert asked == [("/api/v1/namespaces/demo/pods", {"fieldSelector": [f"metadata.name={name}"]})
-                     for name in ("web-2", "web-2", "web-3")]
