@@ -9,7 +9,7 @@ import pytest
 from cpwatch.errors import status_error_class
 from cpwatch.probes.refusals import Cause, classify
 
-RECORDINGS = Path(__file__).parents[1] / "data" / "real-control-plane"
+RECORDINGS = Path(__file__).parents[2] / "data" / "real-control-plane"
 
 
 def refused(status, message, reason=""):

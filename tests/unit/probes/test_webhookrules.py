@@ -7,7 +7,7 @@ import pytest
 
 from cpwatch.probes.webhookrules import Write, parse_configuration, selector_matches
 
-RECORDINGS = Path(__file__).parents[1] / "data" / "real-control-plane"
+RECORDINGS = Path(__file__).parents[2] / "data" / "real-control-plane"
 
 
 def configuration(rules, namespace_selector=None, object_selector=None, failure_policy=None, **extra):

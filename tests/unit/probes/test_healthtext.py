@@ -6,7 +6,7 @@ from hypothesis import given, strategies as st
 
 from cpwatch.probes.healthtext import parse_health_text
 
-RECORDINGS = Path(__file__).parents[1] / "data" / "real-control-plane"
+RECORDINGS = Path(__file__).parents[2] / "data" / "real-control-plane"
 
 
 def recorded(scenario: str, key: str) -> str:
