@@ -63,6 +63,7 @@ _REMOVED_ENV = (
 def start_moto_server() -> tuple[ThreadedMotoServer, str]:
     """An all-services moto server on loopback, started, and its endpoint URL (http://127.0.0.1:<port>)."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # its request log
+    _atomic_dynamodb_requests()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -81,8 +82,7 @@ class _NoDuplicates(list):
 
 
 def share_aws_library_data() -> None:
-    """Two per-call costs of botocore and moto that say nothing about cpwatch, paid once (and
-    moto's DynamoDB writes made atomic, below):
+    """Two per-call costs of botocore and moto that say nothing about cpwatch, paid once:
 
     - every boto3.Session gets a new botocore Loader and reads and parses the service models
       (JSON, 60-190 ms of CPU per Session and client) again; the harness, the fixtures and the
@@ -115,26 +115,36 @@ def share_aws_library_data() -> None:
     botocore.session.create_loader = shared_loader
     modules = frozenset(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
-    _atomic_dynamodb_writes()
 
 
-def _atomic_dynamodb_writes() -> None:
+def _atomic_dynamodb_requests() -> None:
     """DynamoDB applies a conditional write atomically; moto's server checks the condition and
     then writes, with no lock, in one thread per request. Two overlapping invocations' alert-state
     writes (`attribute_not_exists(pk) OR version = :expected`) could then both succeed, and both
     notify: seen in a loaded run of tests/faults/test_overlap.py. One lock around moto's writes
-    makes them atomic, as DynamoDB's are."""
+    makes them atomic, as DynamoDB's are.
+
+    Its reads take the lock too: a GetItem or Query of a partition that does not exist adds an
+    empty one to the table's dict (a defaultdict), and a TransactWriteItems copying the table at
+    that moment fails with "dictionary changed size during iteration" (a 500; seen 222 times in a
+    `make bench` fleet run, where fifty environments first save their state at once).
+
+    Installed by start_moto_server, in tests and in `make bench`: it makes moto behave as
+    DynamoDB does, which both measure against."""
     from moto.dynamodb.models import DynamoDBBackend
 
+    if getattr(DynamoDBBackend.put_item, "cpwatch_atomic", False):
+        return
     lock = threading.RLock()
 
     def atomic(method):
         def write(*args, **kwargs):
             with lock:
                 return method(*args, **kwargs)
+        write.cpwatch_atomic = True
         return write
 
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "get_item", "query", "scan"):
         setattr(DynamoDBBackend, name, atomic(getattr(DynamoDBBackend, name)))
 
 

@@ -4,11 +4,16 @@ under the cluster's name (issue 17)."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import threading
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import pytest
 
+from cpwatch.aws.clients import AFTER_CHECK_CLIENT_CONFIG, aws_client
 from cpwatch.telling.alerting import ClusterState, ComponentState
 from cpwatch.identity import ClusterIdentity
 from cpwatch.telling.store import (LEGACY_STATE_TTL, AlreadyClaimedError, LegacyCluster, OutboxEntry, StateConflictError,
@@ -35,11 +40,70 @@ def document(overall: str, **components: str) -> dict:
 
 
 def test_an_execution_is_claimed_once(store):
-    store.claim_execution(PROD_A, "exec-1", T0)
+    store.claim_execution(PROD_A, "exec-1", T0, "run-1")
     with pytest.raises(AlreadyClaimedError):
-        store.claim_execution(PROD_A, "exec-1", T0)
-    store.claim_execution(PROD_B, "exec-1", T0)  # per cluster
-    store.claim_execution(PROD_A_US, "exec-1", T0)  # per cluster, not per name
+        store.claim_execution(PROD_A, "exec-1", T0, "run-2")
+    store.claim_execution(PROD_B, "exec-1", T0, "run-2")  # per cluster
+    store.claim_execution(PROD_A_US, "exec-1", T0, "run-2")  # per cluster, not per name
+
+
+class AnswerLosingRelay:
+    """HTTP between botocore and moto that forwards every request and, for the first one whose
+    body contains `lose`, closes the connection instead of answering: the write is applied, the
+    client never hears so, and botocore retries (a lost answer, as on a loaded network)."""
+
+    def __init__(self, upstream: str, lose: bytes):
+        relay = self
+        self.posts: list[bytes] = []
+        self._lost = False
+        target = urlsplit(upstream)
+
+        class Forward(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                relay.posts.append(body)
+                connection = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+                connection.request("POST", self.path, body, dict(self.headers))
+                answer = connection.getresponse()
+                payload = answer.read()
+                connection.close()
+                if lose in body and not relay._lost:
+                    relay._lost = True
+                    self.close_connection = True
+                    return
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_a_claim_whose_answer_was_lost_is_still_the_runs_own(aws_env, moto_server):
+    table = create_table(aws_env)
+    relay = AnswerLosingRelay(moto_server, lose=b"EXEC#exec-1")
+    try:
+        client = aws_client("dynamodb", "eu-west-1", aws_env.session(), endpoint_url=relay.url,
+                            config=AFTER_CHECK_CLIENT_CONFIG)
+        Store(client, table).claim_execution(PROD_A, "exec-1", T0, "run-1")
+    finally:
+        relay.close()
+    claims = [body for body in relay.posts if b"EXEC#exec-1" in body]
+    assert len(claims) == 2  # applied, answer lost, retried by botocore: the retry finds its own claim
+    with pytest.raises(AlreadyClaimedError):  # a redelivered event is still one execution
+        Store(aws_env.client("dynamodb"), table).claim_execution(PROD_A, "exec-1", T0, "run-2")
 
 
 def test_state_round_trip_and_version_bump(store):

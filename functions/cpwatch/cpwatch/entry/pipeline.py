@@ -152,11 +152,12 @@ def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, se
         log.error("%s: cannot tell which cluster this is: %s", target.cluster, error)
         return ClusterOutcome(target.cluster, "error", notes=(f"cluster not identified: {error}",))
     now = deps.clock()
+    run_id = secrets.token_hex(4)
     if deps.store is not None:
         deps = replace(deps, store=RunStore(deps.store))
     if deps.store and invocation.execution_id:
         try:
-            deps.store.claim_execution(cluster, invocation.execution_id, now)
+            deps.store.claim_execution(cluster, invocation.execution_id, now, run_id)
         except AlreadyClaimedError:
             log.info("execution %s of %s already handled", invocation.execution_id, cluster.arn)
             return ClusterOutcome(target.cluster, "duplicate", notes=("execution already handled",), arn=cluster.arn)
@@ -190,7 +191,6 @@ def check_cluster(target: Target, invocation: Invocation, deps: Dependencies, se
     _compare_arn(cluster, connections, notes)
 
     document = to_dict(diagnosis)
-    run_id = secrets.token_hex(4)
     stored_at = deps.clock()
     packs, command = _evidence(cluster, connections, transitions, policy, document, stored_at)
     alerts = tuple({"component": t.component, "kind": t.kind.value, "severity": t.severity.value} for t in transitions)

@@ -69,12 +69,17 @@ class Store:
 
     # --- execution claims --------------------------------------------------------------
 
-    def claim_execution(self, cluster: ClusterIdentity, execution_id: str, now: datetime) -> None:
-        """Record that this execution is being handled; AlreadyClaimedError if it was."""
+    def claim_execution(self, cluster: ClusterIdentity, execution_id: str, now: datetime, claimant: str) -> None:
+        """Record that `claimant` (one run) handles this execution; AlreadyClaimedError if another
+        run did. The claimant's own claim passes: when DynamoDB applied the write and its answer
+        was lost, the client's retry finds it."""
         item = {"pk": items.s(items.pk(cluster)), "sk": items.s(f"EXEC#{execution_id}"),
-                "claimed_at": items.s(items.iso(now)), "expires_at": items.n(int((now + CLAIM_TTL).timestamp()))}
+                "claimed_at": items.s(items.iso(now)), "claimed_by": items.s(claimant),
+                "expires_at": items.n(int((now + CLAIM_TTL).timestamp()))}
         try:
-            self._db.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+            self._db.put_item(TableName=self.table, Item=item,
+                              ConditionExpression="attribute_not_exists(pk) OR claimed_by = :claimant",
+                              ExpressionAttributeValues={":claimant": items.s(claimant)})
         except ClientError as error:
             if _code(error) == "ConditionalCheckFailedException":
                 raise AlreadyClaimedError(f"execution {execution_id} of {cluster.arn} was already handled") from None
