@@ -262,6 +262,20 @@ def test_an_upgrade_carries_the_alert_state_over_once_and_marks_the_old_item(sto
     assert store.clusters_named("prod-a") == [PROD_A]
 
 
+def test_a_run_of_the_old_version_cannot_overwrite_the_taken_over_item(store, aws_env):
+    """During a deploy a run of the old version may still write the old item by its version; the
+    takeover moved the version, so that write fails instead of dropping `migrated_to`."""
+    put_legacy(aws_env, store.table, "prod-a", OLD_ALARM, 41, OLD_OUTBOX)
+    store.save_state(PROD_A, store.load_state(PROD_A), T0)
+    dynamodb = aws_env.client("dynamodb")
+    with pytest.raises(dynamodb.exceptions.ConditionalCheckFailedException):
+        dynamodb.put_item(TableName=store.table, ConditionExpression="attribute_not_exists(pk) OR version = :expected",
+                          ExpressionAttributeValues={":expected": {"N": "41"}},
+                          Item={"pk": {"S": "CLUSTER#prod-a"}, "sk": {"S": "STATE"}, "version": {"N": "42"},
+                                "components": {"S": "{}"}, "outbox": {"S": "[]"}})
+    assert store.load_state(PROD_A_US) == StoredState(ClusterState())
+
+
 def test_two_namesakes_upgrading_at_once_carry_it_over_once(store, aws_env):
     put_legacy(aws_env, store.table, "prod-a", OLD_ALARM, 41)
     eu, us = store.load_state(PROD_A), store.load_state(PROD_A_US)

@@ -184,9 +184,12 @@ class Store:
             writes.append({"Update": {
                 "TableName": self.table,
                 "Key": {"pk": items.s(items.legacy_pk(cluster.name)), "sk": items.s(STATE_SK)},
-                "UpdateExpression": "SET migrated_to = :arn, expires_at = :expires",
+                # The version moves too, so that a run of the old version still writing by it fails
+                # its condition instead of replacing the item (and the marker) whole.
+                "UpdateExpression": "SET migrated_to = :arn, expires_at = :expires, version = :next",
                 "ConditionExpression": "version = :version AND attribute_not_exists(migrated_to)",
                 "ExpressionAttributeValues": {":arn": items.s(cluster.arn), ":version": items.n(stored.inherited_from),
+                                              ":next": items.n(stored.inherited_from + 1),
                                               ":expires": items.n(int((now + LEGACY_STATE_TTL).timestamp()))}}})
         try:
             self._db.transact_write_items(TransactItems=writes)
