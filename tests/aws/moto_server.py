@@ -138,11 +138,11 @@ def _atomic_dynamodb_requests() -> None:
     lock = threading.RLock()
 
     def atomic(method):
-        def write(*args, **kwargs):
+        def locked(*args, **kwargs):
             with lock:
                 return method(*args, **kwargs)
-        write.cpwatch_atomic = True
-        return write
+        locked.cpwatch_atomic = True
+        return locked
 
     for name in ("put_item", "update_item", "delete_item", "transact_write_items", "get_item", "query", "scan"):
         setattr(DynamoDBBackend, name, atomic(getattr(DynamoDBBackend, name)))
@@ -533,15 +533,19 @@ def eks_validator(cluster: str) -> Callable[[str], tuple | None]:
     return validate
 
 
-def forward(handler: BaseHTTPRequestHandler, upstream: str, body: bytes | None) -> None:
+def forward(handler: BaseHTTPRequestHandler, upstream: str, body: bytes | None, answer: bool = True) -> None:
     """Answer `handler`'s request with what `upstream` (moto) answers to the same request: the
-    fault endpoints' way of letting a request through."""
+    fault endpoints' way of letting a request through. With answer=False the request is applied
+    upstream and the connection closes without an answer (an answer lost on the way back)."""
     target = urlsplit(upstream)
     connection = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
     connection.request(handler.command, handler.path, body=body, headers=dict(handler.headers.items()))
     reply = connection.getresponse()
     data = reply.read()
     connection.close()
+    if not answer:
+        handler.close_connection = True
+        return
     handler.send_response(reply.status)
     for name, value in reply.getheaders():
         if name.lower() not in ("content-length", "connection", "transfer-encoding"):

@@ -4,12 +4,12 @@ under the cluster's name (issue 17)."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from typing import Iterator
 
 import pytest
 
@@ -19,7 +19,7 @@ from cpwatch.identity import ClusterIdentity
 from cpwatch.telling.store import (LEGACY_STATE_TTL, AlreadyClaimedError, LegacyCluster, OutboxEntry, StateConflictError,
                            Store, StoredState, StoreError)
 from cpwatch.judging.wedged import Sighting, Streak
-from tests.aws.moto_server import create_table
+from tests.aws.moto_server import create_table, forward
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
 PROD_A = ClusterIdentity("prod-a", "eu-west-1", "123456789012")
@@ -47,60 +47,44 @@ def test_an_execution_is_claimed_once(store):
     store.claim_execution(PROD_A_US, "exec-1", T0, "run-2")  # per cluster, not per name
 
 
-class AnswerLosingRelay:
+@contextmanager
+def answer_losing_relay(upstream: str, lose: bytes) -> Iterator[tuple[list[bytes], str]]:
     """HTTP between botocore and moto that forwards every request and, for the first one whose
     body contains `lose`, closes the connection instead of answering: the write is applied, the
-    client never hears so, and botocore retries (a lost answer, as on a loaded network)."""
+    client never hears so, and botocore retries (a lost answer, as on a loaded network). Yields
+    (every request body, its URL)."""
+    posts: list[bytes] = []
+    lock = threading.Lock()
 
-    def __init__(self, upstream: str, lose: bytes):
-        relay = self
-        self.posts: list[bytes] = []
-        self._lost = False
-        target = urlsplit(upstream)
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            with lock:
+                first_lost = lose in body and not any(lose in earlier for earlier in posts)
+                posts.append(body)
+            forward(self, upstream, body, answer=not first_lost)
 
-        class Forward(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                relay.posts.append(body)
-                connection = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
-                connection.request("POST", self.path, body, dict(self.headers))
-                answer = connection.getresponse()
-                payload = answer.read()
-                connection.close()
-                if lose in body and not relay._lost:
-                    relay._lost = True
-                    self.close_connection = True
-                    return
-                self.send_response(answer.status)
-                for name, value in answer.getheaders():
-                    if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+        def log_message(self, *args) -> None:
+            pass
 
-            def log_message(self, *args) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield posts, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def test_a_claim_whose_answer_was_lost_is_still_the_runs_own(aws_env, moto_server):
     table = create_table(aws_env)
-    relay = AnswerLosingRelay(moto_server, lose=b"EXEC#exec-1")
-    try:
-        client = aws_client("dynamodb", "eu-west-1", aws_env.session(), endpoint_url=relay.url,
+    with answer_losing_relay(moto_server, lose=b"EXEC#exec-1") as (posts, url):
+        client = aws_client("dynamodb", "eu-west-1", aws_env.session(), endpoint_url=url,
                             config=AFTER_CHECK_CLIENT_CONFIG)
         Store(client, table).claim_execution(PROD_A, "exec-1", T0, "run-1")
-    finally:
-        relay.close()
-    claims = [body for body in relay.posts if b"EXEC#exec-1" in body]
+    claims = [body for body in posts if b"EXEC#exec-1" in body]
     assert len(claims) == 2  # applied, answer lost, retried by botocore: the retry finds its own claim
     with pytest.raises(AlreadyClaimedError):  # a redelivered event is still one execution
         Store(aws_env.client("dynamodb"), table).claim_execution(PROD_A, "exec-1", T0, "run-2")
