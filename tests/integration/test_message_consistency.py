@@ -104,19 +104,26 @@ def test_summary_names_the_root_cause_first(scenario_check):
 # Scenarios with more than one cause (both leaders down) may take more than one screen.
 SEVERAL_CAUSES = frozenset({"both-down"})
 SCREEN_LINES = 25
+# The default when not on a terminal, the classic terminal, a split pane, the narrowest laid out.
+WIDTHS = (100, 80, 60, 40)
 
 
-def test_the_default_report_fits_a_screen_with_one_runbook(scenario_check):
-    from cpwatch.telling.textreport import DEFAULT_WIDTH, Style
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_default_report_fits_a_screen_with_one_runbook(scenario_check, width):
+    from cpwatch.telling.textreport import Style
 
     name, diagnosis = scenario_check
-    text = to_text(diagnosis, Style(DEFAULT_WIDTH))
+    text = to_text(diagnosis, Style(width))
     lines = text.splitlines()
     if name not in SEVERAL_CAUSES:
-        assert len(lines) <= SCREEN_LINES, f"{name}: {len(lines)} lines\n{text}"
+        assert len(lines) <= SCREEN_LINES, f"{name}: {len(lines)} lines at {width} columns\n{text}"
     assert text.count("what it means:") <= 1, f"{name}: more than one runbook\n{text}"
     # Lines wrap at word boundaries: only a single word longer than the width may stick out.
-    assert all(len(line) <= DEFAULT_WIDTH or " " not in line.strip() for line in lines), text
+    assert all(len(line) <= width or " " not in line.strip() for line in lines), text
+    # However folded, the report names the root cause's finding and where its runbook is.
+    key = diagnosis.cause_finding()
+    if key is not None:
+        assert key.code in text and ("what it means:" in text or f"explain {key.code}" in " ".join(text.split())), text
 
 
 def test_could_not_look_findings_of_the_root_cause_carry_no_advice(scenario_check):

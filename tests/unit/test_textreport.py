@@ -8,13 +8,14 @@ from cpwatch.judging.check import _diagnosis
 from cpwatch.entry.cli import main, terminal_style
 from cpwatch.findings import CATALOGUE, Component, observe
 from cpwatch.runbooks import CONTROLLER_MANAGER
-from cpwatch.telling.textreport import DEFAULT_WIDTH, Style, cut_at_word, explain_text, to_text
+from cpwatch.telling.textreport import (DEFAULT_WIDTH, FOOTER, SCREEN_LINES, Style, cut_at_word, explain_text,
+                                        runbook_lines, to_text)
 
 K = Component.CONTROLLER_MANAGER
 
 
-def kcm_down():
-    observations = (observe("APISERVER_LIVE", Component.APISERVER), observe("ETCD_CHECK_PASSED", Component.ETCD),
+def kcm_down(*others):
+    observations = (*others, observe("APISERVER_LIVE", Component.APISERVER), observe("ETCD_CHECK_PASSED", Component.ETCD),
                     observe("LEADER_LEASE_STALE", K, lease="kube-system/kube-controller-manager", age_s=150,
                             threshold_s=55), observe("LEADER_LEASE_FRESH", Component.SCHEDULER),
                     observe("DEPLOYMENT_CANARY_NOT_OBSERVED", K, object="cpwatch/cpwatch-canary", generation=2,
@@ -74,3 +75,43 @@ def test_explain_of_an_unknown_code_names_the_closest(capsys):
 def test_explain_knows_every_code():
     for code in CATALOGUE:
         assert explain_text(code).startswith(code)
+
+
+OTHER_PROBLEMS = (
+    observe("APISERVER_CERT_EXPIRING", Component.APISERVER, not_after="2026-12-19", days_left=12, warn_days=14),
+    observe("ETCD_DB_NEAR_QUOTA", Component.ETCD, size="1.8 GiB", percent=90.0, quota="2.0 GiB", warn_percent=80.0,
+            metric="apiserver_storage_size_bytes"),
+    observe("NODE_LEASES_EXPIRED", Component.NODE, count=1, leases=3, oldest_s=150, status_reported=0),
+    observe("CHECKER_CLOCK_SKEW", Component.CHECKER, offset_s=90),
+    observe("APISERVER_THROTTLED", Component.APISERVER, count=3, priority_level="workload-low", gave_up=0),
+)
+
+
+def test_a_report_that_fits_a_screen_keeps_its_whole_runbook():
+    text = to_text(kcm_down(), Style(DEFAULT_WIDTH))
+    assert len(text.splitlines()) <= SCREEN_LINES
+    assert CONTROLLER_MANAGER.confirm[0] in text and CONTROLLER_MANAGER.confirm[1] in text
+    assert " ".join(runbook_lines(CONTROLLER_MANAGER, Style(DEFAULT_WIDTH), "  ", 2)) in " ".join(text.splitlines())
+    assert text.splitlines()[-1] == FOOTER
+
+
+def test_other_problems_fold_to_their_codes_before_the_runbook_is_cut():
+    text = to_text(kcm_down(*OTHER_PROBLEMS), Style(DEFAULT_WIDTH))
+    lines = text.splitlines()
+    assert len(lines) <= SCREEN_LINES, text
+    assert CONTROLLER_MANAGER.self_managed.split()[-1] in text and "…" not in "".join(
+        runbook_lines(CONTROLLER_MANAGER, Style(DEFAULT_WIDTH), "  ", 1))
+    assert " ".join(runbook_lines(CONTROLLER_MANAGER, Style(DEFAULT_WIDTH), "  ", 1)) in " ".join(lines)
+    named_only = [line for line in lines if line.startswith(("other problems (", "  and "))]
+    assert named_only and "CHECKER_CLOCK_SKEW" in named_only[-1], text  # its message left to --verbose
+
+
+@pytest.mark.parametrize("width", [40, 60])
+def test_a_report_longer_than_a_screen_folds_until_it_fits(width):
+    style = Style(width)
+    unfolded = len(runbook_lines(CONTROLLER_MANAGER, style, "  ", 2)) + len(OTHER_PROBLEMS) + 12
+    assert unfolded > SCREEN_LINES  # the case folds
+    text = to_text(kcm_down(*OTHER_PROBLEMS), style)
+    assert len(text.splitlines()) <= SCREEN_LINES, text
+    # what is cut is named: the key finding, and where its whole runbook is
+    assert "LEADER_LEASE_STALE" in text and "cpwatch explain LEADER_LEASE_STALE" in " ".join(text.split())

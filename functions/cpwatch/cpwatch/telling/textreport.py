@@ -4,7 +4,8 @@ Called by the CLI. The default report reads top-down as an on-call engineer need
 headline (headline.py, the same words as the e-mail and the evidence pack), one line per
 component, the root cause's findings with its runbook, its consequences folded to a line each,
 then every other problem on one line with its code (`cpwatch explain CODE` prints a runbook).
-A runbook appears at most once. `--verbose` lists every finding with its evidence. Lines are
+A runbook appears at most once. It fits SCREEN_LINES whenever it can: a longer report folds
+(ROOMS), the runbook last. `--verbose` lists every finding with its evidence. Lines are
 wrapped at word boundaries to the terminal's width (100 columns when not on a terminal); colour
 marks verdicts on a terminal only, never with NO_COLOR. All prose about findings comes from
 findings.py.
@@ -29,9 +30,10 @@ if TYPE_CHECKING:
 
 DEFAULT_WIDTH = 100
 MIN_WIDTH = 40
-MAX_SHOWN = 1  # findings of the root cause besides the headline's, one line each; the rest are named
-MAX_OTHERS = 4  # other problems, one line each; the rest are named
-FOOTER = "(--verbose: every finding with its evidence; cpwatch explain CODE: a finding's runbook)"
+MIN_EVIDENCE = 20  # columns a component line needs to quote its evidence
+SCREEN_LINES = 25  # a default report fits a screen of this many lines whenever it can
+FOOTER = "(--verbose: every finding with its evidence; cpwatch explain CODE: its runbook)"
+CUT_FOOTER = "(cpwatch explain {code}: whole runbook; --verbose: all findings)"
 
 _COLOURS = {Verdict.HEALTHY: "32", Verdict.DEGRADED: "33", Verdict.DOWN: "1;31", Verdict.UNKNOWN: "35"}
 _CAUSE_WORDS = {
@@ -52,10 +54,13 @@ class Style:
             return line
         return line.replace(word, f"\033[{_COLOURS[verdict]}m{word}\033[0m", 1)
 
-    def wrap(self, text: str, indent: str = "", subsequent: str | None = None) -> list[str]:
+    def wrap(self, text: str, indent: str = "", subsequent: str | None = None,
+             max_lines: int | None = None) -> list[str]:
+        """The text wrapped at words to the width; with `max_lines`, cut at a word and ended with …"""
         return textwrap.wrap(text, max(self.width, MIN_WIDTH), initial_indent=indent,
                              subsequent_indent=subsequent if subsequent is not None else indent + "  ",
-                             break_long_words=False, break_on_hyphens=False) or [indent.rstrip()]
+                             break_long_words=False, break_on_hyphens=False, max_lines=max_lines,
+                             placeholder=" …") or [indent.rstrip()]
 
     def one_line(self, text: str, indent: str = "  ") -> str:
         """The text on one line, cut at a word and ended with … when it is longer."""
@@ -72,37 +77,75 @@ def cut_at_word(text: str, room: int) -> str:
 
 
 def to_text(diagnosis: Diagnosis, style: Style = Style(), verbose: bool = False) -> str:
-    lines = _header(diagnosis, style) + [""] + _component_lines(diagnosis, style)
+    head, components = _header(diagnosis, style), _component_lines(diagnosis, style)
+    lines = head + [""] + components
     problems = [o for o in ordered(diagnosis.observations) if o.status is not Status.OK and o.code != "NOT_JUDGED"]
     if verbose:
         return "\n".join(lines + _verbose(diagnosis, style)) + "\n"
     if not problems:
         return "\n".join(lines + ["", "no problems found"]) + "\n"
+    # The first room that fits a screen; on a narrow terminal the most compact one.
+    for room in ROOMS:
+        report = head + [""] * room.spaced + components + _findings(diagnosis, problems, style, room)
+        if len(report) <= SCREEN_LINES:
+            break
+    return "\n".join(report) + "\n"
+
+
+@dataclass(frozen=True)
+class _Room:
+    """How much of the findings a report shows besides the headline and the component lines."""
+    commands: int  # ways to confirm in the runbook
+    cause_lines: int  # findings of the root cause besides the headline's, one line each
+    others: int  # other problems, one line each (0: their codes on one line)
+    section_lines: int | None  # lines per runbook section (None: all; 0: the runbook only named)
+    spaced: bool = True  # a blank line between the parts
+
+
+# Tried in order, the first that fits a screen: fewer ways to confirm, then fewer lines for the
+# other findings, then the runbook's sections cut, then the runbook only named, last without blank lines.
+ROOMS = (_Room(2, 1, 4, None), _Room(1, 1, 4, None), _Room(1, 1, 2, None), _Room(1, 0, 2, None),
+         _Room(1, 0, 0, None), _Room(1, 0, 0, 3), _Room(1, 0, 0, 2), _Room(1, 0, 0, 1), _Room(0, 0, 0, 0),
+         _Room(0, 0, 0, 0, spaced=False))
+
+
+def _findings(diagnosis: Diagnosis, problems: list[Observation], style: Style, room: _Room) -> list[str]:
+    """The root cause with its runbook, its consequences folded, the other problems, the footer."""
+    lines: list[str] = []
     title, cause = _cause(diagnosis, problems)
     folded, folded_findings = _consequences(diagnosis, cause, problems)
     shown = {id(o) for o in cause} | folded_findings
     others = [o for o in problems if id(o) not in shown]
+    footer = FOOTER
     if cause:
         # The headline already says the key finding; the others are named one line each.
         key = _key_finding(diagnosis)
         same = [o for o in cause if o is not key and key is not None and o.code == key.code]
         rest = [o for o in cause if o is not key and o not in same]
-        lines += ["", *style.wrap(f"{title} {key.code}" if key is not None else title)]
+        lines += [""] * room.spaced + style.wrap(f"{title} {key.code}" if key is not None else title)
         if same:
             lines.append(style.one_line(f"the same for {len(same)} other request(s) of the check"))
-        lines += _capped([_problem_line(diagnosis, o) for o in rest], MAX_SHOWN, style)
-        runbook = next((r for r in map(runbook_for, ([key] if key else []) + cause) if r is not None), None)
-        if runbook is not None:
-            # Below 100 columns every text wraps to more lines: the first way to confirm only.
-            lines += runbook_lines(runbook, style, "  ", commands=2 if style.width >= DEFAULT_WIDTH else 1)
-    if folded or others:
+        lines += _capped([_problem_line(diagnosis, o) for o in rest], room.cause_lines, style)
+        told = next(((o, r) for o, r in ((o, runbook_for(o)) for o in ([key] if key else []) + cause)
+                     if r is not None), None)
+        if told is not None and room.section_lines == 0:
+            lines += style.wrap(f"runbook: cpwatch explain {told[0].code}", "  ", "    ")
+        elif told is not None:
+            runbook_text = runbook_lines(told[1], style, "  ", room.commands, room.section_lines)
+            if len(runbook_text) < len(runbook_lines(told[1], style, "  ", ROOMS[0].commands)):
+                footer = CUT_FOOTER.format(code=told[0].code)
+            lines += runbook_text
+    if (folded or others) and room.spaced:
         lines.append("")
     lines += [style.one_line(line if line.startswith("note: ") else f"consequence: {line}") for line in folded]
-    if others:
+    if others and room.others == 0:
+        codes = ", ".join(dict.fromkeys(o.code for o in others))
+        lines.append(style.one_line(f"other problems ({len(others)}): {codes}", ""))
+    elif others:
         lines.append("other problems:")
-        lines += _capped([_problem_line(diagnosis, o) for o in others], MAX_OTHERS, style)
-    lines.append(style.one_line(FOOTER, ""))
-    return "\n".join(lines) + "\n"
+        lines += _capped([_problem_line(diagnosis, o) for o in others], room.others, style)
+    lines.append(style.one_line(footer, ""))
+    return lines
 
 
 def _capped(lines: list[str], cap: int, style: Style) -> list[str]:
@@ -125,18 +168,20 @@ def _key_finding(diagnosis: Diagnosis) -> Observation | None:
                 None)
 
 
-def runbook_lines(runbook: Runbook, style: Style, indent: str = "", commands: int | None = None) -> list[str]:
+def runbook_lines(runbook: Runbook, style: Style, indent: str = "", commands: int | None = None,
+                  section_lines: int | None = None) -> list[str]:
     """What it means, how to confirm, what to do on EKS and self-managed: the runbook of
-    findings.py as every text rendering prints it (the first `commands` ways to confirm)."""
+    findings.py as every text rendering prints it (the first `commands` ways to confirm, each
+    section cut at a word to `section_lines` lines)."""
     label = indent + "{:<15}"
     # Continuation lines align with the text on wide terminals, and start near the margin on
     # narrow ones, where the label column would leave too little room.
     aligned = indent + " " * (15 if style.width >= DEFAULT_WIDTH else 4)
-    lines = style.wrap(runbook.meaning, label.format("what it means:"), aligned)
+    lines = style.wrap(runbook.meaning, label.format("what it means:"), aligned, section_lines)
     for number, command in enumerate(runbook.confirm[:commands]):
-        lines += style.wrap(command, label.format("confirm:" if number == 0 else ""), aligned + "  ")
-    lines += style.wrap(runbook.eks, label.format("on EKS:"), aligned)
-    lines += style.wrap(runbook.self_managed, label.format("self-managed:"), aligned)
+        lines += style.wrap(command, label.format("confirm:" if number == 0 else ""), aligned + "  ", section_lines)
+    lines += style.wrap(runbook.eks, label.format("on EKS:"), aligned, section_lines)
+    lines += style.wrap(runbook.self_managed, label.format("self-managed:"), aligned, section_lines)
     return lines
 
 
@@ -210,6 +255,8 @@ def _component_lines(diagnosis: Diagnosis, style: Style) -> list[str]:
             if judged.consequence_of is not None:
                 evidence = consequence_phrase(diagnosis, component).split(" ", 1)[1]
         head = f"  {component.value:<19} {verdict.value.upper():<9} {confidence:<7} "
+        if max(style.width, MIN_WIDTH) - len(head) < MIN_EVIDENCE:
+            evidence, head = "", head.rstrip()  # a word or two of it would say nothing
         lines.append(style.paint(style.one_line(evidence, head), verdict))
     return lines
 
