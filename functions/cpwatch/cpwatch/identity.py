@@ -1,6 +1,6 @@
 """One cluster, one identity: the key under which everything about a cluster is stored and sent.
 
-Called by pipeline.py (each target, before it connects), store.py (keys), notification.py,
+Called by pipeline.py (each target, before it connects), telling/store (keys), notification.py,
 evidencepack.py and metrics.py (what is sent), and cli.py (`cpwatch history` and `cpwatch
 evidence` take a name or an ARN).
 

@@ -4,7 +4,7 @@ Called by reconcile.py once per (account, region) of the fleet, with an EKS clie
 account's credentials (the stack's own, or a member account's role). Paginated ListClusters,
 then DescribeCluster per cluster for its tags and status (DescribeCluster carries the tags, so no
 ListTagsForResource call is needed). Errors: the AwsError family (errors.py), mapped once by
-eks.aws_error; a failed listing is reported for its (account, region) and nothing of that
+aws/call_errors.aws_error; a failed listing is reported for its (account, region) and nothing of that
 partition is deleted (reconcile.py).
 """
 

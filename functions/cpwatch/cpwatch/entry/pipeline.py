@@ -96,7 +96,9 @@ def handle(event: Any, remaining_ms: int, deps: Dependencies, settings: Settings
         skipped = [ClusterOutcome(t.cluster, "skipped", notes=("not enough Lambda time left to check",))
                    for t in invocation.targets]
         return {"status": "skipped", "clusters": [o.as_dict() for o in skipped]}
-    outcomes = _run_concurrently(invocation, deps, settings, deployment, budget_s)
+    outcomes = run_concurrently(
+        invocation.targets, lambda target, deadline: check_cluster(target, invocation, deps, settings, deployment, deadline),
+        budget_s, budget_s + deployment.reserve_s - 1)
     return {"status": "ok", "execution_id": invocation.execution_id, "seconds": round(time.monotonic() - started, 3),
             "clusters": [o.as_dict() for o in outcomes]}
 
@@ -110,25 +112,29 @@ def default_targets(deployment: DeploymentSettings) -> tuple[Target, ...]:
         raise ConfigError(f"CPWATCH_TARGETS is not a valid target list: {error}") from None
 
 
-def _run_concurrently(invocation: Invocation, deps: Dependencies, settings: Settings,
-                      deployment: DeploymentSettings, budget_s: float) -> list[ClusterOutcome]:
+def run_concurrently(targets: tuple[Target, ...], check: Callable[[Target, Deadline], ClusterOutcome],
+                     budget_s: float, wait_s: float) -> list[ClusterOutcome]:
+    """Each target checked in its own thread under a deadline of `budget_s`; all of them waited
+    for `wait_s` in all (one end for every join, so hung checks cannot add up past the Lambda's
+    time), a check still running then is "did not finish in time"."""
     results: dict[int, ClusterOutcome] = {}
 
     def work(index: int, target: Target) -> None:
         try:
-            results[index] = check_cluster(target, invocation, deps, settings, deployment, Deadline.after(budget_s))
+            results[index] = check(target, Deadline.after(budget_s))
         except Exception:  # reported here, so one cluster's bug never hides the others' results
             log.exception("checking %s failed unexpectedly", target.cluster)
             results[index] = ClusterOutcome(target.cluster, "error", notes=("internal error; see the log",))
 
     threads = [threading.Thread(target=work, args=(i, t), name=f"cluster-{t.cluster}", daemon=True)
-               for i, t in enumerate(invocation.targets)]
+               for i, t in enumerate(targets)]
     for thread in threads:
         thread.start()
+    ends = time.monotonic() + wait_s
     for thread in threads:
-        thread.join(timeout=budget_s + deployment.reserve_s - 1)
+        thread.join(timeout=max(ends - time.monotonic(), 0))
     return [results.get(i, ClusterOutcome(t.cluster, "error", notes=("did not finish in time",)))
-            for i, t in enumerate(invocation.targets)]
+            for i, t in enumerate(targets)]
 
 
 def identity_of(target: Target, deps: Dependencies) -> ClusterIdentity:

@@ -1,7 +1,7 @@
 """The reconcile function (discovery mode): every few minutes, one EventBridge Scheduler schedule
 per discovered cluster, created for new clusters and deleted for those that are gone.
 
-Lambda entry: cpwatch.reconcile.lambda_handler (template.yaml's ReconcileFunction, on its own
+Lambda entry: cpwatch.entry.reconcile.lambda_handler (template.yaml's ReconcileFunction, on its own
 slower schedule). The fleet is partitioned by (account, region): the stack's own account and one
 member account per role in CPWATCH_MEMBER_ROLE_ARNS, each in every discovery region. Partitions
 are reconciled independently; one whose discovery fails (role not assumable, EKS unreachable)
